@@ -1,0 +1,209 @@
+"""Per-row arrays and statistics of a session log.
+
+These functions take a session table as `simulator.logs.read_sessions`
+returns it (grouped by session, positions in order, skip flags nested) and
+give downstream code what it needs as NumPy arrays: where sessions start,
+the response level of each row, and the data-driven termination rule (how many
+consecutive skips end a session). `simulator.logs` re-exports
+`session_boundaries` and `response_levels`; this module imports nothing from
+it, so either can be imported first.
+"""
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from user_models.base import PUBLIC_RESPONSE_LEVELS
+
+__all__ = [
+    "SKIP_COLUMNS",
+    "SessionBoundaries",
+    "consecutive_skip_limit",
+    "final_skip_runs",
+    "response_levels",
+    "session_boundaries",
+    "summarize_logs",
+]
+
+#: Skip flags, earliest skip first; they nest (skip_1 => skip_2 => skip_3)
+#: and `not_skipped == not skip_3`. Same order as `PUBLIC_RESPONSE_LEVELS`.
+SKIP_COLUMNS: tuple[str, ...] = ("skip_1", "skip_2", "skip_3", "not_skipped")
+_LISTEN_LEVEL = len(SKIP_COLUMNS) - 1
+
+
+class SessionBoundaries(NamedTuple):
+  """Where each session of a table grouped by session sits.
+
+  Attributes:
+    session_ids: [S] object array of session ids, in table order.
+    offsets: int64 [S + 1]; session s is rows offsets[s]:offsets[s + 1].
+    session_index: int64 [R], the session of each row (0..S-1).
+    lengths: int64 [S], rows per session.
+  """
+  session_ids: np.ndarray
+  offsets: np.ndarray
+  session_index: np.ndarray
+  lengths: np.ndarray
+
+  @property
+  def num_sessions(self) -> int:
+    return int(self.lengths.shape[0])
+
+
+def _bools(table: pa.Table, name: str) -> np.ndarray:
+  # Arrow packs booleans into bits, so they cannot be viewed zero-copy.
+  return np.asarray(table.column(name).to_numpy(zero_copy_only=False), bool)
+
+
+def session_boundaries(table: pa.Table) -> SessionBoundaries:
+  """Sessions of a table whose rows are grouped by `session_id`.
+
+  Args:
+    table: a session log with a `session_id` column, each session's rows
+      contiguous (as `read_sessions` returns it).
+
+  Returns:
+    The `SessionBoundaries` (offsets, per-row session index, lengths).
+
+  Raises:
+    ValueError: if the table is empty, has no `session_id` column, or a
+      session's rows are not contiguous.
+  """
+  if "session_id" not in table.column_names:
+    raise ValueError("session_boundaries: the table has no 'session_id' column")
+  num_rows = table.num_rows
+  if num_rows == 0:
+    raise ValueError("session_boundaries: the table has no rows")
+  ids = table.column("session_id").combine_chunks()
+  starts = np.ones(num_rows, bool)
+  if num_rows > 1:
+    starts[1:] = pc.not_equal(ids.slice(1), ids.slice(0, num_rows - 1)
+                              ).to_numpy(zero_copy_only=False)
+  first_rows = np.flatnonzero(starts)
+  session_ids = ids.take(pa.array(first_rows)).to_numpy(zero_copy_only=False)
+  if len(pc.unique(ids)) != len(first_rows):
+    raise ValueError("session_boundaries: the rows of a session are not "
+                     "contiguous; sort by (session_id, session_position) "
+                     "first, e.g. with simulator.logs.read_sessions")
+  offsets = np.append(first_rows, num_rows).astype(np.int64)
+  return SessionBoundaries(session_ids=session_ids, offsets=offsets,
+                           session_index=np.cumsum(starts) - 1,
+                           lengths=np.diff(offsets))
+
+
+def response_levels(table: pa.Table) -> np.ndarray:
+  """Response level index of each row, over `PUBLIC_RESPONSE_LEVELS`.
+
+  Args:
+    table: a session log with the `SKIP_COLUMNS`.
+
+  Returns:
+    int32 [R]: 0 if skip_1, 1 if skip_2 (not skip_1), 2 if skip_3 (not
+    skip_2), 3 if not_skipped.
+
+  Raises:
+    ValueError: if a skip column is missing or the flags do not nest.
+  """
+  missing = [c for c in SKIP_COLUMNS if c not in table.column_names]
+  if missing:
+    raise ValueError(f"response_levels: the table has no column(s) {missing}")
+  skip_1, skip_2, skip_3, listened = (_bools(table, c) for c in SKIP_COLUMNS)
+  bad = (skip_1 & ~skip_2) | (skip_2 & ~skip_3) | (listened == skip_3)
+  if bad.any():
+    raise ValueError(f"response_levels: skip flags do not nest at row "
+                     f"{int(np.flatnonzero(bad)[0])} (skip_1 implies skip_2 "
+                     "implies skip_3, not_skipped == not skip_3)")
+  levels = np.select([skip_1, skip_2, skip_3], [0, 1, 2], _LISTEN_LEVEL)
+  return levels.astype(np.int32)
+
+
+def final_skip_runs(table: pa.Table) -> np.ndarray:
+  """Length of the run of consecutive skips that ends each session.
+
+  Args:
+    table: a session log grouped by session (as `read_sessions` returns it).
+
+  Returns:
+    int64 [S], 0 for a session whose last track was listened to.
+  """
+  bounds = session_boundaries(table)
+  skipped = response_levels(table) != _LISTEN_LEVEL
+  rows = np.arange(table.num_rows)
+  # The row before the current skip run began: a listen, or the row before
+  # the session's first row when the session opens with skips.
+  run_anchor = np.where(skipped, -1, rows)
+  first_rows = bounds.offsets[:-1]
+  run_anchor[first_rows] = np.where(skipped[first_rows], first_rows - 1,
+                                    first_rows)
+  run_length = rows - np.maximum.accumulate(run_anchor)
+  return run_length[bounds.offsets[1:] - 1].astype(np.int64)
+
+
+def consecutive_skip_limit(table: pa.Table, fraction: float = 0.92) -> int:
+  """Consecutive skips after which logged listeners typically leave.
+
+  Among sessions whose last track is a skip (any skip level), this looks at
+  the run of consecutive skips that ends the session, and returns the
+  smallest N such that at least `fraction` of those sessions end with a run
+  of at most N skips. A simulator that ends a session after N consecutive
+  skips then reproduces how sessions end in the data.
+
+  Args:
+    table: a session log grouped by session (as `read_sessions` returns it).
+    fraction: the share of skip-ending sessions to cover, in (0, 1].
+
+  Returns:
+    N >= 1.
+
+  Raises:
+    ValueError: if `fraction` is not in (0, 1] or no session ends on a skip.
+  """
+  if not 0.0 < fraction <= 1.0:
+    raise ValueError(f"consecutive_skip_limit: fraction must be in (0, 1], "
+                     f"got {fraction}")
+  runs = final_skip_runs(table)
+  runs = np.sort(runs[runs > 0])
+  if runs.size == 0:
+    raise ValueError("consecutive_skip_limit: no session in the log ends on "
+                     "a skip, so the log says nothing about when listeners "
+                     "leave after skipping")
+  # The tolerance keeps e.g. 0.92 * 25 = 23.000000000000004 from rounding up.
+  needed = max(1, math.ceil(fraction * runs.size - 1e-9))
+  return int(runs[needed - 1])
+
+
+def summarize_logs(table: pa.Table) -> dict[str, Any]:
+  """A JSON-ready summary of a session log.
+
+  Args:
+    table: a session log as `read_sessions` returns it.
+
+  Returns:
+    A dict with num_sessions, num_rows, mean_session_length, skip_rate (share
+    of rows not listened to), level_rates (share of rows at each level of
+    `PUBLIC_RESPONSE_LEVELS`, so skip_2 counts rows skipped at level 2 but
+    not at level 1), consecutive_skip_limit (at 0.92; None if no session
+    ends on a skip) and, if the log has a user_id column, num_users.
+  """
+  bounds = session_boundaries(table)
+  levels = response_levels(table)
+  counts = np.bincount(levels, minlength=len(PUBLIC_RESPONSE_LEVELS))
+  try:
+    skip_limit = consecutive_skip_limit(table, 0.92)
+  except ValueError:
+    skip_limit = None
+  summary = {
+      "num_sessions": bounds.num_sessions,
+      "num_rows": int(table.num_rows),
+      "mean_session_length": float(bounds.lengths.mean()),
+      "skip_rate": float(np.mean(levels != _LISTEN_LEVEL)),
+      "level_rates": {name: float(n / table.num_rows) for name, n in
+                      zip(PUBLIC_RESPONSE_LEVELS, counts)},
+      "consecutive_skip_limit": skip_limit,
+  }
+  if "user_id" in table.column_names:
+    summary["num_users"] = len(pc.unique(table.column("user_id")))
+  return summary

@@ -1,0 +1,163 @@
+"""Track samplers: turn an agent's action into tracks from the pool.
+
+A track sampler owns the action space. It receives the action for a batch of
+rows and the `available` mask (candidates in the pool not yet played) and
+returns the pool slots to play, never one that is unavailable:
+
+* `DiscreteTrackSampler`: the action is a pool slot (or k slots for a slate).
+  A slot that is played or padding *falls through* to the next available slot
+  in pool order, wrapping around to the start of the pool.
+* `ContinuousTrackSampler`: the action is a vector in track-feature space;
+  the tracks placed are the k available candidates nearest to it (Euclidean).
+
+Actions outside the action spec raise `ActionError`.
+"""
+
+import abc
+
+import gin
+import numpy as np
+from tf_agents.specs import array_spec
+
+from user_models.catalog import TrackCatalog
+
+__all__ = [
+    "AbstractTrackSampler",
+    "ActionError",
+    "ContinuousTrackSampler",
+    "DiscreteTrackSampler",
+]
+
+
+class ActionError(ValueError):
+  """An action does not fit the action spec."""
+
+
+class AbstractTrackSampler(abc.ABC):
+  """Maps actions to pool slots; subclasses define the action spec."""
+
+  def __init__(self, slate_size: int = 1):
+    """Builds the sampler.
+
+    Args:
+      slate_size: tracks placed per step (k).
+
+    Raises:
+      ValueError: if slate_size < 1.
+    """
+    if int(slate_size) < 1:
+      raise ValueError(f"slate_size must be >= 1, got {slate_size}")
+    self.slate_size = int(slate_size)
+
+  @abc.abstractmethod
+  def action_spec(self, max_pool_size: int,
+                  catalog: TrackCatalog) -> array_spec.BoundedArraySpec:
+    """The spec of one row's action."""
+
+  @abc.abstractmethod
+  def select(self, action: np.ndarray, available: np.ndarray,
+             candidate_ids: np.ndarray, catalog: TrackCatalog) -> np.ndarray:
+    """Chooses the slots to play.
+
+    Args:
+      action: the actions of R rows (leading dimension R).
+      available: bool [R, K], candidates that may still be played. Not
+        modified.
+      candidate_ids: int32 [R, K] catalog rows of the pools.
+      catalog: the track catalog.
+
+    Returns:
+      int64 [R, k] pool slots, distinct within a row, or -1 where fewer than
+      k candidates were available.
+
+    Raises:
+      ActionError: if the action has the wrong shape, dtype or range.
+    """
+
+  def _check(self, action: np.ndarray, spec: array_spec.BoundedArraySpec,
+             rows: int) -> np.ndarray:
+    action = np.asarray(action)
+    expected = (rows,) + tuple(spec.shape)
+    if action.shape != expected:
+      raise ActionError(
+          f"action has shape {action.shape}, expected {expected} "
+          f"(batch of {rows}, action spec shape {tuple(spec.shape)})")
+    if spec.dtype.kind in "iu" and action.dtype.kind not in "iu":
+      raise ActionError(f"action dtype {action.dtype} is not an integer type")
+    if spec.dtype.kind == "f" and not np.isfinite(action).all():
+      raise ActionError("action contains NaN or infinity")
+    if spec.dtype.kind in "iu":
+      low, high = spec.minimum, spec.maximum
+      bad = (action < low) | (action > high)
+      if bad.any():
+        raise ActionError(
+            f"action {action[bad].ravel()[:5].tolist()} outside the pool: "
+            f"valid slots are {int(np.min(low))}..{int(np.max(high))}")
+    return action
+
+
+@gin.configurable
+class DiscreteTrackSampler(AbstractTrackSampler):
+  """The action is a pool slot; played or padding slots fall through."""
+
+  def action_spec(self, max_pool_size, catalog):
+    del catalog
+    shape = () if self.slate_size == 1 else (self.slate_size,)
+    return array_spec.BoundedArraySpec(shape, np.int32, minimum=0,
+                                       maximum=max_pool_size - 1,
+                                       name="action")
+
+  def select(self, action, available, candidate_ids, catalog):
+    rows, k = available.shape
+    spec = self.action_spec(k, catalog)
+    action = self._check(action, spec, rows).reshape(rows, -1).astype(np.int64)
+    available = available.copy()
+    slot_index = np.arange(k)
+    row_index = np.arange(rows)
+    chosen = np.full((rows, self.slate_size), -1, dtype=np.int64)
+    for j in range(self.slate_size):
+      wanted = action[:, j]
+      ok = available[row_index, wanted]
+      if not ok.all():
+        # Next available slot at or after `wanted`, else the first one.
+        later = np.where(available & (slot_index >= wanted[:, None]),
+                         slot_index, k)
+        first = np.where(available, slot_index, k)
+        fallback = later.min(axis=1)
+        fallback = np.where(fallback < k, fallback, first.min(axis=1))
+        wanted = np.where(ok, wanted, fallback)
+      has = wanted < k
+      chosen[has, j] = wanted[has]
+      available[row_index[has], wanted[has]] = False
+    return chosen
+
+
+@gin.configurable
+class ContinuousTrackSampler(AbstractTrackSampler):
+  """The action is a point in track-feature space; nearest candidates win."""
+
+  def action_spec(self, max_pool_size, catalog):
+    del max_pool_size
+    low, high = catalog.feature_bounds()
+    return array_spec.BoundedArraySpec((catalog.feature_dim,), np.float32,
+                                       minimum=low, maximum=high,
+                                       name="action")
+
+  def select(self, action, available, candidate_ids, catalog):
+    rows, _ = available.shape
+    spec = self.action_spec(available.shape[1], catalog)
+    action = self._check(action, spec, rows).astype(np.float32)
+    features = catalog.features[candidate_ids]               # [R, K, F]
+    dist = np.square(features - action[:, None, :]).sum(-1)  # [R, K]
+    dist = np.where(available, dist, np.inf)
+    k = min(self.slate_size, dist.shape[1])
+    if k < dist.shape[1]:
+      nearest = np.argpartition(dist, k - 1, axis=1)[:, :k]
+    else:
+      nearest = np.tile(np.arange(k), (rows, 1))
+    order = np.take_along_axis(dist, nearest, 1).argsort(axis=1, kind="stable")
+    nearest = np.take_along_axis(nearest, order, 1)
+    reachable = np.isfinite(np.take_along_axis(dist, nearest, 1))
+    chosen = np.full((rows, self.slate_size), -1, dtype=np.int64)
+    chosen[:, :k] = np.where(reachable, nearest, -1)
+    return chosen

@@ -1,0 +1,52 @@
+"""Shared test fixtures: a small world and an environment factory."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import gin  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import simulator  # noqa: E402
+import user_models  # noqa: E402
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True)
+def _clear_gin():
+  gin.clear_config()
+  yield
+  gin.clear_config()
+
+
+@pytest.fixture(scope="session")
+def small_world():
+  return user_models.SyntheticWorld(num_tracks=300, num_users=60, seed=1)
+
+
+class ConstantUserModel(user_models.AbstractUserModel):
+  """Returns the same P(skip) for every track (for exact-count tests)."""
+
+  def __init__(self, p_skip: float):
+    self.p_skip = p_skip
+
+  def predict(self, context, track_ids):
+    p = np.full(track_ids.shape, self.p_skip)
+    return np.stack([p, 1.0 - p], axis=-1)
+
+
+def make_env(world, user_model=None, sampler="discrete", slate_size=1,
+             max_pool_size=20, min_pool_size=None, tracker=None, **env_kwargs):
+  """A PlaylistEnvironment over `world` with the given parts."""
+  track_sampler = (simulator.DiscreteTrackSampler(slate_size=slate_size)
+                   if sampler == "discrete" else
+                   simulator.ContinuousTrackSampler(slate_size=slate_size))
+  builder = simulator.EnvironmentBuilder(
+      user_model=user_model or user_models.LogisticUserModel(world),
+      track_sampler=track_sampler,
+      episode_sampler=simulator.RandomEpisodeSampler(
+          world, max_pool_size=max_pool_size, min_pool_size=min_pool_size),
+      episode_tracker=tracker)
+  return builder.build(**env_kwargs)

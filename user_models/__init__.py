@@ -1,0 +1,28 @@
+"""User models: what the simulated listener does with a recommended track."""
+
+from user_models import _keras2  # noqa: F401  (must run before TensorFlow)
+from user_models.base import AbstractUserModel
+from user_models.base import BINARY_RESPONSE_LEVELS
+from user_models.base import PUBLIC_RESPONSE_LEVELS
+from user_models.base import SessionContext
+from user_models.base import UserModelError
+from user_models.catalog import NUMERIC_TRACK_COLUMNS
+from user_models.catalog import TRACK_FEATURE_COLUMNS
+from user_models.catalog import TrackCatalog
+from user_models.catalog import UnknownTrackError
+from user_models.logistic import LogisticUserModel
+from user_models.world import SyntheticWorld
+
+__all__ = [
+    "AbstractUserModel",
+    "BINARY_RESPONSE_LEVELS",
+    "LogisticUserModel",
+    "NUMERIC_TRACK_COLUMNS",
+    "PUBLIC_RESPONSE_LEVELS",
+    "SessionContext",
+    "SyntheticWorld",
+    "TRACK_FEATURE_COLUMNS",
+    "TrackCatalog",
+    "UnknownTrackError",
+    "UserModelError",
+]

@@ -1,0 +1,124 @@
+"""The one interface every user model implements.
+
+A user model answers one question for a batch of simulated listeners: given
+what each listener has heard so far in the session, how likely is each
+response level to each of the tracks recommended now? The environment samples
+an outcome from these probabilities with its own seeded generator, so a user
+model holds no randomness of its own.
+
+Response levels are named by the model (`response_levels`). By convention the
+last level is the listen (the track was not skipped) and every other level is
+a kind of skip; the public Spotify data uses
+`("skip_1", "skip_2", "skip_3", "not_skipped")`, a binary model
+`("skip", "not_skipped")`.
+"""
+
+import abc
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+__all__ = [
+    "AbstractUserModel",
+    "SessionContext",
+    "BINARY_RESPONSE_LEVELS",
+    "PUBLIC_RESPONSE_LEVELS",
+    "UserModelError",
+]
+
+BINARY_RESPONSE_LEVELS = ("skip", "not_skipped")
+PUBLIC_RESPONSE_LEVELS = ("skip_1", "skip_2", "skip_3", "not_skipped")
+
+
+class UserModelError(ValueError):
+  """A user model was misconfigured or returned something unusable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionContext:
+  """What the environment tells a user model about the sessions it asks about.
+
+  Every array has the same leading dimension R: the environment rows in the
+  query (rows whose sessions are running this step).
+
+  Attributes:
+    rows: int64 [R], the environment's batch rows; stateful models key their
+      per-session state by row.
+    user_ids: int64 [R], the listener of each session.
+    user_features: float32 [R, U], the observable user context.
+    position: int32 [R], tracks already played in the session.
+    history_ids: int32 [R, H], the last H played track ids (catalog rows),
+      most recent last, 0 where `history_responses` is -1.
+    history_responses: int32 [R, H], the response level index of each history
+      track, -1 for padding.
+    consecutive_skips: int32 [R], skips since the last listen.
+    num_skips: int32 [R], skips so far in the session.
+  """
+  rows: np.ndarray
+  user_ids: np.ndarray
+  user_features: np.ndarray
+  position: np.ndarray
+  history_ids: np.ndarray
+  history_responses: np.ndarray
+  consecutive_skips: np.ndarray
+  num_skips: np.ndarray
+
+  def __len__(self) -> int:
+    return int(self.rows.shape[0])
+
+
+class AbstractUserModel(abc.ABC):
+  """Predicts listeners' responses to recommended tracks.
+
+  Subclasses implement `predict`; stateful (sequential) models also override
+  `begin_sessions` and `observe`, which the environment calls when sessions
+  start and after each outcome is sampled.
+  """
+
+  #: Names of the response levels; the last one is the listen.
+  response_levels: Sequence[str] = BINARY_RESPONSE_LEVELS
+
+  def begin_sessions(self, rows: np.ndarray, user_ids: np.ndarray) -> None:
+    """Starts new sessions in the given environment rows.
+
+    Args:
+      rows: int64 [R], environment batch rows whose sessions restart.
+      user_ids: int64 [R], the listener now in each of those rows.
+    """
+    del rows, user_ids
+
+  @abc.abstractmethod
+  def predict(self, context: SessionContext,
+              track_ids: np.ndarray) -> np.ndarray:
+    """Response probabilities for the tracks recommended now.
+
+    Args:
+      context: the sessions asked about (R rows).
+      track_ids: int32 [R, k], catalog rows of the k tracks placed in each
+        session this step, in play order.
+
+    Returns:
+      float [R, k, L] probabilities over `response_levels`, summing to 1.
+    """
+
+  def observe(self, rows: np.ndarray, track_ids: np.ndarray,
+              responses: np.ndarray) -> None:
+    """Receives the sampled outcomes of the last `predict` call.
+
+    Args:
+      rows: int64 [R], the environment rows of the query.
+      track_ids: int32 [R, k], the tracks placed.
+      responses: int32 [R, k], the sampled level index of each track, -1 for
+        a track the listener never reached (the session ended before it).
+    """
+    del rows, track_ids, responses
+
+  @property
+  def num_levels(self) -> int:
+    return len(self.response_levels)
+
+  @property
+  def listen_level(self) -> int:
+    """Index of the listen level (the last one)."""
+    return len(self.response_levels) - 1

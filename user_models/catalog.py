@@ -1,0 +1,125 @@
+"""The track catalog: public track-feature columns and the feature table.
+
+Columns follow the public Spotify Music Streaming Sessions Dataset (track
+features file). A catalog keeps the raw columns (to write them back out) and a
+standardised float32 feature matrix, one row per track, that models and agents
+look features up in by *catalog row* (an int32 id, 0..num_tracks-1). The
+public string id (`track_id`) maps to the row through `rows_of`.
+"""
+
+import dataclasses
+from typing import Mapping, Sequence
+
+import numpy as np
+
+__all__ = [
+    "TrackCatalog",
+    "TRACK_FEATURE_COLUMNS",
+    "NUMERIC_TRACK_COLUMNS",
+    "UnknownTrackError",
+]
+
+#: Public track-feature columns, in the dataset's order. `mode` is a string
+#: ("major"/"minor") in the public files; every other feature is numeric.
+TRACK_FEATURE_COLUMNS: tuple[str, ...] = (
+    "track_id", "duration", "release_year", "us_popularity_estimate",
+    "acousticness", "beat_strength", "bounciness", "danceability",
+    "dyn_range_mean", "energy", "flatness", "instrumentalness", "key",
+    "liveness", "loudness", "mechanism", "mode", "organism", "speechiness",
+    "tempo", "time_signature", "valence",
+) + tuple(f"acoustic_vector_{i}" for i in range(8))
+
+#: Columns that enter the feature matrix (mode is encoded as 1.0 for major).
+NUMERIC_TRACK_COLUMNS: tuple[str, ...] = tuple(
+    c for c in TRACK_FEATURE_COLUMNS if c != "track_id")
+
+
+class UnknownTrackError(KeyError, ValueError):
+  """A track id is not in the catalog."""
+
+  def __str__(self) -> str:  # KeyError would repr() the message.
+    return str(self.args[0])
+
+
+def _encode_column(name: str, values: np.ndarray) -> np.ndarray:
+  if name == "mode" and values.dtype.kind in "OUS":
+    return (values.astype(str) == "major").astype(np.float64)
+  return np.asarray(values, dtype=np.float64)
+
+
+@dataclasses.dataclass
+class TrackCatalog:
+  """Tracks and their features.
+
+  Attributes:
+    columns: the public track-feature columns (name -> [N] array), in
+      `TRACK_FEATURE_COLUMNS` order.
+    features: float32 [N, F] standardised numeric features (z-scores), F =
+      len(NUMERIC_TRACK_COLUMNS).
+    feature_names: the F column names of `features`.
+    popularity: float32 [N] in [0, 1], the rank of `us_popularity_estimate`.
+  """
+  columns: Mapping[str, np.ndarray]
+  features: np.ndarray = dataclasses.field(init=False)
+  feature_names: tuple[str, ...] = dataclasses.field(init=False)
+  popularity: np.ndarray = dataclasses.field(init=False)
+
+  def __post_init__(self):
+    missing = [c for c in TRACK_FEATURE_COLUMNS if c not in self.columns]
+    if missing:
+      raise ValueError(f"track catalog is missing columns {missing}")
+    self.columns = {c: np.asarray(self.columns[c]) for c in TRACK_FEATURE_COLUMNS}
+    ids = self.columns["track_id"].astype(str)
+    if len(ids) == 0:
+      raise ValueError("track catalog is empty")
+    self._row_of = {tid: i for i, tid in enumerate(ids)}
+    if len(self._row_of) != len(ids):
+      raise ValueError("track catalog has duplicate track_id values")
+    raw = np.stack([_encode_column(c, self.columns[c])
+                    for c in NUMERIC_TRACK_COLUMNS], axis=1)
+    std = raw.std(axis=0)
+    self.features = ((raw - raw.mean(axis=0)) /
+                     np.where(std > 0, std, 1.0)).astype(np.float32)
+    self.feature_names = NUMERIC_TRACK_COLUMNS
+    pop = self.columns["us_popularity_estimate"].astype(np.float64)
+    ranks = np.argsort(np.argsort(pop, kind="stable"), kind="stable")
+    self.popularity = (ranks / max(len(pop) - 1, 1)).astype(np.float32)
+
+  @property
+  def num_tracks(self) -> int:
+    return int(self.features.shape[0])
+
+  @property
+  def feature_dim(self) -> int:
+    return int(self.features.shape[1])
+
+  @property
+  def track_ids(self) -> np.ndarray:
+    """Public string ids, indexed by catalog row."""
+    return self.columns["track_id"]
+
+  def rows_of(self, track_ids: Sequence[str]) -> np.ndarray:
+    """Catalog rows of public track ids.
+
+    Args:
+      track_ids: public ids.
+
+    Returns:
+      int32 array of catalog rows.
+
+    Raises:
+      UnknownTrackError: if an id is not in the catalog (the first few
+        unknown ids are named).
+    """
+    rows = np.fromiter((self._row_of.get(str(t), -1) for t in track_ids),
+                       dtype=np.int64, count=len(track_ids))
+    if (rows < 0).any():
+      unknown = [str(t) for t, r in zip(track_ids, rows) if r < 0][:5]
+      raise UnknownTrackError(
+          f"{int((rows < 0).sum())} track id(s) not in the catalog, e.g. "
+          f"{unknown}")
+    return rows.astype(np.int32)
+
+  def feature_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature minimum and maximum of `features` (float32 [F] each)."""
+    return self.features.min(axis=0), self.features.max(axis=0)

@@ -1,0 +1,286 @@
+"""The ground-truth listener: a parametric model in which order matters.
+
+`ParametricListener` turns a `SyntheticWorld` into skip/listen responses with
+the public levels `("skip_1", "skip_2", "skip_3", "not_skipped")`. Unlike
+`LogisticUserModel`, a track's appeal depends on what was played before it, so
+the order of a playlist changes how many tracks are listened to.
+
+Notation, for listener u and candidate track t at session position n:
+`taste_u`, `z_t` are the world's 8-d latent vectors, `q_t` the latent track
+quality, `a_t` the catalog's `acoustic_vector_*` (8-d, in (-1, 1)). The last H
+played tracks h (the history window) have age 1 (most recent) to H.
+
+    logit = bias
+          + affinity_weight * <taste_u, z_t> / 8          (affinity)
+          + quality_weight * q_t                          (popularity)
+          - fatigue_weight * F                            (repetition fatigue)
+          - jump_weight * J                               (transition)
+          - consecutive_skip_weight * consecutive_skips   (patience)
+          - skip_weight * num_skips                       (patience)
+          - position_weight * n                           (interest drift)
+
+    F = sum_h fatigue_decay ** (age_h - 1) * sim(t, h)
+    sim(t, h) = max(0, (cos(z_t, z_h) - similarity_floor)
+                       / (1 - similarity_floor))
+    J = max(0, ||a_t - a_prev|| - jump_tolerance), 0 with no previous track
+
+    P(not_skipped) = sigmoid(logit)
+
+Only tracks closer than `similarity_floor` in cosine (in practice, the same
+latent genre) tire the listener; fatigue fades geometrically with age and is
+counted whatever the response to the history track was. `prev` is the most
+recently played track.
+
+The skip mass 1 - P(not_skipped) is split among the exclusive skip levels
+(the earliest skip flag that fired) by a softmax whose shares move with the
+logit, so that a strong dislike is skipped early:
+
+    share = softmax([skip_1_bias - skip_share_slope * logit,
+                     0,
+                     skip_3_bias + skip_share_slope * logit])
+    P(skip_i) = (1 - P(not_skipped)) * share_i
+
+With the default biases, a skip at logit 0 is a skip_1 with probability about
+0.6 (close to the public data, where most skips happen early in the track).
+
+Slates. When k > 1 tracks are placed in one step, slate item j is scored as
+if items 0..j-1 had just been played: they enter its fatigue (with ages
+1..j), item j-1 is its previous track, and its position is n + j. Their
+responses are unknown, so the patience terms stay those of the context. The
+history window still holds H tracks, so item j's fatigue is exactly what a
+one-track-per-step session would compute after playing the earlier items.
+
+The model is stateless: it reads everything from the `SessionContext`, so it
+can score any environment row or a logged session.
+"""
+
+import gin
+import numpy as np
+
+from user_models.base import AbstractUserModel, PUBLIC_RESPONSE_LEVELS, SessionContext
+from user_models.world import LATENT_DIM, SyntheticWorld
+
+__all__ = ["ParametricListener"]
+
+# Logits are clipped before the exponential; sigmoid(30) is 1 in float32.
+_LOGIT_CLIP = 30.0
+
+
+@gin.configurable
+class ParametricListener(AbstractUserModel):
+  """Sequential, stateless listener over a `SyntheticWorld`.
+
+  See the module docstring for the exact formulas.
+  """
+
+  response_levels = PUBLIC_RESPONSE_LEVELS
+
+  def __init__(self,
+               world: SyntheticWorld,
+               affinity_weight: float = 1.5,
+               quality_weight: float = 0.5,
+               bias: float = 0.5,
+               fatigue_weight: float = 0.6,
+               fatigue_decay: float = 0.8,
+               similarity_floor: float = 0.5,
+               jump_weight: float = 0.5,
+               jump_tolerance: float = 1.0,
+               consecutive_skip_weight: float = 0.3,
+               skip_weight: float = 0.03,
+               position_weight: float = 0.02,
+               skip_share_slope: float = 0.5,
+               skip_1_bias: float = 1.4,
+               skip_3_bias: float = 0.2):
+    """Builds the listener.
+
+    Args:
+      world: the world whose listeners and tracks are modelled.
+      affinity_weight: weight of the taste-track inner product (divided by
+        the latent dimension, 8).
+      quality_weight: weight of the track's latent quality.
+      bias: logit offset; higher means more listens overall.
+      fatigue_weight: logit lost per unit of fatigue F.
+      fatigue_decay: per-track fading of a history track's fatigue, in
+        [0, 1); 0 means only the previous track tires.
+      similarity_floor: cosine below which two tracks do not tire each
+        other, in [-1, 1).
+      jump_weight: logit lost per unit of acoustic distance beyond
+        `jump_tolerance` from the previous track.
+      jump_tolerance: acoustic distance from the previous track that costs
+        nothing (same-genre transitions are mostly below 1.0).
+      consecutive_skip_weight: logit lost per skip since the last listen.
+      skip_weight: logit lost per skip so far in the session.
+      position_weight: logit lost per track already played.
+      skip_share_slope: how fast the skip_1 share grows (and the skip_3
+        share shrinks) as the logit falls.
+      skip_1_bias: log-odds of skip_1 against skip_2 at logit 0.
+      skip_3_bias: log-odds of skip_3 against skip_2 at logit 0.
+
+    Raises:
+      ValueError: on a decay outside [0, 1), a similarity floor outside
+        [-1, 1), or a negative weight, tolerance or slope.
+    """
+    if not 0.0 <= fatigue_decay < 1.0:
+      raise ValueError(
+          f"ParametricListener: fatigue_decay must be in [0, 1), got "
+          f"{fatigue_decay}")
+    if not -1.0 <= similarity_floor < 1.0:
+      raise ValueError(
+          f"ParametricListener: similarity_floor must be in [-1, 1), got "
+          f"{similarity_floor}")
+    for name, value in (("fatigue_weight", fatigue_weight),
+                        ("jump_weight", jump_weight),
+                        ("jump_tolerance", jump_tolerance),
+                        ("consecutive_skip_weight", consecutive_skip_weight),
+                        ("skip_weight", skip_weight),
+                        ("position_weight", position_weight),
+                        ("skip_share_slope", skip_share_slope)):
+      if float(value) < 0:
+        raise ValueError(
+            f"ParametricListener: {name} must be >= 0, got {value}")
+    self.world = world
+    self.affinity_weight = float(affinity_weight)
+    self.quality_weight = float(quality_weight)
+    self.bias = float(bias)
+    self.fatigue_weight = float(fatigue_weight)
+    self.fatigue_decay = float(fatigue_decay)
+    self.similarity_floor = float(similarity_floor)
+    self.jump_weight = float(jump_weight)
+    self.jump_tolerance = float(jump_tolerance)
+    self.consecutive_skip_weight = float(consecutive_skip_weight)
+    self.skip_weight = float(skip_weight)
+    self.position_weight = float(position_weight)
+    self.skip_share_slope = float(skip_share_slope)
+    self.skip_1_bias = float(skip_1_bias)
+    self.skip_3_bias = float(skip_3_bias)
+
+    # Everything per track is looked up by catalog row in the hot loop, so
+    # the scaling is folded into the tables once here.
+    latent = world.track_latent.astype(np.float32)
+    self._taste = world.user_taste.astype(np.float32)
+    self._latent = latent * np.float32(self.affinity_weight / LATENT_DIM)
+    self._static = (self.quality_weight * world.track_quality +
+                    self.bias).astype(np.float32)
+    norms = np.linalg.norm(latent, axis=1, keepdims=True)
+    self._unit = latent / np.maximum(norms, 1e-6)
+    columns = world.catalog.columns
+    self._acoustic = np.stack(
+        [columns[f"acoustic_vector_{i}"] for i in range(LATENT_DIM)],
+        axis=1).astype(np.float32)
+
+  def _decay_table(self, window: int, max_age: int) -> np.ndarray:
+    """Fatigue weight by age - 1; 0 beyond the window and for index -1."""
+    table = np.zeros(max_age + 1, np.float32)
+    table[:window] = self.fatigue_decay ** np.arange(window)
+    return table
+
+  def listen_logits(self, context: SessionContext, track_ids: np.ndarray,
+                    independent: bool = False) -> np.ndarray:
+    """Logit of a listen for each placed track.
+
+    Args:
+      context: the sessions asked about (R rows).
+      track_ids: int [R, k] catalog rows.
+      independent: if False, the k tracks are a slate played in order (as in
+        `predict`); if True, each column is scored as if it alone were
+        played next, which is what ranking k candidates needs.
+
+    Returns:
+      float32 [R, k] logits.
+    """
+    track_ids = np.asarray(track_ids)
+    r, k = track_ids.shape
+    users = np.asarray(context.user_ids)
+    hist = np.asarray(context.history_ids)
+    valid = np.asarray(context.history_responses) >= 0        # [R, H]
+    window = hist.shape[1]
+    slate = not independent and k > 1
+
+    logit = (np.einsum("rd,rkd->rk", self._taste[users],
+                       self._latent[track_ids]) + self._static[track_ids])
+    offsets = np.arange(k) if slate else np.zeros(k, np.int64)
+    patience = (self.consecutive_skip_weight * context.consecutive_skips +
+                self.skip_weight * context.num_skips +
+                self.position_weight * context.position)
+    logit -= patience[:, None].astype(np.float32)
+    if slate:
+      logit -= np.float32(self.position_weight) * offsets
+
+    # Earlier slate items join the history, so one matmul scores fatigue for
+    # every slate item; their ages are counted from each item's own slot.
+    if slate:
+      ext_ids = np.concatenate([hist, track_ids[:, :-1]], axis=1)
+      ext_valid = np.concatenate(
+          [valid, np.ones((r, k - 1), bool)], axis=1)
+    else:
+      ext_ids, ext_valid = hist, valid
+    if ext_ids.shape[1]:
+      # age_from_end[c]: valid tracks in columns >= c; item j sees the last
+      # k-1-j slate columns as "future", hence the shift.
+      age_from_end = np.cumsum(ext_valid[:, ::-1], axis=1)[:, ::-1]
+      ages = age_from_end[:, None, :] - (k - 1 - offsets)[None, :, None] \
+          if slate else age_from_end[:, None, :]
+      table = self._decay_table(window, window + k)
+      weight = np.where(ext_valid[:, None, :] & (ages >= 1),
+                        table[np.clip(ages - 1, 0, window + k)], 0.0)
+      cos = np.matmul(self._unit[track_ids],
+                      self._unit[ext_ids].transpose(0, 2, 1))  # [R, k, C]
+      sim = np.maximum(cos - self.similarity_floor, 0.0)
+      fatigue = np.einsum("rkc,rkc->rk", sim, weight) / (
+          1.0 - self.similarity_floor)
+      logit -= np.float32(self.fatigue_weight) * fatigue.astype(np.float32)
+
+      # The previous track of the first item is the most recent valid
+      # history column; of item j > 0 it is slate item j - 1.
+      has_prev = valid.any(axis=1)
+      last = window - 1 - np.argmax(valid[:, ::-1], axis=1)
+      prev = hist[np.arange(r), last]
+      if slate:
+        prev_ids = np.concatenate([prev[:, None], track_ids[:, :-1]], axis=1)
+        prev_ok = np.concatenate(
+            [has_prev[:, None], np.ones((r, k - 1), bool)], axis=1)
+      else:
+        prev_ids, prev_ok = prev[:, None], has_prev[:, None]
+      jump = np.linalg.norm(self._acoustic[track_ids] -
+                            self._acoustic[prev_ids], axis=-1)
+      jump = np.maximum(jump - self.jump_tolerance, 0.0) * prev_ok
+      logit -= np.float32(self.jump_weight) * jump.astype(np.float32)
+    return logit.astype(np.float32, copy=False)
+
+  def listen_probability(self, context: SessionContext, track_ids: np.ndarray,
+                         independent: bool = False) -> np.ndarray:
+    """P(not_skipped) for each placed track.
+
+    Args:
+      context: the sessions asked about (R rows).
+      track_ids: int [R, k] catalog rows.
+      independent: as in `listen_logits`; pass True to rank k candidates for
+        the next slot (e.g. a greedy policy that knows the truth).
+
+    Returns:
+      float32 [R, k] listen probabilities.
+    """
+    logit = np.clip(self.listen_logits(context, track_ids, independent),
+                    -_LOGIT_CLIP, _LOGIT_CLIP)
+    return 1.0 / (1.0 + np.exp(-logit))
+
+  def predict(self, context: SessionContext,
+              track_ids: np.ndarray) -> np.ndarray:
+    """Response probabilities for a slate (see the module docstring).
+
+    Args:
+      context: the sessions asked about (R rows).
+      track_ids: int [R, k] catalog rows of the tracks placed, in play order.
+
+    Returns:
+      float32 [R, k, 4] probabilities over `PUBLIC_RESPONSE_LEVELS`.
+    """
+    logit = np.clip(self.listen_logits(context, track_ids), -_LOGIT_CLIP,
+                    _LOGIT_CLIP)
+    p_listen = 1.0 / (1.0 + np.exp(-logit))
+    slope = np.float32(self.skip_share_slope)
+    # Softmax against skip_2 (logit 0): e1, 1, e3.
+    e1 = np.exp(np.float32(self.skip_1_bias) - slope * logit)
+    e3 = np.exp(np.float32(self.skip_3_bias) + slope * logit)
+    p_skip = (1.0 - p_listen) / (e1 + 1.0 + e3)
+    return np.stack([p_skip * e1, p_skip, p_skip * e3, p_listen], axis=-1)
