@@ -44,7 +44,6 @@ from typing import Callable, Sequence
 from absl import app
 from absl import flags
 from absl import logging
-import gin
 import numpy as np
 import tensorflow as tf
 import tf_agents
@@ -53,6 +52,7 @@ from tf_agents.specs import array_spec
 
 import simulator
 from simulator import io_utils
+from simulator import runs
 import user_models  # noqa: F401  (registers its gin configurables)
 from user_models.base import AbstractUserModel
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -65,16 +65,8 @@ _NUM_ACTION_BATCHES = 64
 #: The issue's target: batched / list speed-up at this batch size.
 _TARGET_BATCH_SIZE, _TARGET_RATIO = 256, 10.0
 
-flags.DEFINE_string("root_dir", None,
-                    "Folder for benchmark.json and the gin configuration.")
-flags.DEFINE_integer("seed", 0, "Seed of the environments and the actions.")
-flags.DEFINE_multi_string("gin_file", [_DEFAULT_GIN_FILE],
-                          "Gin config files (default: configs/simulate.gin).")
-flags.DEFINE_multi_string("gin_bindings", [],
-                          "Gin bindings, e.g. 'PlaylistEnvironment."
-                          "history_length=5'.")
-flags.DEFINE_enum("only", None, ["env"],
-                  "Run only this part (default: every part).")
+# --root_dir, --seed (environments and actions), --gin_file, --gin_bindings.
+runs.define_common_flags(default_gin_files=[_DEFAULT_GIN_FILE])
 flags.DEFINE_float("seconds", 2.0, "Wall time of each measurement.",
                    lower_bound=0.0)
 flags.DEFINE_float("warmup_seconds", 0.2,
@@ -257,6 +249,9 @@ PARTS: dict[str, Part] = {
     "env": Part(run=run_env, table=table_env),
 }
 
+flags.DEFINE_enum("only", None, list(PARTS),
+                  "Run only this part (default: every part).")
+
 
 # -- script -------------------------------------------------------------------
 
@@ -271,14 +266,6 @@ def _batch_sizes(values: Sequence[str]) -> tuple[int, ...]:
   return sizes
 
 
-def _write_gin_configs(root_dir: str) -> None:
-  for name, text in (("operative_config.gin", gin.operative_config_str()),
-                     ("config.gin", gin.config_str())):
-    with io_utils.atomic_path(os.path.join(root_dir, name)) as tmp:
-      with open(tmp, "w") as f:
-        f.write(text)
-
-
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -286,7 +273,7 @@ def main(argv: Sequence[str]) -> None:
   settings = Settings(seed=FLAGS.seed, seconds=FLAGS.seconds,
                       warmup_seconds=FLAGS.warmup_seconds,
                       batch_sizes=_batch_sizes(FLAGS.batch_sizes))
-  gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_bindings)
+  runs.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
 
   names = [FLAGS.only] if FLAGS.only else list(PARTS)
   output = {"machine": machine_info(),
@@ -303,12 +290,10 @@ def main(argv: Sequence[str]) -> None:
     output.update(results)
     tables.append(PARTS[name].table(results))
 
-  io_utils.write_json(os.path.join(root_dir, "benchmark.json"), output)
-  _write_gin_configs(root_dir)
+  path = runs.write_run_files(root_dir, output, "benchmark.json")
   print("\n\n".join(tables))
-  print(f"\nwrote {os.path.join(root_dir, 'benchmark.json')}")
+  print(f"\nwrote {path}")
 
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("root_dir")
   app.run(main)

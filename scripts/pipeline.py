@@ -14,7 +14,7 @@ from absl import flags  # noqa: E402
 
 from simulator import runs  # noqa: E402
 
-runs.define_common_flags(default_gin_files=["configs/simulate.gin"])
+runs.define_common_flags(default_gin_files=["configs/world.gin"])
 flags.DEFINE_bool("quick", False, "Smaller sizes (same code path).")
 FLAGS = flags.FLAGS
 

@@ -9,6 +9,8 @@ from simulator.environment import StepResult
 from simulator.episode_sampler import AbstractEpisodeSampler
 from simulator.episode_sampler import PlayModes
 from simulator.episode_sampler import RandomEpisodeSampler
+from simulator.log_episodes import LogEpisodeSampler
+from simulator.log_episodes import consecutive_skip_limit_from_logs
 from simulator.track_sampler import AbstractTrackSampler
 from simulator.track_sampler import ActionError
 from simulator.track_sampler import ContinuousTrackSampler
@@ -25,10 +27,12 @@ __all__ = [
     "DiscreteTrackSampler",
     "EnvironmentBuilder",
     "EpisodeTracker",
+    "LogEpisodeSampler",
     "PlayModes",
     "PlaylistEnvironment",
     "RandomEpisodeSampler",
     "StepResult",
     "TERMINATION_REASONS",
     "TFAgtPyEnvironment",
+    "consecutive_skip_limit_from_logs",
 ]

@@ -191,6 +191,33 @@ class PlaylistEnvironment(AbstractEnvironment):
   def action_space(self) -> array_spec.BoundedArraySpec:
     return self._action_spec
 
+  def session_context(self, rows: np.ndarray | None = None) -> SessionContext:
+    """The context a user model sees for `rows` (default: all rows).
+
+    Gives oracle policies and diagnostics the same view of a session that
+    the user model gets.
+
+    Args:
+      rows: int64 environment rows.
+
+    Returns:
+      A `SessionContext` for those rows.
+    """
+    rows = np.arange(self.batch_size) if rows is None else np.asarray(rows)
+    return SessionContext(
+        rows=rows, user_ids=self._user_ids[rows],
+        user_features=self._user_features[rows],
+        position=self._position[rows],
+        history_ids=self._history_ids[rows],
+        history_responses=self._history_responses[rows],
+        consecutive_skips=self._consecutive_skips[rows],
+        num_skips=self._num_skips[rows])
+
+  @property
+  def episode_ids(self) -> np.ndarray:
+    """int64 [B], the id of each row's current episode (in start order)."""
+    return self._episode_ids.copy()
+
   # -- state ----------------------------------------------------------------
 
   def _allocate(self) -> None:
@@ -318,15 +345,8 @@ class PlaylistEnvironment(AbstractEnvironment):
     placed = slots >= 0
     track_ids = np.take_along_axis(self._candidate_ids[rows],
                                    np.maximum(slots, 0), 1)
-    context = SessionContext(
-        rows=rows, user_ids=self._user_ids[rows],
-        user_features=self._user_features[rows],
-        position=self._position[rows],
-        history_ids=self._history_ids[rows],
-        history_responses=self._history_responses[rows],
-        consecutive_skips=self._consecutive_skips[rows],
-        num_skips=self._num_skips[rows])
-    probs = self._checked_probs(self.user_model.predict(context, track_ids),
+    probs = self._checked_probs(
+        self.user_model.predict(self.session_context(rows), track_ids),
                                 n_rows, slate)
     cumulative = np.cumsum(probs, axis=-1)
     draws = self._rng.random((n_rows, slate, 1))

@@ -28,6 +28,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
   fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.",
                              suffix=".tmp", dir=folder)
   os.close(fd)
+  # mkstemp makes the file owner-only; give it the usual umask permissions.
+  umask = os.umask(0)
+  os.umask(umask)
+  os.chmod(tmp, 0o666 & ~umask)
   try:
     yield tmp
     os.replace(tmp, path)

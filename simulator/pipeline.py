@@ -1,7 +1,10 @@
 """The one-command pipeline: every stage that exists, end to end.
 
-Stages so far: (1) simulate each baseline policy in the default environment
-(`configs/simulate.gin`) and (2) print a summary table with 95% intervals.
+Stages so far, in the gin-configured environment (`configs/world.gin`, the
+listener world, by default): (1) generate session logs with the stochastic
+logging policy, (2) simulate each baseline policy, (3) summarise with 95%
+bootstrap intervals. Learned user models, agents and offline evaluation join
+as they land.
 Each stage writes into its own folder of `root_dir`; `root_dir/pipeline.json`
 lists the results and where every artefact went.
 """
@@ -14,6 +17,7 @@ import pyarrow.parquet as pq
 
 from agents.baselines import BASELINES
 from simulator.io_utils import ensure_writable_dir, write_json
+from simulator.log_generation import generate_logs
 from simulator.simulate import simulate
 
 __all__ = ["run_pipeline", "mean_interval"]
@@ -32,6 +36,8 @@ def mean_interval(values: np.ndarray, seed: int = 0, n_bootstrap: int = 2000,
 @gin.configurable(denylist=["root_dir", "quick", "seed"])
 def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
                  num_episodes: int = 2000, quick_num_episodes: int = 200,
+                 num_sessions: int = 20000, quick_num_sessions: int = 2000,
+                 environment_name: str = "world",
                  policies: tuple[str, ...] = BASELINES) -> dict:
   """Runs every available stage and returns the summary.
 
@@ -41,6 +47,10 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
     seed: seed of every stage.
     num_episodes: episodes per policy in the simulator.
     quick_num_episodes: the same with `quick`.
+    num_sessions: sessions of the generated logs.
+    quick_num_sessions: the same with `quick`.
+    environment_name: the name results are reported under ("world" for the
+      listener world).
     policies: policies to simulate.
 
   Returns:
@@ -49,6 +59,11 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
   root_dir = ensure_writable_dir(root_dir)
   episodes = quick_num_episodes if quick else num_episodes
   summary = {"quick": quick, "seed": seed, "stages": {}, "policies": {}}
+  logs_dir = os.path.join(root_dir, "logs")
+  summary["logs"] = generate_logs(
+      logs_dir, num_sessions=quick_num_sessions if quick else num_sessions,
+      seed=seed)
+  summary["stages"]["logs"] = logs_dir
   for policy in policies:
     stage_dir = os.path.join(root_dir, "simulate", policy)
     metrics = simulate(stage_dir, policy=policy, num_episodes=episodes,
@@ -58,7 +73,7 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
     returns = _episode_returns(table, episodes)
     mean, low, high = mean_interval(returns, seed=seed)
     summary["policies"][policy] = {
-        "simulator": {"mean_return": mean, "ci_low": low, "ci_high": high,
+        environment_name: {"mean_return": mean, "ci_low": low, "ci_high": high,
                       "mean_length": metrics["mean_length"],
                       "skip_rate": metrics["skip_rate"],
                       "num_episodes": metrics["num_episodes"]}}

@@ -48,6 +48,14 @@ class AbstractTrackSampler(abc.ABC):
     if int(slate_size) < 1:
       raise ValueError(f"slate_size must be >= 1, got {slate_size}")
     self.slate_size = int(slate_size)
+    self._specs = {}
+
+  def _spec(self, max_pool_size: int, catalog: TrackCatalog):
+    # Built once per pool width: the hot path must not rebuild specs.
+    key = (max_pool_size, id(catalog))
+    if key not in self._specs:
+      self._specs[key] = self.action_spec(max_pool_size, catalog)
+    return self._specs[key]
 
   @abc.abstractmethod
   def action_spec(self, max_pool_size: int,
@@ -109,23 +117,23 @@ class DiscreteTrackSampler(AbstractTrackSampler):
 
   def select(self, action, available, candidate_ids, catalog):
     rows, k = available.shape
-    spec = self.action_spec(k, catalog)
+    spec = self._spec(k, catalog)
     action = self._check(action, spec, rows).reshape(rows, -1).astype(np.int64)
     available = available.copy()
-    slot_index = np.arange(k)
     row_index = np.arange(rows)
     chosen = np.full((rows, self.slate_size), -1, dtype=np.int64)
     for j in range(self.slate_size):
-      wanted = action[:, j]
-      ok = available[row_index, wanted]
-      if not ok.all():
-        # Next available slot at or after `wanted`, else the first one.
-        later = np.where(available & (slot_index >= wanted[:, None]),
-                         slot_index, k)
-        first = np.where(available, slot_index, k)
-        fallback = later.min(axis=1)
-        fallback = np.where(fallback < k, fallback, first.min(axis=1))
-        wanted = np.where(ok, wanted, fallback)
+      wanted = action[:, j].copy()
+      bad = np.flatnonzero(~available[row_index, wanted])
+      if bad.size:
+        # Next available slot at or after `wanted`, wrapping to the start:
+        # rotate each bad row so that `wanted` comes first, take the first
+        # available slot.
+        rotated = (wanted[bad, None] + np.arange(k)) % k
+        mask = available[bad[:, None], rotated]
+        first = mask.argmax(axis=1)
+        wanted[bad] = np.where(mask.any(axis=1),
+                               rotated[np.arange(bad.size), first], k)
       has = wanted < k
       chosen[has, j] = wanted[has]
       available[row_index[has], wanted[has]] = False
@@ -145,7 +153,7 @@ class ContinuousTrackSampler(AbstractTrackSampler):
 
   def select(self, action, available, candidate_ids, catalog):
     rows, _ = available.shape
-    spec = self.action_spec(available.shape[1], catalog)
+    spec = self._spec(available.shape[1], catalog)
     action = self._check(action, spec, rows).astype(np.float32)
     features = catalog.features[candidate_ids]               # [R, K, F]
     dist = np.square(features - action[:, None, :]).sum(-1)  # [R, K]

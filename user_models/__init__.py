@@ -10,6 +10,7 @@ from user_models.catalog import NUMERIC_TRACK_COLUMNS
 from user_models.catalog import TRACK_FEATURE_COLUMNS
 from user_models.catalog import TrackCatalog
 from user_models.catalog import UnknownTrackError
+from user_models.listener import ParametricListener
 from user_models.logistic import LogisticUserModel
 from user_models.world import SyntheticWorld
 
@@ -18,6 +19,7 @@ __all__ = [
     "BINARY_RESPONSE_LEVELS",
     "LogisticUserModel",
     "NUMERIC_TRACK_COLUMNS",
+    "ParametricListener",
     "PUBLIC_RESPONSE_LEVELS",
     "SessionContext",
     "SyntheticWorld",

@@ -81,6 +81,7 @@ class TrackCatalog:
     self.features = ((raw - raw.mean(axis=0)) /
                      np.where(std > 0, std, 1.0)).astype(np.float32)
     self.feature_names = NUMERIC_TRACK_COLUMNS
+    self._bounds = (self.features.min(axis=0), self.features.max(axis=0))
     pop = self.columns["us_popularity_estimate"].astype(np.float64)
     ranks = np.argsort(np.argsort(pop, kind="stable"), kind="stable")
     self.popularity = (ranks / max(len(pop) - 1, 1)).astype(np.float32)
@@ -122,4 +123,4 @@ class TrackCatalog:
 
   def feature_bounds(self) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature minimum and maximum of `features` (float32 [F] each)."""
-    return self.features.min(axis=0), self.features.max(axis=0)
+    return self._bounds

@@ -1,0 +1,169 @@
+"""Episodes from logs: play modes built from logged sessions.
+
+`LogEpisodeSampler` replays the *situations* of logged sessions: each episode
+takes one logged session's listener and a candidate pool made of that
+session's own tracks plus tracks drawn from the catalog (uniformly, or
+weighted by popularity), shuffled so the logged tracks hold no special slots.
+
+The user context is the listener's taste profile from the logs: the mean
+`acoustic_vector_*` of the tracks they listened to (not skipped) in the
+*training* sessions, or of the session's own listens when the log has no
+user id. Sessions are split into train and held-out parts by session, or by
+user with `split_by="user"`, with a seeded hash so the split is stable.
+"""
+
+import gin
+import numpy as np
+
+from agents.baselines import acoustic_vectors
+from simulator import log_stats
+from simulator import logs
+from simulator.episode_sampler import AbstractEpisodeSampler, PlayModes
+
+__all__ = ["LogEpisodeSampler", "consecutive_skip_limit_from_logs",
+           "split_sessions"]
+
+
+@gin.configurable
+def consecutive_skip_limit_from_logs(sessions_path: str = gin.REQUIRED,
+                                     fraction: float = 0.92) -> int:
+  """The data-driven N: see `simulator.log_stats.consecutive_skip_limit`.
+
+  In gin: `PlaylistEnvironment.consecutive_skip_limit =
+  @consecutive_skip_limit_from_logs()`.
+
+  Args:
+    sessions_path: a session log.
+    fraction: share of skip-ended sessions whose final skip run is <= N.
+
+  Returns:
+    The smallest such N.
+  """
+  return log_stats.consecutive_skip_limit(logs.read_sessions(sessions_path),
+                                          fraction)
+
+
+def split_sessions(session_keys: np.ndarray, holdout_fraction: float,
+                   seed: int) -> np.ndarray:
+  """True for held-out keys: a seeded, order-free split.
+
+  Args:
+    session_keys: int64 keys (session or user index) to split.
+    holdout_fraction: fraction held out, in [0, 1).
+    seed: seed of the split.
+
+  Returns:
+    bool array, True where held out.
+  """
+  if not 0.0 <= holdout_fraction < 1.0:
+    raise ValueError(f"holdout_fraction must be in [0, 1), got "
+                     f"{holdout_fraction}")
+  mixed = (session_keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) +
+           np.uint64(seed * 7919 + 1)) >> np.uint64(11)
+  return (mixed % np.uint64(10**6)) < np.uint64(holdout_fraction * 10**6)
+
+
+@gin.configurable
+class LogEpisodeSampler(AbstractEpisodeSampler):
+  """Play modes from logged sessions (see module docstring)."""
+
+  def __init__(self, sessions_path: str = gin.REQUIRED,
+               tracks_path: str = gin.REQUIRED, max_pool_size: int = 100,
+               extra_tracks: str = "uniform", split: str = "train",
+               split_by: str = "session", holdout_fraction: float = 0.2,
+               split_seed: int = 0):
+    """Reads and validates the logs, and prepares the sessions of `split`.
+
+    Args:
+      sessions_path: session log (Parquet or CSV, public schema).
+      tracks_path: track features (Parquet or CSV).
+      max_pool_size: pool size K; longer sessions are truncated to K tracks.
+      extra_tracks: "uniform" or "popularity": how the rest of the pool is
+        drawn from the catalog.
+      split: "train", "test" (held out) or "all".
+      split_by: "session" or "user".
+      holdout_fraction: fraction of sessions (or users) held out.
+      split_seed: seed of the split.
+
+    Raises:
+      simulator.logs.LogFormatError: for malformed files.
+      ValueError: for bad arguments or an empty split.
+    """
+    if extra_tracks not in ("uniform", "popularity"):
+      raise ValueError(f"extra_tracks must be 'uniform' or 'popularity', got "
+                       f"{extra_tracks!r}")
+    if split not in ("train", "test", "all") or split_by not in ("session",
+                                                                 "user"):
+      raise ValueError(f"split must be train/test/all and split_by "
+                       f"session/user; got {split!r}, {split_by!r}")
+    self.catalog = logs.read_tracks(tracks_path)
+    if not 1 <= max_pool_size <= self.catalog.num_tracks:
+      raise ValueError(f"max_pool_size must be in 1..{self.catalog.num_tracks}"
+                       f", got {max_pool_size}")
+    table = logs.read_sessions(sessions_path, catalog=self.catalog)
+    bounds = log_stats.session_boundaries(table)
+    rows = self.catalog.rows_of(table.column("track_id_clean").to_pylist())
+    listened = log_stats.response_levels(table) == 3
+    has_users = "user_id" in table.column_names
+    if has_users:
+      row_users = table.column("user_id").to_numpy()
+      session_users = row_users[bounds.offsets[:-1]]
+    else:
+      session_users = np.arange(bounds.num_sessions, dtype=np.int64)
+      row_users = session_users[bounds.session_index]
+    keys = session_users if split_by == "user" else np.arange(
+        bounds.num_sessions)
+    held_out = split_sessions(keys, holdout_fraction, split_seed)
+    chosen = {"train": ~held_out, "test": held_out,
+              "all": np.ones_like(held_out)}[split]
+    if not chosen.any():
+      raise ValueError(f"the {split!r} split of {sessions_path} is empty")
+
+    # Taste profiles from training listens only, so held-out outcomes do not
+    # leak into the context.
+    vectors = acoustic_vectors(self.catalog)
+    train_rows = (~held_out)[bounds.session_index] & listened
+    users, inverse = np.unique(row_users, return_inverse=True)
+    sums = np.zeros((len(users), vectors.shape[1]))
+    np.add.at(sums, inverse[train_rows], vectors[rows[train_rows]])
+    counts = np.bincount(inverse[train_rows], minlength=len(users))
+    profile = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+    session_profile = profile[np.searchsorted(users, session_users)]
+
+    self.max_pool_size = int(max_pool_size)
+    self.user_feature_dim = vectors.shape[1]
+    self.extra_tracks = extra_tracks
+    self._session_index = np.flatnonzero(chosen)
+    self._offsets = bounds.offsets
+    self._track_rows = rows
+    self._session_users = session_users.astype(np.int64)
+    self._session_profile = session_profile
+    pop = self.catalog.popularity.astype(np.float64) + 1e-3
+    self._popularity_p = pop / pop.sum()
+
+  @property
+  def num_sessions(self) -> int:
+    """Sessions in this sampler's split."""
+    return int(len(self._session_index))
+
+  def _sample(self, rng: np.random.Generator, n: int) -> PlayModes:
+    picks = self._session_index[rng.integers(0, self.num_sessions, size=n)]
+    k = self.max_pool_size
+    ids = np.zeros((n, k), np.int32)
+    for i, s in enumerate(picks):
+      own = np.unique(self._track_rows[self._offsets[s]:self._offsets[s + 1]])
+      own = rng.permutation(own)[:k]
+      need = k - len(own)
+      if need:
+        p = (self._popularity_p if self.extra_tracks == "popularity" else
+             None)
+        extra = rng.choice(self.catalog.num_tracks, size=need + len(own),
+                           replace=False, p=p)
+        extra = extra[~np.isin(extra, own)][:need]
+        own = np.concatenate([own, extra])
+      ids[i, :len(own)] = rng.permutation(own)
+    sizes = np.full(n, k, np.int32)  # The catalog always fills the pool.
+    return PlayModes(user_ids=self._session_users[picks],
+                     user_features=self._session_profile[picks],
+                     candidate_ids=ids, pool_sizes=sizes,
+                     play_mode_ids=picks.astype(np.int64))
