@@ -228,7 +228,6 @@ class ParametricListener(AbstractUserModel):
       sim = np.maximum(cos - self.similarity_floor, 0.0)
       fatigue = np.einsum("rkc,rkc->rk", sim, weight) / (
           1.0 - self.similarity_floor)
-      fatigue = fatigue ** getattr(self, '_fp', 1.0)
       logit -= np.float32(self.fatigue_weight) * fatigue.astype(np.float32)
 
       # The previous track of the first item is the most recent valid
@@ -244,7 +243,7 @@ class ParametricListener(AbstractUserModel):
         prev_ids, prev_ok = prev[:, None], has_prev[:, None]
       jump = np.linalg.norm(self._acoustic[track_ids] -
                             self._acoustic[prev_ids], axis=-1)
-      jump = np.maximum(jump - self.jump_tolerance, 0.0) ** getattr(self, '_jp', 1.0) * prev_ok
+      jump = np.maximum(jump - self.jump_tolerance, 0.0) * prev_ok
       logit -= np.float32(self.jump_weight) * jump.astype(np.float32)
     return logit.astype(np.float32, copy=False)
 
