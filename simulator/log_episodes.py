@@ -12,16 +12,20 @@ user id. Sessions are split into train and held-out parts by session, or by
 user with `split_by="user"`, with a seeded hash so the split is stable.
 """
 
+import dataclasses
+
 import gin
 import numpy as np
+import pyarrow as pa
 
 from agents.baselines import acoustic_vectors
 from simulator import log_stats
 from simulator import logs
 from simulator.episode_sampler import AbstractEpisodeSampler, PlayModes
+from user_models.catalog import TrackCatalog
 
-__all__ = ["LogEpisodeSampler", "consecutive_skip_limit_from_logs",
-           "split_sessions"]
+__all__ = ["LogEpisodeSampler", "LoggedSessions",
+           "consecutive_skip_limit_from_logs", "split_sessions"]
 
 
 @gin.configurable
@@ -63,6 +67,80 @@ def split_sessions(session_keys: np.ndarray, holdout_fraction: float,
   return (mixed % np.uint64(10**6)) < np.uint64(holdout_fraction * 10**6)
 
 
+@dataclasses.dataclass
+class LoggedSessions:
+  """Validated logs as NumPy arrays, with the train/held-out split.
+
+  Attributes:
+    catalog: the track catalog (from the tracks file).
+    table: the validated session table.
+    bounds: session offsets and per-row session index.
+    track_rows: int32 [R] catalog row of each logged track.
+    levels: int32 [R] response level (0..3, public levels).
+    row_users: int64 [R] user of each row (the session index without a
+      user_id column).
+    session_users: int64 [S] user of each session.
+    held_out: bool [S], sessions in the held-out split.
+    session_profile: float32 [S, 8] the user's taste profile: mean
+      acoustic vector of their listens in training sessions.
+  """
+  catalog: TrackCatalog
+  table: pa.Table
+  bounds: log_stats.SessionBoundaries
+  track_rows: np.ndarray
+  levels: np.ndarray
+  row_users: np.ndarray
+  session_users: np.ndarray
+  held_out: np.ndarray
+  session_profile: np.ndarray
+
+  @classmethod
+  def load(cls, sessions_path: str, tracks_path: str,
+           split_by: str = "session", holdout_fraction: float = 0.2,
+           split_seed: int = 0) -> "LoggedSessions":
+    """Reads, validates and splits logs.
+
+    Args:
+      sessions_path: session log (Parquet or CSV, public schema).
+      tracks_path: track features.
+      split_by: "session" or "user".
+      holdout_fraction: fraction held out.
+      split_seed: seed of the split.
+
+    Returns:
+      The arrays.
+
+    Raises:
+      simulator.logs.LogFormatError: for malformed files.
+    """
+    catalog = logs.read_tracks(tracks_path)
+    table = logs.read_sessions(sessions_path, catalog=catalog)
+    bounds = log_stats.session_boundaries(table)
+    rows = catalog.rows_of(table.column("track_id_clean").to_pylist())
+    levels = log_stats.response_levels(table)
+    if "user_id" in table.column_names:
+      row_users = table.column("user_id").to_numpy()
+      session_users = row_users[bounds.offsets[:-1]]
+    else:
+      session_users = np.arange(bounds.num_sessions, dtype=np.int64)
+      row_users = session_users[bounds.session_index]
+    keys = session_users if split_by == "user" else np.arange(
+        bounds.num_sessions)
+    held_out = split_sessions(keys, holdout_fraction, split_seed)
+    # Taste profiles from training listens only, so held-out outcomes do not
+    # leak into the context.
+    vectors = acoustic_vectors(catalog)
+    train_rows = (~held_out)[bounds.session_index] & (levels == 3)
+    users, inverse = np.unique(row_users, return_inverse=True)
+    sums = np.zeros((len(users), vectors.shape[1]))
+    np.add.at(sums, inverse[train_rows], vectors[rows[train_rows]])
+    counts = np.bincount(inverse[train_rows], minlength=len(users))
+    profile = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+    return cls(catalog, table, bounds, rows, levels, row_users.astype(np.int64),
+               session_users.astype(np.int64), held_out,
+               profile[np.searchsorted(users, session_users)])
+
+
 @gin.configurable
 class LogEpisodeSampler(AbstractEpisodeSampler):
   """Play modes from logged sessions (see module docstring)."""
@@ -96,48 +174,25 @@ class LogEpisodeSampler(AbstractEpisodeSampler):
                                                                  "user"):
       raise ValueError(f"split must be train/test/all and split_by "
                        f"session/user; got {split!r}, {split_by!r}")
-    self.catalog = logs.read_tracks(tracks_path)
+    data = LoggedSessions.load(sessions_path, tracks_path, split_by=split_by,
+                               holdout_fraction=holdout_fraction,
+                               split_seed=split_seed)
+    self.catalog = data.catalog
     if not 1 <= max_pool_size <= self.catalog.num_tracks:
       raise ValueError(f"max_pool_size must be in 1..{self.catalog.num_tracks}"
                        f", got {max_pool_size}")
-    table = logs.read_sessions(sessions_path, catalog=self.catalog)
-    bounds = log_stats.session_boundaries(table)
-    rows = self.catalog.rows_of(table.column("track_id_clean").to_pylist())
-    listened = log_stats.response_levels(table) == 3
-    has_users = "user_id" in table.column_names
-    if has_users:
-      row_users = table.column("user_id").to_numpy()
-      session_users = row_users[bounds.offsets[:-1]]
-    else:
-      session_users = np.arange(bounds.num_sessions, dtype=np.int64)
-      row_users = session_users[bounds.session_index]
-    keys = session_users if split_by == "user" else np.arange(
-        bounds.num_sessions)
-    held_out = split_sessions(keys, holdout_fraction, split_seed)
-    chosen = {"train": ~held_out, "test": held_out,
-              "all": np.ones_like(held_out)}[split]
+    chosen = {"train": ~data.held_out, "test": data.held_out,
+              "all": np.ones_like(data.held_out)}[split]
     if not chosen.any():
       raise ValueError(f"the {split!r} split of {sessions_path} is empty")
-
-    # Taste profiles from training listens only, so held-out outcomes do not
-    # leak into the context.
-    vectors = acoustic_vectors(self.catalog)
-    train_rows = (~held_out)[bounds.session_index] & listened
-    users, inverse = np.unique(row_users, return_inverse=True)
-    sums = np.zeros((len(users), vectors.shape[1]))
-    np.add.at(sums, inverse[train_rows], vectors[rows[train_rows]])
-    counts = np.bincount(inverse[train_rows], minlength=len(users))
-    profile = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
-    session_profile = profile[np.searchsorted(users, session_users)]
-
     self.max_pool_size = int(max_pool_size)
-    self.user_feature_dim = vectors.shape[1]
+    self.user_feature_dim = data.session_profile.shape[1]
     self.extra_tracks = extra_tracks
     self._session_index = np.flatnonzero(chosen)
-    self._offsets = bounds.offsets
-    self._track_rows = rows
-    self._session_users = session_users.astype(np.int64)
-    self._session_profile = session_profile
+    self._offsets = data.bounds.offsets
+    self._track_rows = data.track_rows
+    self._session_users = data.session_users
+    self._session_profile = data.session_profile
     pop = self.catalog.popularity.astype(np.float64) + 1e-3
     self._popularity_p = pop / pop.sum()
 
