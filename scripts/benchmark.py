@@ -7,6 +7,11 @@ parsed configuration).
 
 Parts (`--only` picks one; by default every part runs):
 
+* `user_model`: rows/s of a user model (`--user_model_path`, default a
+  128-256-256-128-3 MLP) at batch 1, 32, 256, 4096 for Keras `model(x)`,
+  `tf.function`, LiteRT fp32, int8 (dynamic range), int8_full, fp16 and the
+  bare int8 interpreter, each backend in its own process (single thread),
+  with ratios to Keras and Gop/s.
 * `env`: environment steps per second of the natively batched
   `PlaylistEnvironment` (one `TFAgtPyEnvironment` with batch size B) against
   TF-Agents' `BatchedPyEnvironment` (multithreading=False) over B copies of
@@ -36,7 +41,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from user_models import _keras2  # noqa: F401  (must run before TensorFlow)
 
 import dataclasses
+import json
 import platform
+import subprocess
 import sys
 import time
 from typing import Callable, Sequence
@@ -74,6 +81,10 @@ flags.DEFINE_float("warmup_seconds", 0.2,
                    lower_bound=0.0)
 flags.DEFINE_list("batch_sizes", ["1", "32", "256", "1024"],
                   "Batch sizes B of the env part, comma separated.")
+flags.DEFINE_string("user_model_path", None,
+                    "A single-input .keras user model for the user_model "
+                    "part; default: a 128-256-256-128-3 reference MLP.")
+_USER_MODEL_BATCHES = (1, 32, 256, 4096)
 
 FLAGS = flags.FLAGS
 
@@ -244,9 +255,51 @@ def table_env(results: dict) -> str:
   return "\n".join(lines)
 
 
-#: Every part, in running order. Later: user_model, ahdqn, train, replay, ray.
+def run_user_model(settings: Settings) -> dict:
+  """Rows/s per user-model backend, each backend in its own process."""
+  from user_models import serving_benchmark  # pylint: disable=g-import-not-at-top
+  results, gops = {}, {}
+  for backend in serving_benchmark.BACKENDS:
+    cmd = [sys.executable, "-m", "user_models.serving_benchmark",
+           "--backend", backend, "--seconds", str(settings.seconds),
+           "--batches", ",".join(str(b) for b in _USER_MODEL_BATCHES)]
+    if FLAGS.user_model_path:
+      cmd += ["--model_path", FLAGS.user_model_path]
+    logging.info("user_model %s ...", backend)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                         cwd=_REPO_DIR)
+    if out.returncode != 0:
+      raise RuntimeError(f"backend {backend} failed: {out.stderr[-2000:]}")
+    measured = json.loads(out.stdout.strip().splitlines()[-1])
+    results[backend] = measured["rows_per_s"]
+    gops[backend] = measured["gops"]
+  keras = results["keras"]
+  ratios = {b: {k: v / keras[k] for k, v in r.items()}
+            for b, r in results.items()}
+  return {"user_model_rows_per_s": results, "user_model_gops": gops,
+          "user_model_ratio_to_keras": ratios}
+
+
+def table_user_model(results: dict) -> str:
+  rows = results["user_model_rows_per_s"]
+  ratios = results["user_model_ratio_to_keras"]
+  batches = list(next(iter(rows.values())))
+  lines = ["user model rows/s (x Keras model(x)), one process per backend",
+           f"{'backend':<12}" + "".join(f"{'B=' + b:>22}" for b in batches)]
+  for backend, by_batch in rows.items():
+    lines.append(f"{backend:<12}" + "".join(
+        f"{by_batch[b]:>14,.0f} ({ratios[backend][b]:>4.1f}x)"
+        for b in batches))
+  wrapper = rows["int8"]["256"] / rows["int8_bare"]["256"] \
+      if "256" in rows["int8"] else float("nan")
+  lines.append(f"LiteRTRunner / bare interpreter at B=256: {wrapper:.2f}")
+  return "\n".join(lines)
+
+
+#: Every part, in running order. Later: ahdqn, train, replay, ray.
 PARTS: dict[str, Part] = {
     "env": Part(run=run_env, table=table_env),
+    "user_model": Part(run=run_user_model, table=table_user_model),
 }
 
 flags.DEFINE_enum("only", None, list(PARTS),

@@ -6,6 +6,7 @@ from user_models.base import BINARY_RESPONSE_LEVELS
 from user_models.base import PUBLIC_RESPONSE_LEVELS
 from user_models.base import SessionContext
 from user_models.base import UserModelError
+from user_models.base import UserModelLoadError
 from user_models.catalog import NUMERIC_TRACK_COLUMNS
 from user_models.catalog import TRACK_FEATURE_COLUMNS
 from user_models.catalog import TrackCatalog
@@ -27,4 +28,5 @@ __all__ = [
     "TrackCatalog",
     "UnknownTrackError",
     "UserModelError",
+    "UserModelLoadError",
 ]

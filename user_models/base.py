@@ -25,6 +25,7 @@ __all__ = [
     "BINARY_RESPONSE_LEVELS",
     "PUBLIC_RESPONSE_LEVELS",
     "UserModelError",
+    "UserModelLoadError",
 ]
 
 BINARY_RESPONSE_LEVELS = ("skip", "not_skipped")
@@ -33,6 +34,10 @@ PUBLIC_RESPONSE_LEVELS = ("skip_1", "skip_2", "skip_3", "not_skipped")
 
 class UserModelError(ValueError):
   """A user model was misconfigured or returned something unusable."""
+
+
+class UserModelLoadError(UserModelError):
+  """A user-model file is missing, corrupt, or does not fit the environment."""
 
 
 @dataclasses.dataclass(frozen=True)

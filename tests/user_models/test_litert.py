@@ -1,0 +1,67 @@
+"""LiteRT conversion and serving: variants agree with Keras; bad files fail
+clearly."""
+
+import numpy as np
+import pytest
+
+import user_models
+from user_models.litert import LITERT_VARIANTS, LiteRTRunner, convert_keras_model
+
+
+@pytest.fixture(scope="module")
+def mlp():
+  import tensorflow as tf
+  tf.random.set_seed(0)
+  inputs = tf.keras.Input((16,))
+  x = tf.keras.layers.Dense(32, activation="relu")(inputs)
+  outputs = tf.keras.layers.Dense(4, activation="softmax")(x)
+  return tf.keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize("variant", LITERT_VARIANTS)
+def test_variants_match_keras(mlp, variant, tmp_path):
+  x = np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32)
+  content = convert_keras_model(mlp, variant, representative_inputs=[x])
+  path = tmp_path / f"m.{variant}.tflite"
+  path.write_bytes(content)
+  runner = LiteRTRunner(path)
+  assert runner.input_shapes == [(16,)] and runner.output_shapes == [(4,)]
+  expected = mlp(x).numpy()
+  for batch in (1, 7, 300):  # Resizes between batch sizes.
+    got = runner(x[:batch])[0]
+    error = np.abs(got - expected[:batch])
+    max_error = {"fp32": 1e-5, "fp16": 5e-3, "int8": 0.05, "int8_full": 0.15}
+    assert error.max() <= max_error[variant]
+    assert error.mean() <= max_error[variant] / 5
+
+
+def test_bad_files_give_clear_errors(mlp, tmp_path):
+  with pytest.raises(user_models.UserModelLoadError, match="does not exist"):
+    LiteRTRunner(tmp_path / "missing.tflite")
+  (tmp_path / "text.tflite").write_text("hello, I am not a model")
+  with pytest.raises(user_models.UserModelLoadError, match="not a LiteRT"):
+    LiteRTRunner(tmp_path / "text.tflite")
+  content = convert_keras_model(mlp, "fp32")
+  (tmp_path / "cut.tflite").write_bytes(content[:len(content) // 2])
+  with pytest.raises(user_models.UserModelLoadError):
+    LiteRTRunner(tmp_path / "cut.tflite")
+
+
+def test_wrong_input_width_is_named(mlp):
+  runner = LiteRTRunner(model_content=convert_keras_model(mlp, "int8"))
+  with pytest.raises(user_models.UserModelLoadError, match=r"\(16,\)"):
+    runner(np.zeros((3, 15), np.float32))
+
+
+def test_unknown_variant(mlp):
+  with pytest.raises(ValueError, match="int4"):
+    convert_keras_model(mlp, "int4")
+
+
+def test_serving_benchmark_measures_each_backend_in_process():
+  from user_models import serving_benchmark
+  for backend in ("keras", "int8_bare"):
+    result = serving_benchmark.measure_backend(backend, [4], seconds=0.01)
+    assert result["rows_per_s"]["4"] > 0
+    assert result["flops_per_row"] == 2 * (128 * 256 + 256 * 256 +
+                                           256 * 128 + 128 * 3)

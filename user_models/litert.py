@@ -1,0 +1,158 @@
+"""LiteRT (TF Lite) conversion and serving of Keras user models on the CPU.
+
+Variants written by `convert_keras_model`:
+
+* `fp32`: plain conversion;
+* `int8`: dynamic-range quantisation (`Optimize.DEFAULT`, no calibration):
+  int8 weights, activations quantised on the fly, which XNNPack runs on the
+  CPU's int8 dot-product units;
+* `fp16`: float16 weights. On x86 XNNPack computes such models in fp32, so
+  the gain is the file size (half), not speed;
+* `int8_full`: full-integer quantisation calibrated on representative
+  inputs (float input/output, int8 inside).
+
+`LiteRTRunner` serves a flatbuffer with `ai_edge_litert` (XNNPack is its
+default delegate): it checks the file before handing it to the interpreter,
+allocates buffers once and resizes them only when the batch size changes.
+"""
+
+import os
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from user_models.base import UserModelLoadError
+
+__all__ = ["LITERT_VARIANTS", "LiteRTRunner", "convert_keras_model"]
+
+LITERT_VARIANTS = ("fp32", "int8", "fp16", "int8_full")
+_FLATBUFFER_ID = b"TFL3"
+
+
+def convert_keras_model(model, variant: str,
+                        representative_inputs: Sequence[np.ndarray] | None = None,
+                        num_calibration_batches: int = 64) -> bytes:
+  """Converts a tf-keras model to a LiteRT flatbuffer.
+
+  Args:
+    model: a `tf.keras.Model` with float32 inputs.
+    variant: one of `LITERT_VARIANTS`.
+    representative_inputs: for `int8_full`, arrays shaped like the model's
+      inputs (one per input, same leading dimension) to calibrate on.
+    num_calibration_batches: calibration batches of one row drawn from them.
+
+  Returns:
+    The flatbuffer bytes.
+
+  Raises:
+    ValueError: for an unknown variant or missing calibration data.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if variant not in LITERT_VARIANTS:
+    raise ValueError(f"unknown LiteRT variant {variant!r}; choose one of "
+                     f"{LITERT_VARIANTS}")
+  converter = tf.lite.TFLiteConverter.from_keras_model(model)
+  if variant != "fp32":
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+  if variant == "fp16":
+    converter.target_spec.supported_types = [tf.float16]
+  if variant == "int8_full":
+    if not representative_inputs:
+      raise ValueError("int8_full needs representative_inputs to calibrate")
+    inputs = [np.asarray(x, np.float32) for x in representative_inputs]
+    n = len(inputs[0])
+    rng = np.random.default_rng(0)
+    picks = rng.choice(n, size=min(num_calibration_batches, n), replace=False)
+
+    def dataset() -> Iterable[list[np.ndarray]]:
+      for i in picks:
+        yield [x[i:i + 1] for x in inputs]
+    converter.representative_dataset = dataset
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+  return converter.convert()
+
+
+class LiteRTRunner:
+  """Runs a LiteRT flatbuffer on NumPy batches."""
+
+  def __init__(self, model_path: str | os.PathLike | None = None,
+               model_content: bytes | None = None, num_threads: int = 1):
+    """Loads and checks the flatbuffer.
+
+    Args:
+      model_path: a `.tflite` file.
+      model_content: the flatbuffer bytes (instead of a path).
+      num_threads: interpreter threads (>= 1).
+
+    Raises:
+      UserModelLoadError: if the file is missing, not a LiteRT flatbuffer,
+        truncated or otherwise rejected by the interpreter.
+    """
+    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
+    name = os.fspath(model_path) if model_path is not None else "<bytes>"
+    if model_content is None:
+      if model_path is None or not os.path.isfile(model_path):
+        raise UserModelLoadError(f"LiteRT model file {name!r} does not exist")
+      with open(model_path, "rb") as f:
+        model_content = f.read()
+    if len(model_content) < 16 or model_content[4:8] != _FLATBUFFER_ID:
+      raise UserModelLoadError(
+          f"{name!r} is not a LiteRT flatbuffer (no 'TFL3' identifier; "
+          f"{len(model_content)} bytes)")
+    if int(num_threads) < 1:
+      raise UserModelLoadError(f"num_threads must be >= 1, got {num_threads}")
+    try:
+      self._interpreter = Interpreter(model_content=model_content,
+                                      num_threads=int(num_threads))
+      self._interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as e:
+      raise UserModelLoadError(
+          f"LiteRT could not load {name!r} (truncated or corrupt?): {e}") from e
+    self.path = name
+    self.num_bytes = len(model_content)
+    self._inputs = self._interpreter.get_input_details()
+    self._outputs = self._interpreter.get_output_details()
+    self._batch = None
+
+  @property
+  def input_shapes(self) -> list[tuple[int, ...]]:
+    """Shapes of the inputs without the batch dimension."""
+    return [tuple(int(d) for d in x["shape"][1:]) for x in self._inputs]
+
+  @property
+  def output_shapes(self) -> list[tuple[int, ...]]:
+    """Shapes of the outputs without the batch dimension."""
+    return [tuple(int(d) for d in x["shape"][1:]) for x in self._outputs]
+
+  def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
+    """Runs one batch.
+
+    Args:
+      *inputs: float32 arrays [N, ...], in the model's input order.
+
+    Returns:
+      The outputs (copies), in the model's output order.
+
+    Raises:
+      UserModelLoadError: if the number or shapes of inputs do not fit.
+    """
+    if len(inputs) != len(self._inputs):
+      raise UserModelLoadError(f"{self.path} takes {len(self._inputs)} "
+                               f"input(s), got {len(inputs)}")
+    batch = int(inputs[0].shape[0])
+    if batch != self._batch:
+      for detail, x in zip(self._inputs, inputs):
+        if tuple(x.shape[1:]) != tuple(detail["shape"][1:]):
+          raise UserModelLoadError(
+              f"{self.path}: input {detail['name']!r} has shape "
+              f"{tuple(int(d) for d in detail['shape'][1:])} per row, got "
+              f"{tuple(x.shape[1:])}")
+        self._interpreter.resize_tensor_input(detail["index"], x.shape)
+      self._interpreter.allocate_tensors()
+      self._batch = batch
+    for detail, x in zip(self._inputs, inputs):
+      self._interpreter.set_tensor(detail["index"],
+                                   np.ascontiguousarray(x, np.float32))
+    self._interpreter.invoke()
+    return [self._interpreter.get_tensor(d["index"]) for d in self._outputs]
