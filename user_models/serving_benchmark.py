@@ -93,8 +93,11 @@ def measure_backend(backend: str, batches: list[int], seconds: float = 1.0,
     {"rows_per_s": {batch: rows/s}, "gops": {batch: Gop/s}, "flops_per_row"}.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  tf.config.threading.set_intra_op_parallelism_threads(1)
-  tf.config.threading.set_inter_op_parallelism_threads(1)
+  try:  # One thread, as LiteRT gets; only possible before TF starts.
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+  except RuntimeError:
+    pass
   model = (tf.keras.models.load_model(model_path, safe_mode=True,
                                       compile=False)
            if model_path else reference_mlp())

@@ -1,0 +1,210 @@
+"""The action-head Q-network of AH-DQN: one shared head scores every candidate.
+
+After Spotify's "Automatic Music Playlist Generation via Simulation-based
+Reinforcement Learning" (KDD 2023): instead of one output per pool slot, a
+single MLP (the *action head*) maps (state, candidate) to Q(s, candidate), so
+the network works for any pool size K and any tracks, including pools larger
+or smaller than those seen in training.
+
+Observations carry track *ids*; the network holds the catalog's feature table
+(`TrackCatalog.features`, float32 [N, F]) as a non-trainable constant and
+looks candidates and history tracks up in it, so the replay buffer stores ids,
+not K x F floats.
+
+For a row with user features u, history (ids h_1..h_H, most recent last,
+response levels r_j, -1 for padding), position n, candidates c_1..c_K:
+
+    e(t)      = W_e x_t                    learned track embedding (dim d) of
+                                           the catalog features x_t
+    w_j       = decay ** (H - j) [r_j >= 0]        recency weight of slot j
+    listen_j  = [r_j = listen],  skip_j = [0 <= r_j < listen]
+    m_listen  = sum_j w_j listen_j e(h_j) / max(sum_j w_j listen_j, 1e-6)
+    m_skip    = same with skip_j                   (decayed means)
+    last      = e(h_H) [r_H >= 0]
+    scalars   = [n / max_position, trailing skips / H, skips / H,
+                 listens / H]
+    s         = MLP_state([u, m_listen, m_skip, last, scalars])
+    cos_kj    = cos(e(c_k), e(h_j)) [r_j >= 0]     similarity to history
+    z_k       = [s, x_{c_k}, (W_s s) * e(c_k), cos_k. * listen, cos_k. * skip]
+    Q(s, c_k) = MLP_head(z_k)                      one scalar per candidate
+
+The similarity features let the head see how much a candidate repeats what
+was just played (listeners tire of repetition); the product (W_s s) * e(c_k)
+is the state-candidate interaction a plain concatenation learns slowly.
+Candidates outside `candidate_mask` get `MASKED_Q_VALUE`, so they never win
+an argmax even without the agent's action-constraint splitter.
+"""
+
+from typing import Callable, Sequence
+
+import gin
+import numpy as np
+import tensorflow as tf
+from tf_agents.networks import network
+
+__all__ = ["ActionHeadQNetwork", "MASKED_Q_VALUE", "OBSERVATION_KEYS"]
+
+#: Q value of masked candidates: finite (a discount of 0 times it is 0, so
+#: terminal targets stay finite) and far below any reachable return.
+MASKED_Q_VALUE = -1e6
+
+#: Keys a playlist observation must have (see `simulator.PlaylistEnvironment`).
+OBSERVATION_KEYS = ("user_features", "history_ids", "history_responses",
+                    "position", "candidate_ids", "candidate_mask")
+
+
+def _check_observation_spec(spec) -> None:
+  missing = [k for k in OBSERVATION_KEYS if k not in spec]
+  if missing:
+    raise ValueError(f"the observation spec lacks {missing}; expected the "
+                     f"playlist observation keys {OBSERVATION_KEYS}")
+
+
+@gin.configurable
+class ActionHeadQNetwork(network.Network):
+  """Q(s, candidate) for every candidate of the pool, shape [B, K].
+
+  See the module docstring for the exact computation.
+  """
+
+  def __init__(self,
+               input_tensor_spec,
+               track_features: np.ndarray,
+               embedding_dim: int = 32,
+               state_layers: Sequence[int] = (64,),
+               head_layers: Sequence[int] = (64, 64),
+               history_decay: float = 0.8,
+               activation: Callable = tf.nn.relu,
+               kernel_initializer="glorot_uniform",
+               bias_initializer="zeros",
+               name: str = "ActionHeadQNetwork"):
+    """Builds the network.
+
+    Args:
+      input_tensor_spec: the environment's observation spec (a dict with
+        `OBSERVATION_KEYS`).
+      track_features: float [N, F] catalog feature table, indexed by the
+        observation's track ids (`env.catalog.features`).
+      embedding_dim: width d of the learned track embedding.
+      state_layers: hidden units of the state MLP; its last width is the
+        state embedding's (d if empty).
+      head_layers: hidden units of the action head (empty: a linear head).
+      history_decay: recency decay of the history means, in (0, 1].
+      activation: activation of the hidden layers.
+      kernel_initializer: initializer of every kernel (tests use constants).
+      bias_initializer: initializer of every bias.
+      name: the network's name.
+
+    Raises:
+      ValueError: for a spec without the playlist keys, a table that is not
+        2-D, or a decay outside (0, 1].
+    """
+    _check_observation_spec(input_tensor_spec)
+    track_features = np.asarray(track_features, np.float32)
+    if track_features.ndim != 2:
+      raise ValueError(f"track_features must be [num_tracks, num_features], "
+                       f"got shape {track_features.shape}")
+    if not 0.0 < history_decay <= 1.0:
+      raise ValueError(f"history_decay must be in (0, 1], got "
+                       f"{history_decay}")
+    super().__init__(input_tensor_spec=input_tensor_spec, state_spec=(),
+                     name=name)
+    responses = input_tensor_spec["history_responses"]
+    position = input_tensor_spec["position"]
+    self._listen_level = int(np.max(responses.maximum))
+    self._history_length = int(responses.shape[-1])
+    self._max_position = float(max(np.max(getattr(position, "maximum", 1)),
+                                   1))
+    self._decay = float(history_decay)
+    # A constant, not a variable: it is data, is never trained, and stays out
+    # of checkpoints and target-network updates.
+    self._table = tf.constant(track_features)
+
+    def dense(units, act=None, use_bias=True, layer_name=None):
+      return tf.keras.layers.Dense(
+          units, activation=act, use_bias=use_bias,
+          kernel_initializer=kernel_initializer,
+          bias_initializer=bias_initializer, name=layer_name)
+
+    self._embed = dense(embedding_dim, use_bias=False, layer_name="embed")
+    self._state_mlp = [dense(u, activation, layer_name=f"state_{i}")
+                       for i, u in enumerate(state_layers)]
+    self._interaction = dense(embedding_dim, use_bias=False,
+                              layer_name="interaction")
+    # The head's first layer acts on concat(state, candidate part); it is
+    # split in two so the state's share is computed once per row, not K
+    # times (same function, K times fewer multiplications).
+    widths = list(head_layers) + [1]
+    first_act = activation if head_layers else None
+    self._head_state = dense(widths[0], use_bias=False, layer_name="head_s")
+    self._head_candidate = dense(widths[0], layer_name="head_c")
+    self._first_act = first_act
+    self._head_rest = [
+        dense(u, activation if i < len(widths) - 2 else None,
+              layer_name=f"head_{i + 1}")
+        for i, u in enumerate(widths[1:])]
+
+  def _history_summary(self, history_emb, responses):
+    """State inputs from the history: decayed means, last track, counts."""
+    h = self._history_length
+    valid = responses >= 0
+    listen = tf.cast(responses == self._listen_level, tf.float32)
+    skip = tf.cast(valid, tf.float32) - listen
+    # History is right-aligned (most recent last), so slot j has age H - j.
+    ages = tf.range(h - 1, -1, -1, dtype=tf.float32)
+    recency = tf.pow(self._decay, ages)[None, :]
+
+    def decayed_mean(indicator):
+      weight = recency * indicator
+      total = tf.reduce_sum(weight, axis=1, keepdims=True)
+      return (tf.einsum("bh,bhd->bd", weight, history_emb) /
+              tf.maximum(total, 1e-6))
+
+    last = history_emb[:, -1, :] * tf.cast(valid[:, -1:], tf.float32)
+    # Skips since the last listen: the run of skips at the end of the window.
+    trailing = tf.reduce_sum(tf.math.cumprod(skip, axis=1, reverse=True),
+                             axis=1)
+    return ([decayed_mean(listen), decayed_mean(skip), last],
+            tf.stack([trailing / h, tf.reduce_sum(skip, 1) / h,
+                      tf.reduce_sum(listen, 1) / h], axis=1), listen, skip)
+
+  def call(self, observation, step_type=None, network_state=(),
+           training=False):
+    del step_type  # Feed-forward: every step is scored the same way.
+    position = tf.convert_to_tensor(observation["position"])
+    outer_shape = tf.shape(position)
+    # Flatten any outer dimensions (e.g. [B, T]) into one batch dimension.
+    obs = {k: tf.reshape(observation[k], tf.concat(
+        [[-1], tf.shape(observation[k])[position.shape.rank:]], 0))
+           for k in OBSERVATION_KEYS}
+    candidate_x = tf.gather(self._table, obs["candidate_ids"])  # [B, K, F]
+    candidate_e = self._embed(candidate_x)                       # [B, K, d]
+    history_e = self._embed(tf.gather(self._table, obs["history_ids"]))
+    responses = tf.cast(obs["history_responses"], tf.int32)
+    means, counts, listen, skip = self._history_summary(history_e, responses)
+    scaled_position = (tf.cast(obs["position"], tf.float32) /
+                       self._max_position)[:, None]
+    state = tf.concat([tf.cast(obs["user_features"], tf.float32)] + means +
+                      [counts, scaled_position], axis=1)
+    for layer in self._state_mlp:
+      state = layer(state, training=training)
+
+    unit_c = tf.math.l2_normalize(candidate_e, axis=-1)
+    unit_h = tf.math.l2_normalize(history_e, axis=-1)
+    cosine = tf.einsum("bkd,bhd->bkh", unit_c, unit_h)            # [B, K, H]
+    interaction = self._interaction(state)[:, None, :] * candidate_e
+    candidate_part = tf.concat(
+        [candidate_x, interaction, cosine * listen[:, None, :],
+         cosine * skip[:, None, :]], axis=-1)
+    hidden = (self._head_state(state)[:, None, :] +
+              self._head_candidate(candidate_part))
+    if self._first_act is not None:
+      hidden = self._first_act(hidden)
+    for layer in self._head_rest:
+      hidden = layer(hidden, training=training)
+    q_values = tf.squeeze(hidden, -1)                             # [B, K]
+    q_values = tf.where(tf.cast(obs["candidate_mask"], tf.bool), q_values,
+                        tf.constant(MASKED_Q_VALUE, q_values.dtype))
+    q_values = tf.reshape(q_values, tf.concat(
+        [outer_shape, tf.shape(q_values)[-1:]], 0))
+    return q_values, network_state
