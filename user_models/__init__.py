@@ -11,6 +11,9 @@ from user_models.catalog import NUMERIC_TRACK_COLUMNS
 from user_models.catalog import TRACK_FEATURE_COLUMNS
 from user_models.catalog import TrackCatalog
 from user_models.catalog import UnknownTrackError
+from user_models.keras_user_model import KerasUserModel
+from user_models.keras_user_model import load_user_model
+from user_models.keras_user_model import save_user_model
 from user_models.listener import ParametricListener
 from user_models.logistic import LogisticUserModel
 from user_models.world import SyntheticWorld
@@ -18,6 +21,7 @@ from user_models.world import SyntheticWorld
 __all__ = [
     "AbstractUserModel",
     "BINARY_RESPONSE_LEVELS",
+    "KerasUserModel",
     "LogisticUserModel",
     "NUMERIC_TRACK_COLUMNS",
     "ParametricListener",
@@ -29,4 +33,6 @@ __all__ = [
     "UnknownTrackError",
     "UserModelError",
     "UserModelLoadError",
+    "load_user_model",
+    "save_user_model",
 ]

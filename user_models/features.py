@@ -17,12 +17,16 @@ Two layouts, each a float32 vector per (row, track):
   it fades with age.
 * **SWM**: the recurrent model learns its own summary of the session. Its
   step input (`swm_step_features`, width `swm_step_dim`) is a played track's
-  catalog features, its response level (one-hot, or a probability vector for
-  slate items whose response is not known yet) and a start flag; the
-  sequence of a session begins with the start token (`swm_start_features`),
-  so the state before the first track is learned too. Its candidate input
-  (`swm_candidate_features`, width `swm_candidate_dim`) is the user
-  features, the candidate's catalog features and the position.
+  catalog features and unit acoustic vector, its response level (one-hot,
+  or predicted probabilities for slate items whose response is not known
+  yet) and a start flag; the sequence of a session begins with the start
+  token (`swm_start_features`), so the state before the first track is
+  learned too. Its candidate input (`swm_candidate_features`, width
+  `swm_candidate_dim`) is the user features, the candidate's catalog
+  features and unit acoustic vector, and the position.
+
+A model with a user embedding reads one more column after either layout,
+`user_index_column` (the user id as an embedding row).
 
 Slates follow `ParametricListener`: slate item j is featurised as if items
 0..j-1 had just been played (they join the history window, the position
@@ -38,6 +42,7 @@ from user_models.base import PUBLIC_RESPONSE_LEVELS, SessionContext
 from user_models.catalog import TrackCatalog
 
 __all__ = [
+    "ACOUSTIC_DIM",
     "FeatureSpec",
     "FeatureTables",
     "HISTORY_WINDOW",
@@ -48,6 +53,7 @@ __all__ = [
     "swm_candidate_features",
     "swm_start_features",
     "swm_step_features",
+    "user_index_column",
 ]
 
 #: Played tracks the CWM looks back on (the environment's default H).
@@ -58,7 +64,9 @@ _LISTEN = NUM_LEVELS - 1
 # Counts (position, skips) reach ~30 in a session; dividing by 10 keeps the
 # inputs O(1) like the standardised track features.
 _COUNT_SCALE = 10.0
-_ACOUSTIC_COLUMNS = tuple(f"acoustic_vector_{i}" for i in range(8))
+#: Width of the public `acoustic_vector_*` columns.
+ACOUSTIC_DIM = 8
+_ACOUSTIC_COLUMNS = tuple(f"acoustic_vector_{i}" for i in range(ACOUSTIC_DIM))
 # Scalar context features of the CWM: position, consecutive skips, skips,
 # has-previous, distance to the previous track.
 _NUM_SCALARS = 5
@@ -86,12 +94,12 @@ class FeatureSpec:
   @property
   def swm_step_dim(self) -> int:
     """Width of an SWM step input (a played track and its response)."""
-    return self.track_dim + NUM_LEVELS + 1
+    return self.track_dim + ACOUSTIC_DIM + NUM_LEVELS + 1
 
   @property
   def swm_candidate_dim(self) -> int:
     """Width of an SWM candidate input (user, track, position)."""
-    return self.user_dim + self.track_dim + 1
+    return self.user_dim + self.track_dim + ACOUSTIC_DIM + 1
 
 
 class FeatureTables:
@@ -202,8 +210,9 @@ def swm_step_features(track_ids: np.ndarray, level_weights: np.ndarray,
     float32 [R, FeatureSpec.swm_step_dim].
   """
   r = len(track_ids)
+  track_ids = np.asarray(track_ids)
   return np.concatenate([
-      tables.track_features[np.asarray(track_ids)],
+      tables.track_features[track_ids], tables.unit_acoustic[track_ids],
       np.asarray(level_weights, np.float32),
       np.zeros((r, 1), np.float32)], axis=1)
 
@@ -218,7 +227,7 @@ def swm_start_features(n: int, tables: FeatureTables) -> np.ndarray:
   Returns:
     float32 [n, FeatureSpec.swm_step_dim].
   """
-  width = tables.track_features.shape[1] + NUM_LEVELS + 1
+  width = tables.track_features.shape[1] + ACOUSTIC_DIM + NUM_LEVELS + 1
   start = np.zeros((n, width), np.float32)
   start[:, -1] = 1.0
   return start
@@ -245,7 +254,27 @@ def swm_candidate_features(context: SessionContext, track_ids: np.ndarray,
   position = (np.asarray(context.position, np.float32)[:, None] +
               np.arange(k, dtype=np.float32)[None, :]) / _COUNT_SCALE
   return np.concatenate([user, tables.track_features[track_ids],
+                         tables.unit_acoustic[track_ids],
                          position[..., None]], axis=2).astype(np.float32)
+
+
+def user_index_column(user_ids: np.ndarray, user_vocab: int) -> np.ndarray:
+  """The user-embedding index of each user, as the models' last column.
+
+  Index 0 is the "unknown user" row; user id u < user_vocab - 1 has index
+  u + 1, and any other id (negative, or beyond the users seen in training)
+  falls back to 0.
+
+  Args:
+    user_ids: int [R] user ids.
+    user_vocab: rows of the model's embedding (user ids seen + 1).
+
+  Returns:
+    float32 [R, 1]; float32 holds integers exactly below 2**24.
+  """
+  user_ids = np.asarray(user_ids, np.int64)
+  known = (user_ids >= 0) & (user_ids < user_vocab - 1)
+  return np.where(known, user_ids + 1, 0).astype(np.float32)[:, None]
 
 
 def logged_contexts(track_rows: np.ndarray, levels: np.ndarray,

@@ -1,0 +1,85 @@
+"""Smoke runs of scripts/train_user_model.py on tiny logs, as a user runs it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import gin
+import pytest
+
+import user_models
+from simulator import runs
+from simulator.log_generation import generate_logs
+from tests.conftest import REPO_ROOT
+from user_models import training
+
+TINY_WORLD = "SyntheticWorld.num_tracks = 400"
+
+
+@pytest.fixture(scope="module")
+def logs_dir(tmp_path_factory):
+  root = str(tmp_path_factory.mktemp("tiny_logs"))
+  gin.clear_config()
+  gin.parse_config_file(os.path.join(REPO_ROOT, "configs", "world.gin"))
+  gin.parse_config(TINY_WORLD)
+  generate_logs(root, num_sessions=300, progress=False)
+  gin.clear_config()
+  return root
+
+
+def _train(kind, logs, root_dir, *bindings):
+  cmd = [sys.executable, "scripts/train_user_model.py", "--gin_file",
+         f"configs/user_model_{kind}.gin", "--logs_dir", logs, "--root_dir",
+         str(root_dir), "--gin_bindings", TINY_WORLD, "--gin_bindings",
+         "train_user_model.max_epochs = 1"]
+  for binding in bindings:
+    cmd += ["--gin_bindings", binding]
+  return subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True,
+                        timeout=600)
+
+
+@pytest.mark.parametrize("kind", ["cwm", "swm"])
+def test_script_writes_model_metrics_plot_and_config(logs_dir, tmp_path,
+                                                     kind):
+  out = _train(kind, logs_dir, tmp_path)
+  assert out.returncode == 0, out.stderr
+  assert f"{kind}: held-out auc" in out.stdout
+  for name in ("user_model.keras", "metrics.json", "reliability.png",
+               "operative_config.gin"):
+    assert (tmp_path / name).is_file(), name
+  metrics = json.loads((tmp_path / "metrics.json").read_text())
+  for key in ("auc", "log_loss", "ece", "bayes_auc", "bayes_log_loss",
+              "bayes_ece", "train_seconds", "epochs"):
+    assert key in metrics, key
+  assert metrics["model_type"] == kind and metrics["epochs"] == 1
+  assert 0.5 < metrics["bayes_auc"] < 1.0
+  # The file serves in the environment as it is.
+  user_models.KerasUserModel(str(tmp_path / "user_model.keras"),
+                             os.path.join(logs_dir, "tracks.parquet"))
+
+
+def test_logs_from_another_world_get_no_bayes_figures(logs_dir, tmp_path):
+  other = user_models.ParametricListener(
+      user_models.SyntheticWorld(num_tracks=400, seed=3))
+  metrics = training.train_user_model(str(tmp_path), logs_dir, max_epochs=1,
+                                      progress=False, true_user_model=other)
+  assert "bayes_auc" not in metrics
+  assert "another world" in metrics["bayes_unavailable"]
+  bigger = user_models.ParametricListener(
+      user_models.SyntheticWorld(num_tracks=500))
+  reason, = training.true_probabilities(
+      bigger, training.prepare_inputs(logs_dir).data, None)[1:]
+  assert "track ids" in reason
+
+
+def test_missing_logs_are_named(tmp_path):
+  with pytest.raises(FileNotFoundError, match="generate_logs"):
+    training.train_user_model(str(tmp_path / "out"), str(tmp_path))
+
+
+@pytest.mark.parametrize("kind", ["cwm", "swm"])
+def test_configs_parse_and_choose_the_model(kind):
+  runs.parse_gin([os.path.join(REPO_ROOT, "configs",
+                               f"user_model_{kind}.gin")], [])
+  assert gin.query_parameter("train_user_model.model_type") == kind

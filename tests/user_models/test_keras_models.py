@@ -1,0 +1,107 @@
+"""Tests of the CWM/SWM builders: shapes, safe-mode save/load, serving parts."""
+
+import numpy as np
+import pytest
+
+import user_models  # noqa: F401  (before TensorFlow)
+from user_models import keras_models
+from user_models import keras_user_model
+from user_models.features import FeatureSpec
+
+import tensorflow as tf  # pylint: disable=g-bad-import-order
+
+SPEC = FeatureSpec(user_dim=8, track_dim=29)
+VOCAB = 12
+
+
+def _cwm_input(n, rng, vocab=VOCAB):
+  x = rng.normal(size=(n, SPEC.cwm_dim + (1 if vocab else 0)))
+  if vocab:
+    x[:, -1] = rng.integers(0, vocab, n)
+  return x.astype(np.float32)
+
+
+def _swm_inputs(n, t, rng):
+  steps = rng.normal(size=(n, t, SPEC.swm_step_dim)).astype(np.float32)
+  cands = rng.normal(size=(n, t, SPEC.swm_candidate_dim + 1)).astype(
+      np.float32)
+  cands[..., -1] = rng.integers(0, VOCAB, (n, 1))
+  return steps, cands
+
+
+@pytest.mark.parametrize("vocab", [0, VOCAB])
+def test_cwm_is_one_float_input_to_four_probabilities(vocab):
+  model = keras_models.build_cwm(SPEC, vocab)
+  assert len(model.inputs) == 1
+  assert model.input_shape == (None, SPEC.cwm_dim + (1 if vocab else 0))
+  probs = model(_cwm_input(5, np.random.default_rng(0), vocab)).numpy()
+  assert probs.shape == (5, 4)
+  np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+  assert keras_models.model_kind(model) == "cwm"
+  assert keras_models.user_vocab_size(model) == vocab
+
+
+def test_models_use_no_lambda_layers():
+  for model in (keras_models.build_cwm(SPEC, VOCAB),
+                keras_models.build_swm(SPEC, VOCAB)):
+    assert not any(isinstance(layer, tf.keras.layers.Lambda)
+                   for layer in model.layers)
+
+
+def test_safe_mode_round_trip(tmp_path):
+  rng = np.random.default_rng(1)
+  cwm = keras_models.build_cwm(SPEC, VOCAB)
+  swm = keras_models.build_swm(SPEC, VOCAB)
+  x = _cwm_input(4, rng)
+  seq = _swm_inputs(3, 6, rng)
+  for model, inputs, name in ((cwm, x, "c.keras"), (swm, seq, "s.keras")):
+    path = keras_user_model.save_user_model(model, tmp_path / name)
+    loaded = keras_user_model.load_user_model(path)
+    np.testing.assert_allclose(loaded(inputs).numpy(), model(inputs).numpy(),
+                               atol=1e-6)
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["c.keras", "s.keras"]
+
+
+def test_swm_step_and_head_reproduce_the_sequence_model():
+  rng = np.random.default_rng(2)
+  swm = keras_models.build_swm(SPEC, VOCAB, state_units=16)
+  steps, cands = _swm_inputs(3, 7, rng)
+  expected = swm([steps, cands]).numpy()
+  step, head = keras_models.swm_serving_models(swm, SPEC)
+  assert step.output_shape == (None, 16)
+  state = np.zeros((3, 16), np.float32)
+  for t in range(7):
+    state = step([steps[:, t], state]).numpy()
+    np.testing.assert_allclose(head([state, cands[:, t]]).numpy(),
+                               expected[:, t], atol=1e-5)
+
+
+def test_swm_serving_parts_share_the_trained_weights():
+  swm = keras_models.build_swm(SPEC, 0, state_units=8)
+  _, head = keras_models.swm_serving_models(swm, SPEC)
+  swm.get_layer("levels").bias.assign(np.array([5.0, 0, 0, 0], np.float32))
+  probs = head([np.zeros((1, 8), np.float32),
+                np.zeros((1, SPEC.swm_candidate_dim), np.float32)]).numpy()
+  assert probs[0, 0] > 0.9  # The head sees the new bias: same variables.
+
+
+def test_model_kind_rejects_other_models():
+  inputs = tf.keras.Input((3,))
+  other = tf.keras.Model(inputs, tf.keras.layers.Dense(4)(inputs),
+                         name="mine")
+  with pytest.raises(ValueError, match="neither a CWM"):
+    keras_models.model_kind(other)
+
+
+def test_cwm_and_swm_parts_convert_to_litert():
+  pytest.importorskip("ai_edge_litert")
+  from user_models.litert import LiteRTRunner, convert_keras_model
+  rng = np.random.default_rng(3)
+  cwm = keras_models.build_cwm(SPEC, VOCAB)
+  x = _cwm_input(4, rng)
+  runner = LiteRTRunner(model_content=convert_keras_model(cwm, "fp32"))
+  np.testing.assert_allclose(runner(x)[0], cwm(x).numpy(), atol=1e-5)
+  step, _ = keras_models.swm_serving_models(
+      keras_models.build_swm(SPEC, VOCAB, state_units=16), SPEC)
+  runner = LiteRTRunner(model_content=convert_keras_model(step, "fp32"))
+  assert sorted(runner.input_shapes) == sorted([(16,), (SPEC.swm_step_dim,)])

@@ -1,0 +1,291 @@
+"""Keras builders of the learned user models: CWM (dense) and SWM (GRU).
+
+Both predict the four public response levels of a track (softmax over
+`skip_1, skip_2, skip_3, not_skipped`) from the inputs of
+`user_models.features`, and use only built-in Keras layers, so a saved
+`.keras` file loads with `safe_mode=True` and converts to LiteRT.
+
+**CWM** (`build_cwm`, model name "cwm"): one float32 input [N, D] -> [N, 4].
+The row is the CWM feature vector, plus, with a user embedding, the user
+index as a float in the last column (exact below 2**24 users). Inside, the
+input is cut into parts with `Reshape` + `Cropping1D` (no Lambda layer):
+
+    track tower   g = Dense(E)(Dense(tower_units, relu)(track features))
+    taste         e = Embedding(user index) (L2-regularised)
+    interactions  e * g,  Dense(E)(user features) * g
+    MLP           [features, interactions] -> hidden_units (relu) -> softmax(4)
+
+The products give the network the user-track inner products that drive
+affinity; an MLP alone learns them poorly.
+
+**SWM** (`build_swm`, model name "swm"), for training: inputs "steps"
+[N, T, Dx] (the start token, then each played track and its level) and
+"candidates" [N, T, Dc] (the track played at t, the user, position, user
+index) -> [N, T, 4]. Each step is coded by the head's track tower (so the
+state and the candidate share a representation) and a dense "step_encoder",
+then a GRU ("swm_gru") reads the steps; its output at t, the state after the
+start token and tracks 0..t-1, feeds the same head as the CWM, with the
+state and the position in place of the hand-engineered session features and
+one more product, Dense(state) * Dense(track), for how the session so far
+bears on this track (fatigue, transitions).
+The sequence form is what is saved; `swm_serving_models` rebuilds, from the
+saved layers by name, the two small models the environment (and LiteRT)
+runs one step at a time:
+
+    step: (x [N, Dx], state [N, U]) -> new state [N, U]   (GRU unrolled, 1 step)
+    head: (state [N, U], candidates [N, Dc]) -> [N, 4]
+
+We chose a cell step plus a head over an unrolled fixed window because a
+session's state then lives in the caller ([B, U] per environment row) and
+costs one small call per played track, whatever the session length.
+"""
+
+from typing import Sequence
+
+from user_models import _keras2  # noqa: F401  (must run before TensorFlow)
+from user_models.features import ACOUSTIC_DIM, FeatureSpec, NUM_LEVELS
+
+import tensorflow as tf  # pylint: disable=g-import-not-at-top,g-bad-import-order
+
+__all__ = ["CWM_NAME", "SWM_NAME", "build_cwm", "build_swm", "model_kind",
+           "swm_serving_models", "user_vocab_size"]
+
+CWM_NAME = "cwm"
+SWM_NAME = "swm"
+_L = tf.keras.layers
+
+
+def _crop(x, start: int, stop: int, width: int, name: str):
+  """Columns start:stop of the last axis of a rank-2 or rank-3 tensor.
+
+  Built from Reshape and Cropping layers so that the model needs no custom
+  code to load and converts to plain slices.
+  """
+  if len(x.shape) == 2:
+    y = _L.Reshape((width, 1), name=f"{name}_r")(x)
+    y = _L.Cropping1D((start, width - stop), name=f"{name}_c")(y)
+    return _L.Reshape((stop - start,), name=name)(y)
+  y = _L.Reshape((-1, width, 1), name=f"{name}_r")(x)
+  y = _L.Cropping2D(((0, 0), (start, width - stop)), name=f"{name}_c")(y)
+  return _L.Reshape((-1, stop - start), name=name)(y)
+
+
+class _Head:
+  """The parametrised layers shared by the CWM and the SWM head.
+
+  Keeping them in one place lets `swm_serving_models` find them again by
+  name in a loaded model.
+  """
+
+  def __init__(self, user_vocab: int, embedding_dim: int, user_l2: float,
+               tower_units: int, hidden_units: Sequence[int],
+               interaction_dim: int = 0):
+    self.embedding = None
+    if user_vocab:
+      self.embedding = _L.Embedding(
+          user_vocab, embedding_dim, name="user_embedding",
+          embeddings_regularizer=tf.keras.regularizers.l2(user_l2))
+    self.tower_hidden = _L.Dense(tower_units, activation="relu",
+                                 name="track_tower_hidden")
+    self.tower = _L.Dense(embedding_dim, name="track_tower")
+    self.profile = _L.Dense(embedding_dim, name="user_projection")
+    self.hidden = [_L.Dense(units, activation="relu", name=f"hidden_{i}")
+                   for i, units in enumerate(hidden_units)]
+    self.levels = _L.Dense(NUM_LEVELS, activation="softmax", name="levels")
+    self.state_projection = self.track_projection = None
+    if interaction_dim:
+      self.state_projection = _L.Dense(interaction_dim,
+                                       name="state_projection")
+      self.track_projection = _L.Dense(interaction_dim,
+                                       name="track_projection")
+
+  @classmethod
+  def from_model(cls, model: tf.keras.Model) -> "_Head":
+    head = cls.__new__(cls)
+    names = {layer.name: layer for layer in model.layers}
+    head.embedding = names.get("user_embedding")
+    head.tower_hidden = names["track_tower_hidden"]
+    head.tower = names["track_tower"]
+    head.profile = names["user_projection"]
+    head.hidden = [names[f"hidden_{i}"] for i in range(
+        sum(n.startswith("hidden_") for n in names))]
+    head.levels = names["levels"]
+    head.state_projection = names.get("state_projection")
+    head.track_projection = names.get("track_projection")
+    return head
+
+  def __call__(self, user, track, user_index, context, state=None):
+    """Level probabilities from the parts of a row (any leading shape)."""
+    hidden = self.tower_hidden(track)
+    g = self.tower(hidden)
+    parts = [user, track, context,
+             _L.Multiply(name="profile_x_track")([self.profile(user), g])]
+    if state is not None and self.state_projection is not None:
+      # How the session so far bears on this track (fatigue, transitions)
+      # is an interaction of the two, which products express directly.
+      parts.append(_L.Multiply(name="state_x_track")(
+          [self.state_projection(state), self.track_projection(hidden)]))
+    if self.embedding is not None:
+      e = self.embedding(user_index)        # [..., 1, E]
+      shape = (-1, g.shape[-1]) if len(g.shape) == 3 else (g.shape[-1],)
+      e = _L.Reshape(shape, name="taste")(e)
+      parts.append(_L.Multiply(name="taste_x_track")([e, g]))
+    h = _L.Concatenate(name="head_input")(parts)
+    for layer in self.hidden:
+      h = layer(h)
+    return self.levels(h)
+
+
+def _split(x, spec: FeatureSpec, with_index: bool, prefix: str,
+           track_extra: int = 0):
+  """(user, track, rest, user_index) parts of a feature row.
+
+  The track part is the catalog features plus `track_extra` columns after
+  them (the SWM's unit acoustic vector).
+  """
+  width = int(x.shape[-1])
+  u, f = spec.user_dim, spec.track_dim + track_extra
+  body = width - 1 if with_index else width
+  user = _crop(x, 0, u, width, f"{prefix}user")
+  track = _crop(x, u, u + f, width, f"{prefix}track")
+  rest = _crop(x, u + f, body, width, f"{prefix}context")
+  index = _crop(x, body, width, width, f"{prefix}user_index") if (
+      with_index) else None
+  return user, track, rest, index
+
+
+def build_cwm(spec: FeatureSpec, user_vocab: int = 0,
+              embedding_dim: int = 8, user_l2: float = 1e-3,
+              tower_units: int = 64,
+              hidden_units: Sequence[int] = (128, 128)) -> tf.keras.Model:
+  """The context-wise model (see the module docstring).
+
+  Args:
+    spec: input widths; the input is [N, spec.cwm_dim (+1 with a user
+      embedding)].
+    user_vocab: rows of the user embedding (user index 0 is "unknown"); 0
+      builds no embedding.
+    embedding_dim: width E of the taste embedding and the track tower.
+    user_l2: L2 weight of the embedding table.
+    tower_units: hidden units of the track tower.
+    hidden_units: units of the MLP layers.
+
+  Returns:
+    An uncompiled model named "cwm".
+  """
+  width = spec.cwm_dim + (1 if user_vocab else 0)
+  x = tf.keras.Input((width,), name="features")
+  user, track, context, index = _split(x, spec, bool(user_vocab), "")
+  head = _Head(user_vocab, embedding_dim, user_l2, tower_units, hidden_units)
+  return tf.keras.Model(x, head(user, track, index, context), name=CWM_NAME)
+
+
+def build_swm(spec: FeatureSpec, user_vocab: int = 0, state_units: int = 64,
+              embedding_dim: int = 8, user_l2: float = 1e-3,
+              tower_units: int = 64,
+              hidden_units: Sequence[int] = (128, 128),
+              step_units: int = 64,
+              interaction_dim: int = 16) -> tf.keras.Model:
+  """The sequence model in its training form (see the module docstring).
+
+  Args:
+    spec: input widths: steps [N, T, spec.swm_step_dim], candidates
+      [N, T, spec.swm_candidate_dim (+1 with a user embedding)].
+    user_vocab: rows of the user embedding; 0 builds none.
+    state_units: GRU units U (the per-row state).
+    embedding_dim: width of the taste embedding and the track tower.
+    user_l2: L2 weight of the embedding table.
+    tower_units: hidden units of the track tower.
+    hidden_units: units of the head's MLP.
+    step_units: units of the dense step encoder before the GRU.
+    interaction_dim: width of the state x track product in the head.
+
+  Returns:
+    An uncompiled model named "swm".
+  """
+  steps = tf.keras.Input((None, spec.swm_step_dim), name="steps")
+  cand_width = spec.swm_candidate_dim + (1 if user_vocab else 0)
+  candidates = tf.keras.Input((None, cand_width), name="candidates")
+  # A dense encoder first: GRU gates are linear in their input, and what a
+  # played track does to the listener is not.
+  head = _Head(user_vocab, embedding_dim, user_l2, tower_units, hidden_units,
+               interaction_dim)
+  step_encoder = _L.Dense(step_units, activation="relu", name="step_encoder")
+  encoded = _encode_steps(head, step_encoder, spec, steps, "")
+  state = _L.GRU(state_units, return_sequences=True, name="swm_gru")(encoded)
+  probs = _swm_head(head, spec, bool(user_vocab), state, candidates, "")
+  return tf.keras.Model([steps, candidates], probs, name=SWM_NAME)
+
+
+def _encode_steps(head: _Head, step_encoder, spec: FeatureSpec, steps,
+                  prefix: str):
+  """GRU input: the played track through the head's track tower, so that
+  the state and the candidate speak the same language, plus a dense code of
+  the whole step (track, level, start flag)."""
+  width = int(steps.shape[-1])
+  track = _crop(steps, 0, spec.track_dim + ACOUSTIC_DIM, width,
+                f"{prefix}step_track")
+  return _L.Concatenate(name=f"{prefix}step_code")(
+      [head.tower_hidden(track), step_encoder(steps)])
+
+
+def _swm_head(head: _Head, spec: FeatureSpec, with_index: bool, state,
+              candidates, prefix: str):
+  user, track, position, index = _split(candidates, spec, with_index, prefix,
+                                        ACOUSTIC_DIM)
+  context = _L.Concatenate(name=f"{prefix}state_and_position")(
+      [state, position])
+  return head(user, track, index, context, state)
+
+
+def model_kind(model: tf.keras.Model) -> str:
+  """"cwm" or "swm", from the model's name; raises ValueError otherwise."""
+  if model.name not in (CWM_NAME, SWM_NAME):
+    raise ValueError(f"model {model.name!r} is neither a CWM ('{CWM_NAME}') "
+                     f"nor an SWM ('{SWM_NAME}')")
+  return model.name
+
+
+def user_vocab_size(model: tf.keras.Model) -> int:
+  """Rows of the model's user embedding, 0 if it has none."""
+  for layer in model.layers:
+    if layer.name == "user_embedding":
+      return int(layer.input_dim)
+  return 0
+
+
+def swm_serving_models(model: tf.keras.Model, spec: FeatureSpec
+                       ) -> tuple[tf.keras.Model, tf.keras.Model]:
+  """The one-step cell and the head of a trained SWM, sharing its weights.
+
+  Args:
+    model: a model from `build_swm` (trained or loaded).
+    spec: the input widths the model was built with.
+
+  Returns:
+    (step, head): step maps (x [N, Dx], state [N, U]) to the new state,
+    head maps (state [N, U], candidates [N, Dc]) to [N, 4] probabilities.
+  """
+  gru = model.get_layer("swm_gru")
+  units = int(gru.units)
+  config = gru.get_config()
+  config.update(unroll=True, return_sequences=False, return_state=False,
+                name="swm_gru_step")
+  step_gru = _L.GRU.from_config(config)
+  x = tf.keras.Input((spec.swm_step_dim,), name="step")
+  state = tf.keras.Input((units,), name="state")
+  encoded = _encode_steps(_Head.from_model(model),
+                          model.get_layer("step_encoder"), spec, x, "serve_")
+  new_state = step_gru(_L.Reshape((1, int(encoded.shape[-1])))(encoded),
+                       initial_state=state)
+  step_gru.set_weights(gru.get_weights())
+  step = tf.keras.Model([x, state], new_state, name="swm_step")
+
+  with_index = bool(user_vocab_size(model))
+  cand_width = spec.swm_candidate_dim + (1 if with_index else 0)
+  head_state = tf.keras.Input((units,), name="state")
+  candidates = tf.keras.Input((cand_width,), name="candidates")
+  probs = _swm_head(_Head.from_model(model), spec, with_index, head_state,
+                    candidates, "serve_")
+  head = tf.keras.Model([head_state, candidates], probs, name="swm_head")
+  return step, head
