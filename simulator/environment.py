@@ -63,6 +63,20 @@ class StepResult:
   skipped: np.ndarray
 
 
+def _hashed_uniforms(seed: int, episode_ids: np.ndarray,
+                     positions: np.ndarray, slate: int) -> np.ndarray:
+  """Uniforms in [0, 1) from (seed, episode, position + j): splitmix64."""
+  with np.errstate(over="ignore"):
+    key = (np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) +
+           episode_ids.astype(np.uint64)[:, None] * np.uint64(0xBF58476D1CE4E5B9)
+           + (positions.astype(np.uint64)[:, None] +
+              np.arange(slate, dtype=np.uint64)[None, :]))
+    for shift, mult in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+      key = (key ^ (key >> np.uint64(shift))) * np.uint64(mult)
+    key ^= key >> np.uint64(31)
+  return ((key >> np.uint64(11)).astype(np.float64) / 2.0**53)[..., None]
+
+
 class AbstractEnvironment(abc.ABC):
   """A batched environment with array specs for one row."""
 
@@ -101,7 +115,8 @@ class PlaylistEnvironment(AbstractEnvironment):
                max_playlist_length: int = 30,
                history_length: int = 10,
                reward_per_level: Mapping[str, float] | None = None,
-               seed: int = 0):
+               seed: int = 0,
+               common_random_numbers: bool = False):
     """Builds the environment.
 
     Args:
@@ -116,6 +131,12 @@ class PlaylistEnvironment(AbstractEnvironment):
       reward_per_level: reward of each response level by name; levels not
         named give 0. Default: 1 for the listen level.
       seed: seed of the environment's generator (outcomes and play modes).
+      common_random_numbers: draw episode e's play mode from a generator
+        seeded by (seed, e) and the uniform behind each outcome from a hash
+        of (seed, e, position), so an episode's randomness does not depend
+        on what happens in the other rows. Comparing two user models or two
+        policies on the same seed then compares them on the same episodes
+        (paired), which makes small differences measurable.
 
     Raises:
       ValueError: on a non-positive size or a reward for an unknown level.
@@ -152,6 +173,7 @@ class PlaylistEnvironment(AbstractEnvironment):
     self.reward_table = np.array([rewards.get(l, 0.0) for l in levels],
                                  np.float32)
     self.seed = seed
+    self.common_random_numbers = bool(common_random_numbers)
     self._rng = np.random.default_rng(seed)
     self._action_spec = track_sampler.action_spec(
         episode_sampler.max_pool_size, self.catalog)
@@ -241,7 +263,15 @@ class PlaylistEnvironment(AbstractEnvironment):
     self.last_result: StepResult | None = None
 
   def _reset_rows(self, rows: np.ndarray) -> None:
-    modes = self.episode_sampler.sample(self._rng, len(rows))
+    if self.common_random_numbers:
+      parts = [self.episode_sampler.sample(
+          np.random.default_rng([int(self.seed), int(e)]), 1)
+               for e in range(self._next_episode_id,
+                              self._next_episode_id + len(rows))]
+      modes = type(parts[0])(*(np.concatenate(
+          [getattr(p, f) for p in parts]) for f in parts[0].__dataclass_fields__))
+    else:
+      modes = self.episode_sampler.sample(self._rng, len(rows))
     self._user_ids[rows] = modes.user_ids
     self._user_features[rows] = modes.user_features
     self._candidate_ids[rows] = modes.candidate_ids
@@ -349,7 +379,11 @@ class PlaylistEnvironment(AbstractEnvironment):
         self.user_model.predict(self.session_context(rows), track_ids),
                                 n_rows, slate)
     cumulative = np.cumsum(probs, axis=-1)
-    draws = self._rng.random((n_rows, slate, 1))
+    if self.common_random_numbers:
+      draws = _hashed_uniforms(self.seed, self._episode_ids[rows],
+                               self._position[rows], slate)
+    else:
+      draws = self._rng.random((n_rows, slate, 1))
     levels = (draws >= cumulative[..., :-1]).sum(-1).astype(np.int32)
     skips = levels != len(self.response_levels) - 1
 

@@ -15,6 +15,7 @@ from user_models.keras_user_model import KerasUserModel
 from user_models.keras_user_model import load_user_model
 from user_models.keras_user_model import save_user_model
 from user_models.listener import ParametricListener
+from user_models.litert_user_model import LiteRTUserModel
 from user_models.logistic import LogisticUserModel
 from user_models.world import SyntheticWorld
 
@@ -22,6 +23,7 @@ __all__ = [
     "AbstractUserModel",
     "BINARY_RESPONSE_LEVELS",
     "KerasUserModel",
+    "LiteRTUserModel",
     "LogisticUserModel",
     "NUMERIC_TRACK_COLUMNS",
     "ParametricListener",

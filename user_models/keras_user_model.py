@@ -174,8 +174,9 @@ class KerasUserModel(AbstractUserModel):
                    levels, "the 4 public response levels")
       signature = [tf.TensorSpec([None, self.spec.cwm_dim + index],
                                  tf.float32)]
-      self._cwm = tf.function(lambda x: self.model(x, training=False),
-                              input_signature=signature)
+      cwm = tf.function(lambda x: self.model(x, training=False),
+                        input_signature=signature)
+      self._cwm = lambda x: cwm(x).numpy()
     else:
       steps_shape, cand_shape = self.model.input_shape
       _check_shape(self.model_path, "the 'steps' input", steps_shape,
@@ -196,19 +197,26 @@ class KerasUserModel(AbstractUserModel):
     self.state_units = int(step.output_shape[-1])
     u, dx = self.state_units, self.spec.swm_step_dim
     dc = int(head.input_shape[1][-1])
-    self._step = tf.function(
+    step_fn = tf.function(
         lambda x, s: step([x, s], training=False),
         input_signature=[tf.TensorSpec([None, dx], tf.float32),
                          tf.TensorSpec([None, u], tf.float32)])
-    self._head = tf.function(
+    head_fn = tf.function(
         lambda s, c: head([s, c], training=False),
         input_signature=[tf.TensorSpec([None, u], tf.float32),
                          tf.TensorSpec([None, dc], tf.float32)])
+    self._set_swm_backend(lambda x, s: step_fn(x, s).numpy(),
+                          lambda s, c: head_fn(s, c).numpy(), u)
+
+  def _set_swm_backend(self, step, head, state_units: int) -> None:
+    """Installs the SWM's step and head (NumPy in, NumPy out)."""
+    self._step, self._head = step, head
+    self.state_units = int(state_units)
     # The state before any track: the GRU after the start token.
     self.start_state = self._step(
         features.swm_start_features(1, self.tables),
-        np.zeros((1, u), np.float32)).numpy()[0]
-    self.state = np.zeros((0, u), np.float32)
+        np.zeros((1, state_units), np.float32))[0]
+    self.state = np.zeros((0, state_units), np.float32)
 
   def _ensure_rows(self, rows: np.ndarray) -> None:
     """Grows the state table so every row exists (new rows start fresh)."""
@@ -236,7 +244,7 @@ class KerasUserModel(AbstractUserModel):
         x = features.swm_step_features(
             track_ids[heard, j], features.one_hot_levels(responses[heard, j]),
             self.tables)
-        self.state[rows[heard]] = self._step(x, self.state[rows[heard]]).numpy()
+        self.state[rows[heard]] = self._step(x, self.state[rows[heard]])
 
   # -- prediction --------------------------------------------------------------
 
@@ -272,7 +280,7 @@ class KerasUserModel(AbstractUserModel):
       x = self._with_index(features.cwm_features(
           context, track_ids, self.tables, self.spec.history_window),
                            context.user_ids)
-      probs = self._cwm(x.reshape(r * k, -1)).numpy()
+      probs = self._cwm(x.reshape(r * k, -1))
       return probs.reshape(r, k, -1)
     rows = np.asarray(context.rows, np.int64)
     self._ensure_rows(rows)
@@ -285,6 +293,6 @@ class KerasUserModel(AbstractUserModel):
       if j:  # Item j follows items < j, whose responses are not known yet.
         x = features.swm_step_features(track_ids[:, j - 1], out[-1],
                                        self.tables)
-        state = self._step(x, state).numpy()
-      out.append(self._head(state, cand[:, j]).numpy())
+        state = self._step(x, state)
+      out.append(self._head(state, cand[:, j]))
     return np.stack(out, axis=1)

@@ -116,6 +116,31 @@ class LiteRTRunner:
     self._batch = None
 
   @property
+  def input_names(self) -> list[str]:
+    """The flatbuffer's input tensor names, in its input order."""
+    return [str(x["name"]) for x in self._inputs]
+
+  def order_inputs(self, names: Sequence[str]) -> list[int]:
+    """For each flatbuffer input, the index in `names` whose name it holds.
+
+    Converters may reorder inputs (and decorate names, e.g.
+    'serving_default_state:0'), so callers match them by name.
+
+    Raises:
+      UserModelLoadError: if an input matches none or several names.
+    """
+    order = []
+    for tensor_name in self.input_names:
+      hits = [i for i, n in enumerate(names) if f"_{n}:" in tensor_name or
+              tensor_name == n]
+      if len(hits) != 1:
+        raise UserModelLoadError(
+            f"{self.path}: cannot match input {tensor_name!r} to one of "
+            f"{list(names)}")
+      order.append(hits[0])
+    return order
+
+  @property
   def input_shapes(self) -> list[tuple[int, ...]]:
     """Shapes of the inputs without the batch dimension."""
     return [tuple(int(d) for d in x["shape"][1:]) for x in self._inputs]

@@ -207,3 +207,24 @@ def test_observation_carries_ids_not_features(small_world):
                if s.dtype == np.float32)
   assert floats == small_world.user_features.shape[1]
   assert spec["candidate_ids"].shape == (250,)
+
+
+def test_common_random_numbers_make_episodes_independent_of_other_rows(
+    small_world):
+  """With CRN, episode e is the same whatever the batch size."""
+  def episodes(batch_size):
+    tracker = simulator.EpisodeTracker()
+    env = make_env(small_world, batch_size=batch_size, tracker=tracker,
+                   common_random_numbers=True, seed=11)
+    env.reset()
+    for _ in range(80):
+      env.step(np.zeros(batch_size, np.int32))
+    rows = tracker.to_table().to_pydict()
+    by_episode = {}
+    for e, t, r in zip(rows["episode_id"], rows["track_row"], rows["skip"]):
+      by_episode.setdefault(e, []).append((t, r))
+    return by_episode
+  a, b = episodes(2), episodes(5)
+  for e in range(3):
+    n = min(len(a[e]), len(b[e]))
+    assert n and a[e][:n] == b[e][:n]

@@ -1,0 +1,46 @@
+"""Converts a trained user model to LiteRT (fp32, int8, fp16, int8_full) and
+reports what quantisation changes.
+
+    python scripts/quantize_user_model.py --model DIR/user_model.keras \
+        --logs_dir LOGS --root_dir QDIR
+
+Writes QDIR/user_model.<variant>.tflite (an SWM also .step.tflite),
+user_model.meta.json, quantization_report.json and .png, metrics.json and
+the gin config.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+from simulator import runs  # noqa: E402
+
+runs.define_common_flags(default_gin_files=[])
+flags.DEFINE_string("model", None, "The trained .keras user model.")
+flags.DEFINE_string("logs_dir", None, "The logs it was trained on.")
+flags.mark_flags_as_required(["model", "logs_dir"])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  from user_models.quantization import quantize_user_model  # pylint: disable=g-import-not-at-top
+  runs.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+  report = quantize_user_model(FLAGS.model, FLAGS.logs_dir, FLAGS.root_dir,
+                               seed=FLAGS.seed)
+  runs.write_run_files(FLAGS.root_dir, report)
+  print(f"{'variant':<10} {'mean|dp|':>9} {'max|dp|':>8} {'argmax':>7} "
+        f"{'dAUC':>8} {'KiB':>7}  return delta")
+  for name, v in report["variants"].items():
+    deltas = ", ".join(f"{p} {100 * d:+.2f}%"
+                       for p, d in v["return_delta"].items())
+    print(f"{name:<10} {v['mean_abs_err']:>9.4f} {v['max_abs_err']:>8.4f} "
+          f"{v['argmax_agreement']:>7.3f} {v['auc_delta']:>+8.4f} "
+          f"{v['file_bytes'] / 1024:>7.1f}  {deltas}")
+
+
+if __name__ == "__main__":
+  app.run(main)

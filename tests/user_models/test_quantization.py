@@ -1,0 +1,98 @@
+"""quantize_user_model writes every variant and an honest report, and
+LiteRTUserModel serves them in the environment."""
+
+import json
+import os
+
+import gin
+import numpy as np
+import pytest
+from tf_agents.environments import utils as env_utils
+
+import simulator
+import user_models
+from simulator.log_generation import generate_logs
+from tests.conftest import REPO_ROOT
+from user_models import training
+from user_models.litert_user_model import LiteRTUserModel, META_FILE
+from user_models.quantization import quantize_user_model
+
+
+@pytest.fixture(scope="module")
+def quantized(tmp_path_factory):
+  root = tmp_path_factory.mktemp("quantize")
+  logs_dir = str(root / "logs")
+  gin.clear_config()
+  gin.parse_config_file(os.path.join(REPO_ROOT, "configs", "world.gin"))
+  gin.parse_config("SyntheticWorld.num_tracks = 400")
+  generate_logs(logs_dir, num_sessions=300, progress=False)
+  gin.clear_config()
+  out = {"logs": logs_dir}
+  for kind in ("cwm", "swm"):
+    model = training.train_user_model(str(root / kind), logs_dir,
+                                      model_type=kind, max_epochs=1,
+                                      progress=False)["model_path"]
+    gin.clear_config()
+    qdir = str(root / f"q_{kind}")
+    report = quantize_user_model(model, logs_dir, qdir, variants=(
+        "fp32", "int8", "int8_full"), eval_sessions=20, calibration_rows=200,
+                                 return_episodes=16)
+    out[kind] = (qdir, report)
+  return out
+
+
+@pytest.mark.parametrize("kind", ["cwm", "swm"])
+def test_report_and_files(quantized, kind):
+  qdir, report = quantized[kind]
+  assert report["kind"] == kind
+  fp32 = report["variants"]["fp32"]
+  assert fp32["max_abs_err"] < 1e-4 and fp32["argmax_agreement"] == 1.0
+  int8 = report["variants"]["int8"]
+  assert int8["mean_abs_err"] < 0.1  # One epoch on tiny logs: a smoke test.
+  for key in ("max_abs_err", "mean_abs_err", "argmax_agreement", "auc_delta",
+              "file_bytes", "return_delta"):
+    assert key in int8
+  assert set(int8["return_delta"]) == {"random", "popularity", "greedy"}
+  assert int8["file_bytes"] < fp32["file_bytes"]
+  on_disk = json.load(open(os.path.join(qdir, "quantization_report.json")))
+  assert on_disk["variants"].keys() == report["variants"].keys()
+  assert os.path.isfile(os.path.join(qdir, "quantization_report.png"))
+  if kind == "swm":
+    assert os.path.isfile(os.path.join(qdir, "user_model.int8.step.tflite"))
+    assert "skipped" in report["variants"]["int8_full"]
+  else:
+    assert report["variants"]["int8_full"]["file_bytes"] > 0
+
+
+@pytest.mark.parametrize("kind", ["cwm", "swm"])
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_litert_user_model_in_the_environment(quantized, kind, batch_size):
+  qdir, _ = quantized[kind]
+  tracks = os.path.join(quantized["logs"], "tracks.parquet")
+  model = LiteRTUserModel(os.path.join(qdir, "user_model.int8.tflite"),
+                          tracks)
+  env = simulator.EnvironmentBuilder(
+      user_model=model, track_sampler=simulator.DiscreteTrackSampler(),
+      episode_sampler=simulator.LogEpisodeSampler(
+          os.path.join(quantized["logs"], "sessions.parquet"), tracks,
+          max_pool_size=20)).get_py_env(batch_size=batch_size)
+  env_utils.validate_py_environment(env, episodes=5)
+
+
+def test_bad_litert_files(quantized, tmp_path):
+  qdir, _ = quantized["cwm"]
+  tracks = os.path.join(quantized["logs"], "tracks.parquet")
+  with pytest.raises(user_models.UserModelLoadError, match=META_FILE):
+    LiteRTUserModel(str(tmp_path / "user_model.int8.tflite"), tracks)
+  content = open(os.path.join(qdir, "user_model.int8.tflite"), "rb").read()
+  (tmp_path / "user_model.int8.tflite").write_bytes(content[:300])
+  (tmp_path / META_FILE).write_text(
+      open(os.path.join(qdir, META_FILE)).read())
+  with pytest.raises(user_models.UserModelLoadError):
+    LiteRTUserModel(str(tmp_path / "user_model.int8.tflite"), tracks)
+  # A flatbuffer converted for other features: SWM file read as a CWM.
+  swm_dir, _ = quantized["swm"]
+  (tmp_path / "user_model.int8.tflite").write_bytes(open(os.path.join(
+      swm_dir, "user_model.int8.tflite"), "rb").read())
+  with pytest.raises(user_models.UserModelLoadError, match="widths"):
+    LiteRTUserModel(str(tmp_path / "user_model.int8.tflite"), tracks)

@@ -1,0 +1,117 @@
+"""Serving a quantised (LiteRT) CWM or SWM as an environment's user model.
+
+    EnvironmentBuilder.user_model = @LiteRTUserModel()
+    LiteRTUserModel.model_path = 'runs/quantized/user_model.int8.tflite'
+    LiteRTUserModel.catalog = 'runs/logs/tracks.parquet'
+
+`scripts/quantize_user_model.py` writes, per variant, `user_model.<v>.tflite`
+(the CWM, or the SWM's head) and for an SWM `user_model.<v>.step.tflite` (its
+one-step cell), plus `user_model.meta.json` (model kind, user-embedding
+size, feature widths). `LiteRTUserModel` is `KerasUserModel` with the
+TensorFlow calls replaced by `LiteRTRunner`s (XNNPack, `num_threads`
+threads): the same features, the same per-row SWM state, so gin picks the
+precision with one binding.
+"""
+
+import json
+import os
+
+import gin
+import numpy as np
+
+from user_models import features
+from user_models import keras_models
+from user_models.base import UserModelLoadError
+from user_models.keras_user_model import KerasUserModel, _as_catalog
+from user_models.litert import LiteRTRunner
+
+__all__ = ["LiteRTUserModel", "META_FILE", "step_path"]
+
+META_FILE = "user_model.meta.json"
+
+
+def _normalised(probs: np.ndarray) -> np.ndarray:
+  # Quantised softmax outputs can miss a sum of 1 by more than the
+  # environment's tolerance: renormalise.
+  probs = np.maximum(probs, 0.0)
+  return probs / np.maximum(probs.sum(axis=-1, keepdims=True), 1e-12)
+
+
+def step_path(model_path: str) -> str:
+  """The SWM step file beside a head file: x.tflite -> x.step.tflite."""
+  return model_path[:-len(".tflite")] + ".step.tflite"
+
+
+@gin.configurable
+class LiteRTUserModel(KerasUserModel):
+  """A LiteRT flatbuffer (fp32, int8, fp16, int8_full) as a user model."""
+
+  def __init__(self, model_path: str = gin.REQUIRED,
+               catalog=gin.REQUIRED, user_feature_dim: int = 8,
+               history_window: int = features.HISTORY_WINDOW,
+               num_threads: int = 1):
+    """Loads and checks the flatbuffer(s).
+
+    Args:
+      model_path: `user_model.<variant>.tflite` from quantize_user_model.py.
+      catalog: the environment's catalog (see `KerasUserModel`).
+      user_feature_dim: width of the environment's user features.
+      history_window: the CWM's history window, as in training.
+      num_threads: interpreter threads.
+
+    Raises:
+      UserModelLoadError: for a missing, corrupt or mismatched file, or a
+        missing `user_model.meta.json`.
+    """
+    # pylint: disable=super-init-not-called  (no Keras model to load)
+    self.model_path = os.fspath(model_path)
+    meta_path = os.path.join(os.path.dirname(self.model_path), META_FILE)
+    try:
+      with open(meta_path) as f:
+        meta = json.load(f)
+      self.kind, self.user_vocab = meta["kind"], int(meta["user_vocab"])
+    except (OSError, ValueError, KeyError) as e:
+      raise UserModelLoadError(
+          f"LiteRT user model {self.model_path!r} needs {META_FILE} beside "
+          f"it (written by scripts/quantize_user_model.py): {e}") from e
+    self.catalog = _as_catalog(catalog)
+    self.tables = features.FeatureTables(self.catalog)
+    self.spec = self.tables.spec(user_feature_dim, history_window)
+    index = 1 if self.user_vocab else 0
+    if self.kind == keras_models.CWM_NAME:
+      runner = LiteRTRunner(self.model_path, num_threads=num_threads)
+      self._check(runner, [(self.spec.cwm_dim + index,)],
+                  (features.NUM_LEVELS,))
+      self._cwm = lambda x: _normalised(runner(x)[0])
+      return
+    head = LiteRTRunner(self.model_path, num_threads=num_threads)
+    step = LiteRTRunner(step_path(self.model_path), num_threads=num_threads)
+    head_order = head.order_inputs(["state", "candidates"])
+    step_order = step.order_inputs(["step", "state"])
+    units = int(meta["state_units"])
+    self._check(step, [((self.spec.swm_step_dim,), (units,))[i]
+                       for i in step_order], (units,))
+    width = int(meta.get("candidate_dim", self.spec.swm_candidate_dim + index))
+    self._check(head, [((units,), (width,))[i] for i in head_order],
+                (features.NUM_LEVELS,))
+
+    def run_step(x, state):
+      inputs = (x, state)
+      return step(*(inputs[i] for i in step_order))[0]
+
+    def run_head(state, candidates):
+      inputs = (state, candidates)
+      return _normalised(head(*(inputs[i] for i in head_order))[0])
+    self._set_swm_backend(run_step, run_head, units)
+
+  def _check(self, runner: LiteRTRunner, expected, output) -> None:
+    if runner.input_shapes != list(expected):
+      raise UserModelLoadError(
+          f"LiteRT user model {runner.path!r} takes inputs of widths "
+          f"{runner.input_shapes}, but the environment's features need "
+          f"{list(expected)}; was it converted from a model trained with "
+          "another catalog, user-feature width or history window?")
+    if runner.output_shapes != [output]:
+      raise UserModelLoadError(
+          f"LiteRT user model {runner.path!r} outputs "
+          f"{runner.output_shapes}, expected [{output}]")
