@@ -7,7 +7,7 @@ import sys
 
 from tests.conftest import REPO_ROOT
 
-EXAMPLE = os.path.join(REPO_ROOT, "user_models", "PLUGIN_EXAMPLE.md")
+EXAMPLE = os.path.join(REPO_ROOT, "README.md")
 HEADING = "## Plug in your own user model"
 
 
