@@ -1,11 +1,16 @@
 """The one-command pipeline: every stage that exists, end to end.
 
-Stages so far, in the gin-configured environment (`configs/world.gin`, the
-listener world, by default): (1) generate session logs with the stochastic
-logging policy, (2) simulate each baseline policy, (3) summarise with 95%
-bootstrap intervals. Learned user models, agents and offline evaluation join
-as they land.
-Each stage writes into its own folder of `root_dir`; `root_dir/pipeline.json`
+Stages, on the gin-configured world (`configs/world.gin` by default):
+
+1. logs: session logs from the stochastic logging policy in the world;
+2. user_model: a CWM trained on them (held-out metrics vs the world's own);
+3. quantize: LiteRT fp32 and int8 versions and the quantisation report;
+4. evaluate: every baseline on the held-out logged sessions, in the learned
+   simulator (the int8 CWM, the offline estimate) and in the listener world
+   (the online truth), on the same episodes (common random numbers), with
+   bootstrap 95% intervals.
+
+Agents and logged-data estimators join as they land. `root_dir/pipeline.json`
 lists the results and where every artefact went.
 """
 
@@ -13,14 +18,17 @@ import os
 
 import gin
 import numpy as np
-import pyarrow.parquet as pq
 
-from agents.baselines import BASELINES
+from agents.baselines import BASELINES, GreedyUserModelPolicy
+from agents.baselines import make_baseline_policy
+from simulator.builder import EnvironmentBuilder
 from simulator.io_utils import ensure_writable_dir, write_json
+from simulator.log_episodes import LogEpisodeSampler
 from simulator.log_generation import generate_logs
-from simulator.simulate import simulate
+from simulator.rollout import run_policy
+from simulator.track_sampler import DiscreteTrackSampler
 
-__all__ = ["run_pipeline", "mean_interval"]
+__all__ = ["format_summary", "mean_interval", "run_pipeline"]
 
 
 def mean_interval(values: np.ndarray, seed: int = 0, n_bootstrap: int = 2000,
@@ -33,64 +41,97 @@ def mean_interval(values: np.ndarray, seed: int = 0, n_bootstrap: int = 2000,
   return float(values.mean()), float(low), float(high)
 
 
+def _evaluate(user_model, logs_dir: str, policy_name: str, episodes: int,
+              seed: int, scorer=None) -> dict:
+  """Runs a policy on held-out logged sessions with `user_model`."""
+  sampler = LogEpisodeSampler(
+      sessions_path=os.path.join(logs_dir, "sessions.parquet"),
+      tracks_path=os.path.join(logs_dir, "tracks.parquet"), split="test")
+  env = EnvironmentBuilder(user_model=user_model,
+                           track_sampler=DiscreteTrackSampler(),
+                           episode_sampler=sampler).get_py_env(
+                               batch_size=64, seed=seed,
+                               common_random_numbers=True)
+  if policy_name == "greedy":
+    policy = GreedyUserModelPolicy(env.time_step_spec(), env.action_spec(),
+                                   scorer)
+  else:
+    policy = make_baseline_policy(policy_name, env.time_step_spec(),
+                                  env.action_spec(), sampler.catalog, seed)
+  stats = run_policy(env, policy, episodes, progress=False)
+  mean, low, high = mean_interval(stats.returns, seed=seed)
+  summary = stats.summary()
+  return {"mean_return": mean, "ci_low": low, "ci_high": high,
+          "mean_length": summary["mean_length"],
+          "skip_rate": summary["skip_rate"],
+          "num_episodes": summary["num_episodes"]}
+
+
 @gin.configurable(denylist=["root_dir", "quick", "seed"])
 def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
-                 num_episodes: int = 2000, quick_num_episodes: int = 200,
-                 num_sessions: int = 20000, quick_num_sessions: int = 2000,
-                 environment_name: str = "world",
-                 policies: tuple[str, ...] = BASELINES) -> dict:
+                 num_episodes: int = 2000, quick_num_episodes: int = 300,
+                 num_sessions: int = 20000, quick_num_sessions: int = 4000,
+                 policies: tuple[str, ...] = BASELINES + ("greedy",)) -> dict:
   """Runs every available stage and returns the summary.
 
   Args:
     root_dir: output folder.
     quick: smaller sizes, same code path.
     seed: seed of every stage.
-    num_episodes: episodes per policy in the simulator.
+    num_episodes: evaluation episodes per policy and environment.
     quick_num_episodes: the same with `quick`.
     num_sessions: sessions of the generated logs.
     quick_num_sessions: the same with `quick`.
-    environment_name: the name results are reported under ("world" for the
-      listener world).
-    policies: policies to simulate.
+    policies: policies evaluated (`greedy` is greedy by the learned model).
 
   Returns:
     The summary written to root_dir/pipeline.json.
   """
+  # pylint: disable=g-import-not-at-top  (heavy: TensorFlow models)
+  from user_models.listener import ParametricListener
+  from user_models.litert_user_model import LiteRTUserModel
+  from user_models.quantization import quantize_user_model
+  from user_models.training import train_user_model
+  from user_models.world import SyntheticWorld
+  # pylint: enable=g-import-not-at-top
   root_dir = ensure_writable_dir(root_dir)
   episodes = quick_num_episodes if quick else num_episodes
   summary = {"quick": quick, "seed": seed, "stages": {}, "policies": {}}
-  logs_dir = os.path.join(root_dir, "logs")
+  stages = summary["stages"]
+
+  stages["logs"] = os.path.join(root_dir, "logs")
   summary["logs"] = generate_logs(
-      logs_dir, num_sessions=quick_num_sessions if quick else num_sessions,
-      seed=seed)
-  summary["stages"]["logs"] = logs_dir
+      stages["logs"], num_sessions=quick_num_sessions if quick else
+      num_sessions, seed=seed)
+  stages["user_model"] = os.path.join(root_dir, "user_model")
+  summary["user_model"] = train_user_model(
+      stages["user_model"], stages["logs"], model_type="cwm", seed=seed)
+  stages["quantize"] = os.path.join(root_dir, "quantized")
+  report = quantize_user_model(
+      summary["user_model"]["model_path"], stages["logs"], stages["quantize"],
+      seed=seed, variants=("fp32", "int8"),
+      return_episodes=episodes // 2 if quick else episodes)
+  summary["quantization"] = report["variants"]
+
+  tracks = os.path.join(stages["logs"], "tracks.parquet")
+  int8_path = os.path.join(stages["quantize"], "user_model.int8.tflite")
+  with gin.config_scope("world"):
+    world = SyntheticWorld()
   for policy in policies:
-    stage_dir = os.path.join(root_dir, "simulate", policy)
-    metrics = simulate(stage_dir, policy=policy, num_episodes=episodes,
-                       seed=seed, batch_size=64)
-    table = pq.read_table(metrics["episodes_path"],
-                          columns=["episode_id", "reward"])
-    returns = _episode_returns(table, episodes)
-    mean, low, high = mean_interval(returns, seed=seed)
-    summary["policies"][policy] = {
-        environment_name: {"mean_return": mean, "ci_low": low, "ci_high": high,
-                      "mean_length": metrics["mean_length"],
-                      "skip_rate": metrics["skip_rate"],
-                      "num_episodes": metrics["num_episodes"]}}
-    summary["stages"][f"simulate/{policy}"] = stage_dir
+    summary["policies"][policy] = {}
+    for name in ("simulator", "world"):
+      simulator_model = LiteRTUserModel(int8_path, tracks)
+      user_model = (simulator_model if name == "simulator" else
+                    ParametricListener(world))
+      summary["policies"][policy][name] = _evaluate(
+          user_model, stages["logs"], policy, episodes, seed,
+          scorer=LiteRTUserModel(int8_path, tracks))
   write_json(os.path.join(root_dir, "pipeline.json"), summary)
   return summary
 
 
-def _episode_returns(table, num_episodes: int) -> np.ndarray:
-  ids = table.column("episode_id").to_numpy()
-  rewards = table.column("reward").to_numpy()
-  returns = np.bincount(ids, weights=rewards, minlength=num_episodes)
-  return returns[:num_episodes]
-
-
 def format_summary(summary: dict) -> str:
-  """A plain-text table of the summary, one line per policy."""
+  """A plain-text table of the summary, one line per policy and env."""
   lines = [f"{'policy':<12} {'environment':<11} {'mean return':>11} "
            f"{'95% interval':>17} {'length':>7} {'skip rate':>9}"]
   for policy, by_env in summary["policies"].items():
