@@ -27,6 +27,11 @@ from simulator.log_episodes import LogEpisodeSampler
 from simulator.log_generation import generate_logs
 from simulator.rollout import run_policy
 from simulator.track_sampler import DiscreteTrackSampler
+from user_models.listener import ParametricListener
+from user_models.litert_user_model import LiteRTUserModel
+from user_models.quantization import quantize_user_model
+from user_models.training import train_user_model
+from user_models.world import SyntheticWorld
 
 __all__ = ["format_summary", "mean_interval", "run_pipeline"]
 
@@ -87,13 +92,6 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
   Returns:
     The summary written to root_dir/pipeline.json.
   """
-  # pylint: disable=g-import-not-at-top  (heavy: TensorFlow models)
-  from user_models.listener import ParametricListener
-  from user_models.litert_user_model import LiteRTUserModel
-  from user_models.quantization import quantize_user_model
-  from user_models.training import train_user_model
-  from user_models.world import SyntheticWorld
-  # pylint: enable=g-import-not-at-top
   root_dir = ensure_writable_dir(root_dir)
   episodes = quick_num_episodes if quick else num_episodes
   summary = {"quick": quick, "seed": seed, "stages": {}, "policies": {}}

@@ -22,8 +22,10 @@ Two layouts, each a float32 vector per (row, track):
   yet) and a start flag; the sequence of a session begins with the start
   token (`swm_start_features`), so the state before the first track is
   learned too. Its candidate input (`swm_candidate_features`, width
-  `swm_candidate_dim`) is the user features, the candidate's catalog
-  features and unit acoustic vector, and the position.
+  `swm_candidate_dim`) is the CWM row of the candidate (computed by
+  `cwm_features` from the same context) with the candidate's unit acoustic
+  vector after its catalog features: the SWM sees everything the CWM sees,
+  plus its learned state.
 
 A model with a user embedding reads one more column after either layout,
 `user_index_column` (the user id as an embedding row).
@@ -98,8 +100,8 @@ class FeatureSpec:
 
   @property
   def swm_candidate_dim(self) -> int:
-    """Width of an SWM candidate input (user, track, position)."""
-    return self.user_dim + self.track_dim + ACOUSTIC_DIM + 1
+    """Width of an SWM candidate input (the CWM row + unit acoustics)."""
+    return self.cwm_dim + ACOUSTIC_DIM
 
 
 class FeatureTables:
@@ -234,28 +236,32 @@ def swm_start_features(n: int, tables: FeatureTables) -> np.ndarray:
 
 
 def swm_candidate_features(context: SessionContext, track_ids: np.ndarray,
-                           tables: FeatureTables) -> np.ndarray:
-  """SWM candidate inputs of each placed track.
+                           tables: FeatureTables,
+                           history_window: int = HISTORY_WINDOW) -> np.ndarray:
+  """SWM candidate inputs of each placed track: the CWM row plus acoustics.
+
+  The row is `cwm_features` (same code, same context, so the SWM head is at
+  least as informed as the CWM) with the candidate's unit acoustic vector
+  inserted after its catalog features: user, track features, unit acoustic
+  vector, then the CWM's session scalars (position first), history cosines
+  and history flags.
 
   Args:
     context: the sessions (R rows).
     track_ids: int [R, k] catalog rows, a slate in play order.
     tables: the catalog's tables.
+    history_window: played tracks to look back on (as the CWM).
 
   Returns:
-    float32 [R, k, FeatureSpec.swm_candidate_dim]; slate item j sits at
-    position + j.
+    float32 [R, k, FeatureSpec.swm_candidate_dim]; slate item j is
+    featurised as the CWM does (earlier items join its history, position
+    + j).
   """
   track_ids = np.asarray(track_ids)
-  r, k = track_ids.shape
-  user = np.broadcast_to(
-      np.asarray(context.user_features, np.float32)[:, None, :],
-      (r, k, np.shape(context.user_features)[1]))
-  position = (np.asarray(context.position, np.float32)[:, None] +
-              np.arange(k, dtype=np.float32)[None, :]) / _COUNT_SCALE
-  return np.concatenate([user, tables.track_features[track_ids],
-                         tables.unit_acoustic[track_ids],
-                         position[..., None]], axis=2).astype(np.float32)
+  cwm = cwm_features(context, track_ids, tables, history_window)
+  cut = np.shape(context.user_features)[1] + tables.track_features.shape[1]
+  return np.concatenate([cwm[..., :cut], tables.unit_acoustic[track_ids],
+                         cwm[..., cut:]], axis=2).astype(np.float32)
 
 
 def user_index_column(user_ids: np.ndarray, user_vocab: int) -> np.ndarray:

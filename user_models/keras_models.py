@@ -20,14 +20,17 @@ affinity; an MLP alone learns them poorly.
 
 **SWM** (`build_swm`, model name "swm"), for training: inputs "steps"
 [N, T, Dx] (the start token, then each played track and its level) and
-"candidates" [N, T, Dc] (the track played at t, the user, position, user
-index) -> [N, T, 4]. Each step is coded by the head's track tower (so the
-state and the candidate share a representation) and a dense "step_encoder",
-then a GRU ("swm_gru") reads the steps; its output at t, the state after the
+"candidates" [N, T, Dc] (the CWM row of the track played at t, with its
+unit acoustic vector after its catalog features, then the user index)
+-> [N, T, 4]. Each step is coded by the head's track tower (so the state
+and the candidate share a representation) and a dense "step_encoder", then
+a GRU ("swm_gru") reads the steps; its output at t, the state after the
 start token and tracks 0..t-1, feeds the same head as the CWM, with the
-state and the position in place of the hand-engineered session features and
-one more product, Dense(state) * Dense(track), for how the session so far
-bears on this track (fatigue, transitions).
+state *added to* the CWM's hand-engineered session features, and one more
+product, Dense(state) * Dense(track), for how the session so far bears on
+this track (fatigue in the latent space the acoustic cosines only
+approximate, the levels of earlier responses). The SWM thus sees all the
+CWM sees plus what the state learns.
 The sequence form is what is saved; `swm_serving_models` rebuilds, from the
 saved layers by name, the two small models the environment (and LiteRT)
 runs one step at a time:
@@ -185,7 +188,8 @@ def build_swm(spec: FeatureSpec, user_vocab: int = 0, state_units: int = 64,
               tower_units: int = 64,
               hidden_units: Sequence[int] = (128, 128),
               step_units: int = 64,
-              interaction_dim: int = 16) -> tf.keras.Model:
+              interaction_dim: int = 16,
+              state_dropout: float = 0.0) -> tf.keras.Model:
   """The sequence model in its training form (see the module docstring).
 
   Args:
@@ -199,6 +203,10 @@ def build_swm(spec: FeatureSpec, user_vocab: int = 0, state_units: int = 64,
     hidden_units: units of the head's MLP.
     step_units: units of the dense step encoder before the GRU.
     interaction_dim: width of the state x track product in the head.
+    state_dropout: dropout rate on the state where the head reads it, in
+      training only (a built-in Dropout layer, an identity when serving), so
+      the head keeps leaning on the CWM's session features and the state
+      has to earn its place.
 
   Returns:
     An uncompiled model named "swm".
@@ -213,6 +221,8 @@ def build_swm(spec: FeatureSpec, user_vocab: int = 0, state_units: int = 64,
   step_encoder = _L.Dense(step_units, activation="relu", name="step_encoder")
   encoded = _encode_steps(head, step_encoder, spec, steps, "")
   state = _L.GRU(state_units, return_sequences=True, name="swm_gru")(encoded)
+  if state_dropout:
+    state = _L.Dropout(state_dropout, name="state_dropout")(state)
   probs = _swm_head(head, spec, bool(user_vocab), state, candidates, "")
   return tf.keras.Model([steps, candidates], probs, name=SWM_NAME)
 
@@ -231,10 +241,12 @@ def _encode_steps(head: _Head, step_encoder, spec: FeatureSpec, steps,
 
 def _swm_head(head: _Head, spec: FeatureSpec, with_index: bool, state,
               candidates, prefix: str):
-  user, track, position, index = _split(candidates, spec, with_index, prefix,
-                                        ACOUSTIC_DIM)
-  context = _L.Concatenate(name=f"{prefix}state_and_position")(
-      [state, position])
+  # The candidate row is the CWM row (plus the unit acoustic vector in the
+  # track part), so `session` is the CWM's engineered session context.
+  user, track, session, index = _split(candidates, spec, with_index, prefix,
+                                       ACOUSTIC_DIM)
+  context = _L.Concatenate(name=f"{prefix}state_and_session")(
+      [state, session])
   return head(user, track, index, context, state)
 
 

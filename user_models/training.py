@@ -335,6 +335,7 @@ def train_user_model(
     state_units: int = 64,
     step_units: int = 64,
     interaction_dim: int = 16,
+    state_dropout: float = 0.0,
     # Optimisation.
     learning_rate: float = 2e-3,
     batch_size: int = 512,
@@ -368,6 +369,8 @@ def train_user_model(
     state_units: GRU units of the SWM.
     step_units: units of the SWM's dense step encoder.
     interaction_dim: width of the SWM head's state x track product.
+    state_dropout: dropout rate on the SWM state read by the head (training
+      only).
     learning_rate: Adam's initial rate, cut by 3 when validation stalls.
     batch_size: rows per batch (CWM); the SWM takes batch_size / 8
       sessions per batch (sessions average ~13 rows).
@@ -412,7 +415,7 @@ def train_user_model(
     model = keras_models.build_swm(inputs.spec, inputs.user_vocab,
                                    state_units, embedding_dim, user_l2,
                                    tower_units, hidden_units, step_units,
-                                   interaction_dim)
+                                   interaction_dim, state_dropout)
     seq = (arrays["steps"], arrays["candidates"])
     levels, weights = arrays["levels"], arrays["weights"]
     # Keras averages the loss over every [session, t] cell, padding

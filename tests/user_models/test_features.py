@@ -162,8 +162,18 @@ def test_slate_item_sees_earlier_items_as_played(small_world):
                    skips=1)
   np.testing.assert_allclose(
       slate[0, 1], features.cwm_features(after, np.array([[9]]), tables, 4)[0, 0])
-  cand = features.swm_candidate_features(before, np.array([[7, 9]]), tables)
-  assert cand[0, 1, -1] - cand[0, 0, -1] == pytest.approx(0.1)
+  cand = features.swm_candidate_features(before, np.array([[7, 9]]), tables,
+                                         4)
+  # The SWM candidate row is the CWM row with the unit acoustic vector
+  # after the track features; its first session scalar is the position.
+  cut = 8 + tables.track_features.shape[1]
+  acoustic = features.ACOUSTIC_DIM
+  np.testing.assert_array_equal(cand[..., :cut], slate[..., :cut])
+  np.testing.assert_array_equal(cand[..., cut + acoustic:], slate[..., cut:])
+  np.testing.assert_array_equal(cand[0, :, cut:cut + acoustic],
+                                tables.unit_acoustic[[7, 9]])
+  position = cut + acoustic
+  assert cand[0, 1, position] - cand[0, 0, position] == pytest.approx(0.1)
 
 
 def test_widths_match_the_spec(small_world):
