@@ -185,7 +185,8 @@ class KerasUserModel(AbstractUserModel):
                    f"{features.NUM_LEVELS} levels + 1 start flag")
       _check_shape(self.model_path, "the 'candidates' input", cand_shape,
                    (None, None, self.spec.swm_candidate_dim + index),
-                   f"{parts} + 1 position{with_index}")
+                   f"{parts} + 8 unit acoustic + 5 session scalars + 2 x "
+                   f"{self.spec.history_window} history slots{with_index}")
       _check_shape(self.model_path, "the output", self.model.output_shape,
                    (None,) + levels, "the 4 public response levels")
       self._init_swm()
