@@ -173,3 +173,108 @@ def make_baseline_policy(name: str, time_step_spec: ts.TimeStep,
               "popularity": lambda: _popularity_scores(catalog),
               "cosine": lambda: cosine_scores(catalog)}[name]()
   return ScoringPyPolicy(time_step_spec, action_spec, score_fn, name=name)
+
+
+# -- Greedy by a user model -------------------------------------------------
+
+# Imported here, not at the top, to leave the code above untouched.
+from user_models.base import AbstractUserModel  # noqa: E402
+from user_models.base import PUBLIC_RESPONSE_LEVELS  # noqa: E402
+from user_models.base import SessionContext  # noqa: E402
+
+__all__ += ["GreedyUserModelPolicy", "context_from_observation"]
+
+
+def context_from_observation(
+    obs: dict, user_ids: np.ndarray | None = None,
+    listen_level: int = len(PUBLIC_RESPONSE_LEVELS) - 1) -> SessionContext:
+  """The `SessionContext` a user model needs, rebuilt from an observation.
+
+  The observation shows only the last H tracks, so the skip counts are those
+  of the window: `consecutive_skips` is the run of skips at its end (exact
+  while the run is shorter than H, which the consecutive-skip limit keeps
+  true) and `num_skips` counts the skips in it (a lower bound on the
+  session's). Rows are 0..B-1.
+
+  Args:
+    obs: a batched observation dict (see `PlaylistEnvironment`).
+    user_ids: int64 [B] listener ids, or None: the observation does not
+      carry them, so they are -1 and a model that looks listeners up by id
+      (e.g. `ParametricListener`) cannot be served this way; use
+      `agents.oracle.OraclePolicy` in the simulator instead.
+    listen_level: the response level of a listen in `history_responses`,
+      the last level of the environment's user model (3 for the public
+      levels, 1 for a binary model).
+
+  Returns:
+    A SessionContext with B rows.
+  """
+  responses = np.asarray(obs["history_responses"])
+  b = responses.shape[0]
+  skips = (responses >= 0) & (responses != listen_level)
+  # Trailing run: position of the last non-skip from the right.
+  not_skip_from_end = np.cumsum(~skips[:, ::-1], axis=1) > 0
+  trailing = (~not_skip_from_end).sum(axis=1).astype(np.int32)
+  ids = (np.full(b, -1, np.int64) if user_ids is None else
+         np.asarray(user_ids, np.int64))
+  return SessionContext(
+      rows=np.arange(b, dtype=np.int64), user_ids=ids,
+      user_features=np.asarray(obs["user_features"], np.float32),
+      position=np.asarray(obs["position"], np.int32),
+      history_ids=np.asarray(obs["history_ids"], np.int32),
+      history_responses=responses.astype(np.int32),
+      consecutive_skips=trailing,
+      num_skips=skips.sum(axis=1).astype(np.int32))
+
+
+def _listen_probability_scores(
+    user_model: AbstractUserModel, listen_level: int,
+    user_ids_fn: Callable[[], np.ndarray] | None) -> ScoreFn:
+  """Each candidate's predicted listen probability as the next track."""
+
+  def score(obs):
+    context = context_from_observation(
+        obs, None if user_ids_fn is None else user_ids_fn(), listen_level)
+    ids = np.asarray(obs["candidate_ids"])
+    b, k = ids.shape
+    # One row per (session, candidate) with a slate of one, so candidates
+    # are scored independently rather than as a slate played in order.
+    repeated = SessionContext(**{
+        f: np.repeat(getattr(context, f), k, axis=0)
+        for f in context.__dataclass_fields__})
+    probs = user_model.predict(repeated, ids.reshape(b * k, 1))
+    return np.asarray(probs)[:, 0, user_model.listen_level].reshape(b, k)
+  return score
+
+
+class GreedyUserModelPolicy(ScoringPyPolicy):
+  """Places the candidate a user model thinks most likely to be listened to.
+
+  The strong myopic baseline: greedy by predicted P(listen) now, blind to
+  what the choice does to the rest of the session. The session context is
+  rebuilt from the observation (`context_from_observation`).
+  """
+
+  def __init__(self, time_step_spec: ts.TimeStep,
+               action_spec: array_spec.BoundedArraySpec,
+               user_model: AbstractUserModel,
+               user_ids_fn: Callable[[], np.ndarray] | None = None,
+               name: str = "greedy"):
+    """Builds the policy.
+
+    Args:
+      time_step_spec: the environment's time step spec.
+      action_spec: a discrete (pool slot) action spec.
+      user_model: scores candidates by its listen level's probability (the
+        history's listen level comes from the observation spec).
+      user_ids_fn: returns the current listener ids [B], for user models
+        that need them (in a simulator, e.g.
+        `lambda: env.session_context().user_ids`); None passes -1.
+      name: the policy's name.
+    """
+    listen_level = int(np.max(
+        time_step_spec.observation["history_responses"].maximum))
+    super().__init__(time_step_spec, action_spec,
+                     _listen_probability_scores(user_model, listen_level,
+                                                user_ids_fn), name=name)
+    self.user_model = user_model

@@ -37,7 +37,6 @@ an argmax even without the agent's action-constraint splitter.
 
 from typing import Callable, Sequence
 
-import gin
 import numpy as np
 import tensorflow as tf
 from tf_agents.networks import network
@@ -60,7 +59,6 @@ def _check_observation_spec(spec) -> None:
                      f"playlist observation keys {OBSERVATION_KEYS}")
 
 
-@gin.configurable
 class ActionHeadQNetwork(network.Network):
   """Q(s, candidate) for every candidate of the pool, shape [B, K].
 
@@ -86,8 +84,8 @@ class ActionHeadQNetwork(network.Network):
       track_features: float [N, F] catalog feature table, indexed by the
         observation's track ids (`env.catalog.features`).
       embedding_dim: width d of the learned track embedding.
-      state_layers: hidden units of the state MLP; its last width is the
-        state embedding's (d if empty).
+      state_layers: hidden units of the state MLP (empty: the raw state
+        vector is the state embedding).
       head_layers: hidden units of the action head (empty: a linear head).
       history_decay: recency decay of the history means, in (0, 1].
       activation: activation of the hidden layers.
@@ -135,14 +133,24 @@ class ActionHeadQNetwork(network.Network):
     # split in two so the state's share is computed once per row, not K
     # times (same function, K times fewer multiplications).
     widths = list(head_layers) + [1]
-    first_act = activation if head_layers else None
     self._head_state = dense(widths[0], use_bias=False, layer_name="head_s")
     self._head_candidate = dense(widths[0], layer_name="head_c")
-    self._first_act = first_act
+    self._first_act = activation if head_layers else None
     self._head_rest = [
         dense(u, activation if i < len(widths) - 2 else None,
               layer_name=f"head_{i + 1}")
         for i, u in enumerate(widths[1:])]
+
+  @property
+  def input_tensor_spec(self):
+    """The observation spec with the pool size left open: any K is accepted.
+
+    Variables are still created from the constructor's spec (its K).
+    """
+    spec = dict(self._input_tensor_spec)
+    for key in ("candidate_ids", "candidate_mask"):
+      spec[key] = tf.TensorSpec([None], spec[key].dtype, key)
+    return spec
 
   def _history_summary(self, history_emb, responses):
     """State inputs from the history: decayed means, last track, counts."""

@@ -1,0 +1,188 @@
+"""AH-DQN: a DQN agent whose Q-network is the action head.
+
+After Spotify's "Automatic Music Playlist Generation via Simulation-based
+Reinforcement Learning" (KDD 2023). The agent is TF-Agents' `DqnAgent` (or
+`DdqnAgent` for double DQN: the online network picks the next action, the
+target network values it) over an `agents.networks.ActionHeadQNetwork`, with
+
+* a target network updated every `target_update_period` train steps;
+* epsilon-greedy exploration that draws only available candidates: the
+  observation-and-action-constraint splitter hands TF-Agents the
+  observation's `candidate_mask`, which the greedy, the epsilon-greedy and
+  the target policies all respect;
+* optional n-step returns (`n_step_update`; sample n + 1 steps from the
+  replay buffer).
+
+Because the action head scores any number of candidates, the TD loss
+evaluates Q(s, a) on the chosen candidate alone (the observation cut to one
+candidate) instead of scoring all K and picking one: the forward and backward
+passes of the loss shrink K-fold, which is most of a train step's cost.
+With plain (not double) DQN the target is one masked max over the target
+network's scores.
+
+`make_q_agent` is the shared wiring; `agents.dqn` uses it with a plain
+`QNetwork` over fixed pool slots (scoring all slots, as DQN must).
+"""
+
+from typing import Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+from tf_agents.agents.dqn import dqn_agent
+from tf_agents.networks import network
+from tf_agents.trajectories import time_step as ts
+from tf_agents.typing import types
+from tf_agents.utils import common
+
+from agents.networks import ActionHeadQNetwork, MASKED_Q_VALUE
+
+__all__ = ["ActionHeadDdqnAgent", "ActionHeadDqnAgent",
+           "candidate_mask_splitter", "create_ahdqn_agent", "make_q_agent"]
+
+
+def candidate_mask_splitter(observation: dict) -> tuple[dict, tf.Tensor]:
+  """TF-Agents' action-constraint splitter for playlist observations.
+
+  The network keeps the whole observation (it masks, too); the mask of
+  candidates still available is the constraint.
+
+  Args:
+    observation: a playlist observation (nest of tensors or specs).
+
+  Returns:
+    (observation, observation["candidate_mask"]).
+  """
+  return observation, observation["candidate_mask"]
+
+
+class _ChosenCandidateQ:
+  """Mixin: Q(s, a) of the taken actions from the chosen candidates alone."""
+
+  def _compute_q_values(self, time_steps, actions, training=False):
+    observation = time_steps.observation
+    slots = tf.cast(actions, tf.int32)[..., None]
+    chosen = tf.gather(observation["candidate_ids"], slots,
+                       batch_dims=slots.shape.rank - 1)
+    # The taken candidate was available when chosen (the policies respect the
+    # mask), so it is scored unmasked.
+    single = dict(observation, candidate_ids=chosen,
+                  candidate_mask=tf.ones_like(chosen, tf.bool))
+    q_values, _ = self._q_network(single, step_type=time_steps.step_type,
+                                  training=training)
+    return q_values[..., 0]
+
+
+class ActionHeadDqnAgent(_ChosenCandidateQ, dqn_agent.DqnAgent):
+  """`DqnAgent` for an action-head network (see module docstring)."""
+
+  def _compute_next_q_values(self, next_time_steps, info):
+    del info
+    observation, mask = candidate_mask_splitter(next_time_steps.observation)
+    q_values, _ = self._target_q_network(observation,
+                                         step_type=next_time_steps.step_type)
+    # The max over available candidates is the target greedy policy's value;
+    # a row with none left is terminal (discount 0), any finite value will do.
+    return tf.reduce_max(
+        tf.where(tf.cast(mask, tf.bool), q_values,
+                 tf.constant(MASKED_Q_VALUE, q_values.dtype)), axis=-1)
+
+
+class ActionHeadDdqnAgent(_ChosenCandidateQ, dqn_agent.DdqnAgent):
+  """`DdqnAgent` for an action-head network (see module docstring)."""
+
+
+def make_q_agent(time_step_spec: ts.TimeStep,
+                 action_spec: types.NestedTensorSpec,
+                 q_network: network.Network,
+                 optimizer: tf.keras.optimizers.Optimizer,
+                 epsilon_greedy: float | Callable[[], float] = 0.1,
+                 n_step_update: int = 1,
+                 double_dqn: bool = True,
+                 gamma: float = 0.9,
+                 target_update_period: int = 100,
+                 target_update_tau: float = 1.0,
+                 gradient_clipping: float | None = None,
+                 td_errors_loss_fn: Callable | None = None,
+                 train_step_counter: tf.Variable | None = None,
+                 action_head: bool = False,
+                 name: str | None = None) -> dqn_agent.DqnAgent:
+  """A (double) DQN agent that respects the candidate mask.
+
+  Args:
+    time_step_spec: the environment's time step spec (tensor specs).
+    action_spec: the discrete action spec (pool slots).
+    q_network: maps observations to Q values [B, K].
+    optimizer: the optimizer.
+    epsilon_greedy: exploration rate of the collect policy, or a callable
+      returning it (a schedule).
+    n_step_update: steps of the n-step return.
+    double_dqn: use `DdqnAgent`'s double-Q targets.
+    gamma: discount.
+    target_update_period: train steps between target network updates.
+    target_update_tau: weight of the online network in each update (1 is a
+      hard copy).
+    gradient_clipping: global-norm clipping, or None.
+    td_errors_loss_fn: element-wise TD loss; default Huber.
+    train_step_counter: the global step variable.
+    action_head: the network scores any number of candidates
+      (`ActionHeadQNetwork`): use the agents that score only the chosen one.
+    name: the agent's name.
+
+  Returns:
+    An initialised agent.
+  """
+  if action_head:
+    agent_cls = ActionHeadDdqnAgent if double_dqn else ActionHeadDqnAgent
+  else:
+    agent_cls = dqn_agent.DdqnAgent if double_dqn else dqn_agent.DqnAgent
+  agent = agent_cls(
+      time_step_spec,
+      action_spec,
+      q_network=q_network,
+      optimizer=optimizer,
+      observation_and_action_constraint_splitter=candidate_mask_splitter,
+      epsilon_greedy=epsilon_greedy,
+      n_step_update=n_step_update,
+      target_update_tau=target_update_tau,
+      target_update_period=target_update_period,
+      td_errors_loss_fn=td_errors_loss_fn or common.element_wise_huber_loss,
+      gamma=gamma,
+      gradient_clipping=gradient_clipping,
+      train_step_counter=train_step_counter,
+      name=name)
+  agent.initialize()
+  return agent
+
+
+def create_ahdqn_agent(time_step_spec: ts.TimeStep,
+                       action_spec: types.NestedTensorSpec,
+                       track_features: np.ndarray,
+                       optimizer: tf.keras.optimizers.Optimizer,
+                       embedding_dim: int = 32,
+                       state_layers: Sequence[int] = (64,),
+                       head_layers: Sequence[int] = (64, 64),
+                       history_decay: float = 0.8,
+                       **agent_kwargs) -> dqn_agent.DqnAgent:
+  """The AH-DQN agent: `make_q_agent` over an `ActionHeadQNetwork`.
+
+  Args:
+    time_step_spec: the environment's time step spec (tensor specs).
+    action_spec: the discrete action spec (pool slots).
+    track_features: float [N, F] catalog feature table.
+    optimizer: the optimizer.
+    embedding_dim: see `ActionHeadQNetwork`.
+    state_layers: see `ActionHeadQNetwork`.
+    head_layers: see `ActionHeadQNetwork`.
+    history_decay: see `ActionHeadQNetwork`.
+    **agent_kwargs: passed to `make_q_agent` (epsilon, gamma, n-step...).
+
+  Returns:
+    An initialised agent.
+  """
+  q_net = ActionHeadQNetwork(time_step_spec.observation, track_features,
+                             embedding_dim=embedding_dim,
+                             state_layers=state_layers,
+                             head_layers=head_layers,
+                             history_decay=history_decay)
+  return make_q_agent(time_step_spec, action_spec, q_net, optimizer,
+                      action_head=True, name="ahdqn", **agent_kwargs)

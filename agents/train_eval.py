@@ -1,0 +1,408 @@
+"""Train and evaluate a playlist agent (AH-DQN or DQN) in gin-built worlds.
+
+    train_eval(root_dir)   # with configs/ahdqn.gin parsed
+
+The training and evaluation environments are built by
+`simulator.EnvironmentBuilder` inside the gin scopes `train` and `eval`, so a
+config can train in a learned simulator and evaluate in the listener world:
+
+    train/EnvironmentBuilder.user_model = @SomeLearnedUserModel()
+    eval/LogEpisodeSampler.split = 'test'
+
+Each iteration collects `collect_steps_per_iteration` environment steps (over
+the B rows of one natively batched environment) with the epsilon-greedy
+policy into a `TFUniformReplayBuffer`, then takes `train_steps_per_iteration`
+gradient steps; both are wrapped in `common.function`. Every
+`eval_interval` train steps the greedy policy runs `num_eval_episodes`
+episodes in the eval environment (re-seeded each time, so evaluations are
+comparable). Outputs in root_dir:
+
+* train/, eval/: TensorBoard summaries;
+* checkpoint/: agent, policy, replay buffer, global step and train metrics
+  (a run whose root_dir holds a checkpoint resumes from it);
+* policy/: the greedy policy as a SavedModel (`PolicySaver`);
+* metrics.json: final and best evaluation return, the evaluation curve
+  ([train step, seconds, mean return] rows), steps, wall time, speed, and a
+  comparison with the baselines on the same held-out episodes (mean returns
+  with bootstrap 95% intervals);
+* operative_config.gin, config.gin.
+"""
+
+import os
+import shutil
+import time
+from typing import Sequence
+
+import gin
+import numpy as np
+import tensorflow as tf
+from tf_agents.drivers import dynamic_step_driver
+from tf_agents.environments import tf_py_environment
+from tf_agents.eval import metric_utils
+from tf_agents.metrics import tf_metrics
+from tf_agents.policies import policy_saver
+from tf_agents.policies import py_tf_eager_policy
+from tf_agents.policies import random_tf_policy
+from tf_agents.replay_buffers import tf_uniform_replay_buffer
+from tf_agents.utils import common
+from tqdm.auto import tqdm
+
+from agents.ahdqn import candidate_mask_splitter, create_ahdqn_agent
+from agents.baselines import make_baseline_policy
+from agents.dqn import create_dqn_agent
+from agents.oracle import OraclePolicy
+from simulator.builder import EnvironmentBuilder, TFAgtPyEnvironment
+from simulator.io_utils import ensure_writable_dir
+from simulator.pipeline import mean_interval
+from simulator.rollout import run_policy
+from simulator.runs import write_run_files
+from user_models.listener import ParametricListener
+
+__all__ = ["AGENTS", "compare_policies", "export_policy", "train_eval"]
+
+AGENTS = ("ahdqn", "dqn")
+_ORACLES = ("greedy_oracle", "lookahead_oracle")
+
+
+def _make_env(scope: str, batch_size: int, seed: int) -> TFAgtPyEnvironment:
+  with gin.config_scope(scope):
+    return EnvironmentBuilder().get_py_env(batch_size=batch_size, seed=seed)
+
+
+def compare_policies(env: TFAgtPyEnvironment, policies: dict,
+                     num_episodes: int, seed: int) -> dict:
+  """Runs each policy on the same episodes and summarises the returns.
+
+  The environment is re-seeded before each policy, so every policy starts
+  from the same first play modes (common random numbers).
+
+  Args:
+    env: a batched environment over a `PlaylistEnvironment`.
+    policies: name -> PyPolicy for batched time steps.
+    num_episodes: episodes per policy.
+    seed: seed of the environment and the bootstrap.
+
+  Returns:
+    name -> {mean_return, ci_low, ci_high, mean_length, returns}.
+  """
+  results = {}
+  for name, policy in policies.items():
+    env.environment.reseed(seed)
+    stats = run_policy(env, policy, num_episodes, progress=False)
+    mean, low, high = mean_interval(stats.returns, seed=seed)
+    results[name] = {"mean_return": mean, "ci_low": low, "ci_high": high,
+                     "mean_length": float(stats.lengths.mean()),
+                     "returns": stats.returns}
+  return results
+
+
+def export_policy(agent, path: str, global_step: tf.Variable) -> str:
+  """Saves the agent's greedy policy as a SavedModel.
+
+  Load it with `tf.saved_model.load(path)` and call `.action(time_step)`.
+  The model is written beside `path` and renamed into place, so a reader
+  never sees half a model.
+
+  Args:
+    agent: a trained TF-Agents agent.
+    path: the SavedModel folder (replaced if present).
+    global_step: saved as the policy's train step.
+
+  Returns:
+    The path.
+  """
+  path = os.path.abspath(path)
+  tmp, old = path + ".tmp", path + ".old"
+  for leftover in (tmp, old):
+    shutil.rmtree(leftover, ignore_errors=True)
+  policy_saver.PolicySaver(agent.policy, train_step=global_step).save(tmp)
+  if os.path.exists(path):
+    os.replace(path, old)
+  os.replace(tmp, path)
+  shutil.rmtree(old, ignore_errors=True)
+  return path
+
+
+def _baseline_policies(env: TFAgtPyEnvironment, names: Sequence[str],
+                       seed: int) -> dict:
+  """Baselines by name; oracles only when the env's truth is a listener."""
+  pyenv = env.environment
+  policies = {}
+  for name in names:
+    if name in _ORACLES:
+      if isinstance(pyenv.user_model, ParametricListener):
+        policies[name] = OraclePolicy(pyenv, pyenv.user_model,
+                                      lookahead=name == "lookahead_oracle")
+    else:
+      policies[name] = make_baseline_policy(name, env.time_step_spec(),
+                                            env.action_spec(), pyenv.catalog,
+                                            seed=seed)
+  return policies
+
+
+@gin.configurable(denylist=["root_dir"])
+def train_eval(
+    root_dir: str,
+    agent_name: str = "ahdqn",
+    num_iterations: int = 40_000,
+    seed: int = 0,
+    # Environments: B listeners stepped together in each.
+    env_batch_size: int = 256,
+    eval_batch_size: int = 250,
+    # Networks: ActionHeadQNetwork (ahdqn) / QNetwork (dqn).
+    embedding_dim: int = 32,
+    state_layers: Sequence[int] = (64,),
+    head_layers: Sequence[int] = (64, 64),
+    history_decay: float = 0.8,
+    fc_layer_params: Sequence[int] = (256, 128),
+    # Collection and replay.
+    initial_collect_steps: int = 25_600,
+    collect_steps_per_iteration: int = 256,
+    replay_buffer_capacity: int = 100_000,
+    epsilon_start: float = 0.5,
+    epsilon_end: float = 0.1,
+    epsilon_decay_steps: int = 6000,
+    # Training.
+    train_steps_per_iteration: int = 2,
+    batch_size: int = 256,
+    learning_rate: float = 1e-3,
+    final_learning_rate: float | None = 1e-4,
+    gamma: float = 0.9,
+    n_step_update: int = 1,
+    double_dqn: bool = True,
+    target_update_period: int = 200,
+    target_update_tau: float = 1.0,
+    gradient_clipping: float | None = 10.0,
+    # Evaluation.
+    eval_interval: int = 4000,
+    num_eval_episodes: int = 500,
+    final_eval_episodes: int = 2000,
+    baselines: Sequence[str] = ("random", "popularity", "cosine",
+                                "greedy_oracle", "lookahead_oracle"),
+    # Checkpoints, summaries, progress.
+    checkpoint_interval: int = 5000,
+    summary_interval: int = 100,
+    progress: bool = True) -> dict:
+  """Trains an agent, evaluates it, and writes the run's outputs.
+
+  Args:
+    root_dir: output folder; resumes from root_dir/checkpoint if present.
+    agent_name: one of `AGENTS`.
+    num_iterations: train steps in total: the global step the run ends at
+      (a resumed run continues up to it).
+    seed: seed of the environments, the network and the exploration.
+    env_batch_size: listeners in the training environment.
+    eval_batch_size: listeners in the evaluation environment.
+    embedding_dim: AH-DQN track embedding width.
+    state_layers: AH-DQN state MLP.
+    head_layers: AH-DQN action head MLP.
+    history_decay: AH-DQN recency decay of the history means.
+    fc_layer_params: DQN MLP.
+    initial_collect_steps: random-policy steps before training (skipped
+      when resuming with a restored replay buffer).
+    collect_steps_per_iteration: environment row-steps per iteration (one
+      batched step moves env_batch_size rows).
+    replay_buffer_capacity: transitions kept in total.
+    epsilon_start: exploration rate at step 0.
+    epsilon_end: exploration rate after `epsilon_decay_steps`.
+    epsilon_decay_steps: train steps of the linear epsilon decay.
+    train_steps_per_iteration: gradient steps per iteration.
+    batch_size: transitions per gradient step.
+    learning_rate: Adam learning rate.
+    final_learning_rate: if set, the learning rate decays linearly to it over
+      the `num_iterations` train steps (quieter updates late in the run).
+    gamma: discount.
+    n_step_update: n of the n-step return.
+    double_dqn: double-DQN targets.
+    target_update_period: train steps between target network updates.
+    target_update_tau: weight of the online network in a target update.
+    gradient_clipping: global gradient norm clip, or None.
+    eval_interval: train steps between evaluations.
+    num_eval_episodes: episodes per periodic evaluation.
+    final_eval_episodes: episodes of the final evaluation and of each
+      baseline.
+    baselines: baselines compared on the final evaluation's episodes: names
+      from `agents.BASELINES` and the oracles "greedy_oracle" and
+      "lookahead_oracle" (only when the eval user model is a
+      ParametricListener).
+    checkpoint_interval: train steps between checkpoints.
+    summary_interval: train steps between training summaries.
+    progress: show a progress bar.
+
+  Returns:
+    The metrics written to root_dir/metrics.json.
+
+  Raises:
+    ValueError: for an unknown agent name.
+  """
+  if agent_name not in AGENTS:
+    raise ValueError(f"unknown agent {agent_name!r}; choose one of {AGENTS}")
+  root_dir = ensure_writable_dir(root_dir)
+  tf.random.set_seed(seed)
+  train_py_env = _make_env("train", env_batch_size, seed)
+  eval_py_env = _make_env("eval", eval_batch_size, seed + 1)
+  eval_seed = seed + 1
+  train_env = tf_py_environment.TFPyEnvironment(train_py_env)
+  catalog = train_py_env.environment.catalog
+
+  # A fresh variable, not the graph-collection global step, so that two runs
+  # in one process do not share it.
+  global_step = tf.Variable(0, dtype=tf.int64, trainable=False,
+                            name="global_step")
+
+  def epsilon():  # Linear decay, read by the collect policy at each step.
+    fraction = tf.minimum(tf.cast(global_step, tf.float32) /
+                          max(epsilon_decay_steps, 1), 1.0)
+    return epsilon_start + (epsilon_end - epsilon_start) * fraction
+
+  agent_kwargs = dict(
+      epsilon_greedy=epsilon, n_step_update=n_step_update,
+      double_dqn=double_dqn, gamma=gamma,
+      target_update_period=target_update_period,
+      target_update_tau=target_update_tau,
+      gradient_clipping=gradient_clipping, train_step_counter=global_step)
+  if final_learning_rate is not None:
+    learning_rate = tf.keras.optimizers.schedules.PolynomialDecay(
+        learning_rate, max(num_iterations, 1), final_learning_rate)
+  optimizer = tf.keras.optimizers.Adam(learning_rate=learning_rate)
+  if agent_name == "ahdqn":
+    agent = create_ahdqn_agent(
+        train_env.time_step_spec(), train_env.action_spec(), catalog.features,
+        optimizer, embedding_dim=embedding_dim, state_layers=state_layers,
+        head_layers=head_layers, history_decay=history_decay, **agent_kwargs)
+  else:
+    agent = create_dqn_agent(
+        train_env.time_step_spec(), train_env.action_spec(), catalog.features,
+        optimizer, fc_layer_params=fc_layer_params, **agent_kwargs)
+
+  replay_buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
+      data_spec=agent.collect_data_spec, batch_size=train_env.batch_size,
+      max_length=max(replay_buffer_capacity // train_env.batch_size, 2))
+  train_metrics = [
+      tf_metrics.NumberOfEpisodes(),
+      tf_metrics.EnvironmentSteps(),
+      tf_metrics.AverageReturnMetric(batch_size=train_env.batch_size,
+                                     buffer_size=100),
+  ]
+  checkpointer = common.Checkpointer(
+      ckpt_dir=os.path.join(root_dir, "checkpoint"), max_to_keep=1,
+      agent=agent, policy=agent.policy, replay_buffer=replay_buffer,
+      global_step=global_step,
+      metrics=metric_utils.MetricsGroup(train_metrics, "train_metrics"))
+  checkpointer.initialize_or_restore()
+  resumed_from_step = int(global_step.numpy())
+
+  collect_driver = dynamic_step_driver.DynamicStepDriver(
+      train_env, agent.collect_policy,
+      observers=[replay_buffer.add_batch] + train_metrics,
+      num_steps=collect_steps_per_iteration)
+  collect = common.function(collect_driver.run)
+  if replay_buffer.num_frames() == 0:
+    random_policy = random_tf_policy.RandomTFPolicy(
+        train_env.time_step_spec(), train_env.action_spec(),
+        observation_and_action_constraint_splitter=candidate_mask_splitter)
+    common.function(dynamic_step_driver.DynamicStepDriver(
+        train_env, random_policy, observers=[replay_buffer.add_batch],
+        num_steps=initial_collect_steps).run)()
+
+  dataset = replay_buffer.as_dataset(
+      num_parallel_calls=2, sample_batch_size=batch_size,
+      num_steps=n_step_update + 1).prefetch(2)
+  iterator = iter(dataset)
+
+  @common.function
+  def train_step():
+    experience, _ = next(iterator)
+    return agent.train(experience)
+
+  train_writer = tf.summary.create_file_writer(os.path.join(root_dir, "train"))
+  eval_writer = tf.summary.create_file_writer(os.path.join(root_dir, "eval"))
+  eval_policy = py_tf_eager_policy.PyTFEagerPolicy(
+      agent.policy, use_tf_function=True, batch_time_steps=False)
+
+  def evaluate(num_episodes: int) -> np.ndarray:
+    eval_py_env.environment.reseed(eval_seed)
+    returns = run_policy(eval_py_env, eval_policy, num_episodes,
+                         progress=False).returns
+    with eval_writer.as_default():
+      tf.summary.scalar("Metrics/AverageReturn", returns.mean(),
+                        step=global_step)
+    return returns
+
+  curve = []
+  step = resumed_from_step
+  start = time.perf_counter()
+  env_steps_start = int(train_metrics[1].result().numpy())
+  time_step, policy_state = None, agent.collect_policy.get_initial_state(
+      train_env.batch_size)
+  loss = float("nan")
+  bar = tqdm(total=num_iterations, initial=step, unit="step",
+             disable=not progress, desc=agent_name, dynamic_ncols=True)
+  while step < num_iterations:
+    time_step, policy_state = collect(time_step=time_step,
+                                      policy_state=policy_state)
+    for _ in range(min(train_steps_per_iteration, num_iterations - step)):
+      loss_info = train_step()
+    loss = float(loss_info.loss.numpy())
+    previous, step = step, int(global_step.numpy())
+    bar.update(step - previous)
+
+    def crossed(interval, previous=previous, step=step):
+      # Several train steps per iteration can jump over a multiple.
+      return step // interval > previous // interval or step >= num_iterations
+    if crossed(summary_interval):
+      with train_writer.as_default():
+        tf.summary.scalar("loss", loss, step=global_step)
+        tf.summary.scalar("epsilon", epsilon(), step=global_step)
+        for metric in train_metrics:
+          tf.summary.scalar(f"Metrics/{metric.name}", metric.result(),
+                            step=global_step)
+    if crossed(eval_interval):
+      curve.append((step, round(time.perf_counter() - start, 1),
+                    float(evaluate(num_eval_episodes).mean())))
+      bar.set_postfix(loss=f"{loss:.3f}", eval_return=f"{curve[-1][2]:.2f}")
+    if crossed(checkpoint_interval):
+      checkpointer.save(global_step=global_step)
+  bar.close()
+  seconds = time.perf_counter() - start
+  env_steps = int(train_metrics[1].result().numpy()) - env_steps_start
+  trained = step - resumed_from_step
+  checkpointer.save(global_step=global_step)
+  export_policy(agent, os.path.join(root_dir, "policy"), global_step)
+
+  eval_py_env.environment.reseed(eval_seed)
+  policies = {agent_name: eval_policy}
+  policies.update(_baseline_policies(eval_py_env, baselines, eval_seed))
+  comparison = compare_policies(eval_py_env, policies, final_eval_episodes,
+                                eval_seed)
+  final = comparison[agent_name]["mean_return"]
+  metrics = {
+      "agent": agent_name,
+      "final_eval_return": final,
+      "best_eval_return": max([r for _, _, r in curve] + [final]),
+      "eval_curve": curve,
+      "final_loss": loss if trained else None,
+      "global_step": step,
+      "resumed_from_step": resumed_from_step,
+      "train_steps": trained,
+      "env_steps": env_steps,
+      "wall_time_s": seconds,
+      "train_steps_per_s": trained / max(seconds, 1e-9),
+      "env_steps_per_s": env_steps / max(seconds, 1e-9),
+      "final_eval_episodes": final_eval_episodes,
+      "policies": {name: {k: v for k, v in r.items() if k != "returns"}
+                   for name, r in comparison.items()},
+  }
+  if "greedy_oracle" in comparison:
+    greedy = comparison["greedy_oracle"]["returns"]
+    rng = np.random.default_rng(eval_seed)
+    ours = comparison[agent_name]["returns"]
+    diffs = (rng.choice(ours, (2000, len(ours))).mean(1) -
+             rng.choice(greedy, (2000, len(greedy))).mean(1))
+    metrics["gain_over_greedy_oracle"] = float(final / greedy.mean() - 1.0)
+    metrics["difference_to_greedy_ci95"] = [
+        float(x) for x in np.quantile(diffs, [0.025, 0.975])]
+  write_run_files(root_dir, metrics)
+  train_py_env.close()
+  eval_py_env.close()
+  return metrics

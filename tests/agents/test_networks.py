@@ -1,0 +1,213 @@
+"""ActionHeadQNetwork computes what its docstring says, masks, and serves any
+pool size; the AH-DQN and DQN agents respect the candidate mask."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tf_agents.specs import tensor_spec
+from tf_agents.trajectories import time_step as ts
+
+import agents
+from agents.networks import MASKED_Q_VALUE, ActionHeadQNetwork
+
+NUM_TRACKS, NUM_FEATURES, USER_DIM, HISTORY, LISTEN = 12, 3, 2, 4, 3
+
+
+def _spec(pool_size):
+  return {
+      "user_features": tf.TensorSpec((USER_DIM,), tf.float32),
+      "history_ids": tensor_spec.BoundedTensorSpec((HISTORY,), tf.int32, 0,
+                                                   NUM_TRACKS - 1),
+      "history_responses": tensor_spec.BoundedTensorSpec((HISTORY,), tf.int32,
+                                                         -1, LISTEN),
+      "position": tensor_spec.BoundedTensorSpec((), tf.int32, 0, 30),
+      "candidate_ids": tensor_spec.BoundedTensorSpec((pool_size,), tf.int32, 0,
+                                                     NUM_TRACKS - 1),
+      "candidate_mask": tf.TensorSpec((pool_size,), tf.bool),
+  }
+
+
+def _table(seed=0):
+  return np.random.default_rng(seed).normal(
+      size=(NUM_TRACKS, NUM_FEATURES)).astype(np.float32)
+
+
+def _observation(batch, pool_size, seed=0, num_tracks=NUM_TRACKS):
+  rng = np.random.default_rng(seed)
+  responses = rng.integers(-1, LISTEN + 1, size=(batch, HISTORY))
+  responses[:, 0] = -1  # Left padding, as at the start of a session.
+  return {
+      "user_features": rng.normal(size=(batch, USER_DIM)).astype(np.float32),
+      "history_ids": np.where(responses >= 0, rng.integers(
+          0, num_tracks, (batch, HISTORY)), 0).astype(np.int32),
+      "history_responses": responses.astype(np.int32),
+      "position": rng.integers(0, 30, batch).astype(np.int32),
+      "candidate_ids": rng.integers(0, num_tracks,
+                                    (batch, pool_size)).astype(np.int32),
+      "candidate_mask": rng.random((batch, pool_size)) < 0.7,
+  }
+
+
+def _reference_q(net, obs, table, decay):
+  """The module docstring's formula in NumPy, with the network's weights."""
+  w = {layer.name: layer.get_weights() for layer in net.layers}
+  relu = lambda x: np.maximum(x, 0.0)  # noqa: E731
+  embed = lambda ids: table[ids] @ w["embed"][0]  # noqa: E731
+  resp = obs["history_responses"]
+  valid, listen = resp >= 0, (resp == LISTEN).astype(np.float32)
+  skip = valid - listen
+  recency = decay ** np.arange(HISTORY - 1, -1, -1)
+  e_h = embed(obs["history_ids"])
+
+  def mean(ind):
+    weight = recency * ind
+    return ((weight[..., None] * e_h).sum(1) /
+            np.maximum(weight.sum(1, keepdims=True), 1e-6))
+
+  # Skips since the last listen: the run of skips at the end of each row.
+  trailing = np.array([next((i for i, s in enumerate(row[::-1]) if not s),
+                            HISTORY) for row in skip])
+  state = np.concatenate([
+      obs["user_features"], mean(listen), mean(skip),
+      e_h[:, -1] * valid[:, -1:],
+      np.stack([trailing / HISTORY, skip.sum(1) / HISTORY,
+                listen.sum(1) / HISTORY], 1),
+      obs["position"][:, None] / 30.0], axis=1)
+  state = relu(state @ w["state_0"][0] + w["state_0"][1])
+  x_c = table[obs["candidate_ids"]]
+  e_c = x_c @ w["embed"][0]
+  unit = lambda x: x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True),  # noqa: E731
+                                  1e-12)
+  cosine = np.einsum("bkd,bhd->bkh", unit(e_c), unit(e_h))
+  interaction = (state @ w["interaction"][0])[:, None, :] * e_c
+  part = np.concatenate([x_c, interaction, cosine * listen[:, None],
+                         cosine * skip[:, None]], axis=-1)
+  hidden = relu((state @ w["head_s"][0])[:, None] + part @ w["head_c"][0] +
+                w["head_c"][1])
+  q = (hidden @ w["head_1"][0] + w["head_1"][1])[..., 0]
+  return np.where(obs["candidate_mask"], q, MASKED_Q_VALUE)
+
+
+@pytest.mark.parametrize("initializer", ["constant", "glorot_uniform"])
+def test_q_values_follow_the_documented_formula(initializer):
+  table = _table()
+  kwargs = dict(embedding_dim=3, state_layers=(5,), head_layers=(4,),
+                history_decay=0.7)
+  if initializer == "constant":
+    kwargs.update(kernel_initializer=tf.constant_initializer(0.05),
+                  bias_initializer=tf.constant_initializer(0.1))
+  else:
+    tf.random.set_seed(0)
+  net = ActionHeadQNetwork(_spec(6), table, **kwargs)
+  net.create_variables()
+  obs = _observation(5, 6)
+  q, _ = net(tf.nest.map_structure(tf.constant, obs))
+  np.testing.assert_allclose(q.numpy(), _reference_q(net, obs, table, 0.7),
+                             rtol=1e-4, atol=1e-5)
+
+
+def test_linear_head_with_zero_kernels_outputs_its_bias_where_available():
+  net = ActionHeadQNetwork(_spec(6), _table(), state_layers=(), head_layers=(),
+                           kernel_initializer="zeros",
+                           bias_initializer=tf.constant_initializer(0.25))
+  obs = _observation(3, 6)
+  q, _ = net(tf.nest.map_structure(tf.constant, obs))
+  expected = np.where(obs["candidate_mask"], 0.25, MASKED_Q_VALUE)
+  np.testing.assert_array_equal(q.numpy(), expected.astype(np.float32))
+
+
+def test_masked_candidates_never_win():
+  tf.random.set_seed(1)
+  net = ActionHeadQNetwork(_spec(8), _table())
+  obs = _observation(16, 8, seed=3)
+  q = net(tf.nest.map_structure(tf.constant, obs))[0].numpy()
+  unmasked = dict(obs, candidate_mask=np.ones_like(obs["candidate_mask"]))
+  q_all = net(tf.nest.map_structure(tf.constant, unmasked))[0].numpy()
+  # Mask out each row's favourite: the argmax must move to an available one.
+  obs["candidate_mask"][np.arange(16), q_all.argmax(1)] = False
+  obs["candidate_mask"][:, 0] = True  # Keep one candidate available.
+  q = net(tf.nest.map_structure(tf.constant, obs))[0].numpy()
+  assert obs["candidate_mask"][np.arange(16), q.argmax(1)].all()
+  assert (q[~obs["candidate_mask"]] == MASKED_Q_VALUE).all()
+
+
+@pytest.mark.parametrize("pool_size", [37, 500])
+def test_network_serves_pool_sizes_it_was_not_built_for(pool_size):
+  tf.random.set_seed(2)
+  net = ActionHeadQNetwork(_spec(100), _table())
+  assert net.create_variables().shape == (100,)
+  obs = _observation(4, pool_size, seed=5)
+  q = net(tf.nest.map_structure(tf.constant, obs))[0].numpy()
+  assert q.shape == (4, pool_size)
+  # Each candidate is scored on its own: the first 10 of the pool score the
+  # same as a pool of just those 10.
+  small = dict(obs, candidate_ids=obs["candidate_ids"][:, :10],
+               candidate_mask=obs["candidate_mask"][:, :10])
+  q_small = net(tf.nest.map_structure(tf.constant, small))[0].numpy()
+  np.testing.assert_allclose(q_small, q[:, :10], rtol=1e-5, atol=1e-5)
+
+
+def test_outer_time_dimension_is_flattened_and_restored():
+  tf.random.set_seed(3)
+  net = ActionHeadQNetwork(_spec(6), _table())
+  obs = _observation(6, 6)
+  q = net(tf.nest.map_structure(tf.constant, obs))[0].numpy()
+  stacked = {k: v.reshape((2, 3) + v.shape[1:]) for k, v in obs.items()}
+  q_bt = net(tf.nest.map_structure(tf.constant, stacked))[0].numpy()
+  np.testing.assert_allclose(q_bt.reshape(6, 6), q, rtol=1e-6)
+
+
+def test_network_rejects_an_observation_without_playlist_keys():
+  spec = _spec(6)
+  del spec["candidate_mask"]
+  with pytest.raises(ValueError, match="candidate_mask"):
+    ActionHeadQNetwork(spec, _table())
+
+
+def _time_step_spec(pool_size):
+  return ts.time_step_spec(_spec(pool_size))
+
+
+def _action_spec(pool_size):
+  return tensor_spec.BoundedTensorSpec((), tf.int32, 0, pool_size - 1)
+
+
+def _time_step(obs):
+  batch = len(obs["position"])
+  return ts.restart(tf.nest.map_structure(tf.constant, obs), batch_size=batch)
+
+
+@pytest.mark.parametrize("name", ["ahdqn", "dqn"])
+def test_agents_greedy_and_exploring_policies_respect_the_mask(name):
+  tf.random.set_seed(4)
+  create = (agents.create_ahdqn_agent if name == "ahdqn" else
+            agents.create_dqn_agent)
+  agent = create(_time_step_spec(8), _action_spec(8), _table(),
+                 tf.keras.optimizers.Adam(1e-3), epsilon_greedy=1.0)
+  obs = _observation(64, 8, seed=6)
+  obs["candidate_mask"][:, 0] = True
+  for policy in (agent.policy, agent.collect_policy):
+    action = policy.action(_time_step(obs)).action.numpy()
+    assert obs["candidate_mask"][np.arange(64), action].all()
+
+
+@pytest.mark.parametrize("double_dqn", [False, True])
+def test_ahdqn_scores_the_chosen_candidate_like_the_full_pool(double_dqn):
+  tf.random.set_seed(5)
+  agent = agents.create_ahdqn_agent(
+      _time_step_spec(8), _action_spec(8), _table(),
+      tf.keras.optimizers.Adam(1e-3), double_dqn=double_dqn)
+  obs = _observation(10, 8, seed=7)
+  obs["candidate_mask"][:] = True
+  actions = tf.constant(np.arange(10) % 8, tf.int32)
+  time_step = _time_step(obs)
+  q_chosen = agent._compute_q_values(time_step, actions).numpy()  # pylint: disable=protected-access
+  q_all = agent._q_network(time_step.observation)[0].numpy()  # pylint: disable=protected-access
+  np.testing.assert_allclose(q_chosen, q_all[np.arange(10), actions.numpy()],
+                             rtol=1e-5, atol=1e-6)
+  if not double_dqn:
+    obs["candidate_mask"][:, 1:] = False
+    target = agent._compute_next_q_values(_time_step(obs), ()).numpy()  # pylint: disable=protected-access
+    q_target = agent._target_q_network(  # pylint: disable=protected-access
+        tf.nest.map_structure(tf.constant, obs))[0].numpy()
+    np.testing.assert_allclose(target, q_target[:, 0], rtol=1e-6)

@@ -1,0 +1,165 @@
+"""train_eval smoke runs (outputs, finite loss, resume), policy export, gin
+scopes, and the greedy-by-user-model baseline."""
+
+import json
+import os
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+from tf_agents.drivers import dynamic_step_driver
+from tf_agents.environments import tf_py_environment
+from tf_agents.replay_buffers import tf_uniform_replay_buffer
+from tf_agents.trajectories import time_step as ts
+
+import agents
+import simulator
+import user_models
+from agents import train_eval as train_eval_lib
+from agents.oracle import OraclePolicy
+from tests.conftest import REPO_ROOT, make_env
+
+TINY_WORLD = [
+    "SyntheticWorld.num_tracks = 300",
+    "SyntheticWorld.num_users = 60",
+    "RandomEpisodeSampler.max_pool_size = 12",
+    "PlaylistEnvironment.max_playlist_length = 8",
+]
+TINY_RUN = dict(
+    env_batch_size=4, eval_batch_size=4, initial_collect_steps=8,
+    collect_steps_per_iteration=4, replay_buffer_capacity=64, batch_size=8,
+    embedding_dim=4, state_layers=(8,), head_layers=(8,), fc_layer_params=(16,),
+    eval_interval=2, num_eval_episodes=4, final_eval_episodes=4,
+    checkpoint_interval=2, summary_interval=1, progress=False,
+    baselines=("random", "greedy_oracle"))
+
+
+def _parse_tiny_world():
+  gin.clear_config()
+  gin.parse_config_file(os.path.join(REPO_ROOT, "configs", "world.gin"))
+  gin.parse_config(TINY_WORLD)
+
+
+@pytest.mark.parametrize("agent_name,extra", [
+    ("ahdqn", dict(n_step_update=2, double_dqn=False)),
+    ("dqn", dict()),
+])
+def test_train_eval_writes_outputs_and_resumes(tmp_path, agent_name, extra):
+  _parse_tiny_world()
+  metrics = train_eval_lib.train_eval(str(tmp_path), agent_name=agent_name,
+                                      num_iterations=3, **TINY_RUN, **extra)
+  assert np.isfinite(metrics["final_loss"])
+  assert metrics["global_step"] == 3 and metrics["resumed_from_step"] == 0
+  written = json.loads((tmp_path / "metrics.json").read_text())
+  for key in ("final_eval_return", "best_eval_return", "global_step",
+              "wall_time_s", "train_steps_per_s", "resumed_from_step"):
+    assert key in written
+  assert set(written["policies"]) == {agent_name, "random", "greedy_oracle"}
+  assert "gain_over_greedy_oracle" in written
+  assert (tmp_path / "policy" / "saved_model.pb").exists()
+  assert any(f.startswith("ckpt-") for f in os.listdir(tmp_path /
+                                                       "checkpoint"))
+  assert os.listdir(tmp_path / "train") and os.listdir(tmp_path / "eval")
+  assert "train_eval.gamma" in (tmp_path /
+                                     "operative_config.gin").read_text()
+
+  _parse_tiny_world()
+  resumed = train_eval_lib.train_eval(str(tmp_path), agent_name=agent_name,
+                                      num_iterations=5, **TINY_RUN, **extra)
+  assert resumed["resumed_from_step"] == 3
+  assert resumed["global_step"] == 5 and resumed["train_steps"] == 2
+
+
+def test_unknown_agent_is_named(tmp_path):
+  with pytest.raises(ValueError, match="telepathy"):
+    train_eval_lib.train_eval(str(tmp_path), agent_name="telepathy")
+
+
+def test_train_and_eval_environments_come_from_their_gin_scopes():
+  _parse_tiny_world()
+  gin.parse_config(["train/RandomEpisodeSampler.max_pool_size = 7",
+                    "eval/RandomEpisodeSampler.max_pool_size = 9"])
+  train_env = train_eval_lib._make_env("train", 2, 0)  # pylint: disable=protected-access
+  eval_env = train_eval_lib._make_env("eval", 3, 1)  # pylint: disable=protected-access
+  assert train_env.action_spec().maximum == 6
+  assert eval_env.action_spec().maximum == 8
+  assert eval_env.batch_size == 3
+
+
+def _trained_agent(name, tf_env, catalog):
+  tf.random.set_seed(0)
+  create = (agents.create_ahdqn_agent if name == "ahdqn" else
+            agents.create_dqn_agent)
+  kwargs = (dict(embedding_dim=4, state_layers=(8,), head_layers=(8,))
+            if name == "ahdqn" else dict(fc_layer_params=(16,)))
+  agent = create(tf_env.time_step_spec(), tf_env.action_spec(),
+                 catalog.features,
+                 tf.keras.optimizers.Adam(1e-2), epsilon_greedy=0.5,
+                 **kwargs)
+  buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
+      agent.collect_data_spec, batch_size=tf_env.batch_size, max_length=32)
+  dynamic_step_driver.DynamicStepDriver(
+      tf_env, agent.collect_policy, observers=[buffer.add_batch],
+      num_steps=64).run()
+  experience, _ = next(iter(buffer.as_dataset(sample_batch_size=16,
+                                              num_steps=2)))
+  for _ in range(3):
+    agent.train(experience)
+  return agent
+
+
+@pytest.mark.parametrize("name", ["ahdqn", "dqn"])
+def test_exported_policy_acts_like_the_trained_agent(tmp_path, small_world,
+                                                     name):
+  tf_env = tf_py_environment.TFPyEnvironment(simulator.TFAgtPyEnvironment(
+      make_env(small_world, batch_size=8, max_pool_size=15)))
+  agent = _trained_agent(name, tf_env, small_world.catalog)
+  path = train_eval_lib.export_policy(agent, str(tmp_path / "policy"),
+                                      tf.Variable(3, dtype=tf.int64))
+  loaded = tf.saved_model.load(path)
+  time_step = tf_env.reset()
+  for _ in range(5):
+    expected = agent.policy.action(time_step).action
+    actual = loaded.action(time_step).action
+    np.testing.assert_array_equal(actual.numpy(), expected.numpy())
+    time_step = tf_env.step(expected)
+  assert int(loaded.get_train_step().numpy()) == 3
+
+
+def test_context_from_observation_matches_the_environment(small_world):
+  listener = user_models.ParametricListener(small_world)
+  env = make_env(small_world, user_model=listener, batch_size=6,
+                 max_pool_size=30, consecutive_skip_limit=4)
+  py_env = simulator.TFAgtPyEnvironment(env)
+  rng = np.random.default_rng(0)
+  time_step = py_env.reset()
+  for _ in range(25):
+    context = agents.context_from_observation(
+        time_step.observation, user_ids=env.session_context().user_ids)
+    truth = env.session_context()
+    for field in ("user_ids", "position", "history_ids", "history_responses",
+                  "consecutive_skips"):
+      np.testing.assert_array_equal(getattr(context, field),
+                                    getattr(truth, field), err_msg=field)
+    # The window sees at most the session's skips.
+    assert (context.num_skips <= truth.num_skips).all()
+    time_step = py_env.step(rng.integers(0, 30, 6).astype(np.int32))
+
+
+def test_greedy_by_user_model_matches_the_greedy_oracle(small_world):
+  listener = user_models.ParametricListener(small_world)
+  env = make_env(small_world, user_model=listener, batch_size=5,
+                 max_pool_size=20)
+  py_env = simulator.TFAgtPyEnvironment(env)
+  greedy = agents.GreedyUserModelPolicy(
+      py_env.time_step_spec(), py_env.action_spec(), listener,
+      user_ids_fn=lambda: env.session_context().user_ids)
+  oracle = OraclePolicy(env, listener)
+  time_step = py_env.reset()
+  for _ in range(30):
+    action = greedy.action(time_step).action
+    running = time_step.step_type != ts.StepType.LAST
+    np.testing.assert_array_equal(action[running],
+                                  oracle.action(time_step).action[running])
+    time_step = py_env.step(action)
