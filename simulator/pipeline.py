@@ -19,14 +19,10 @@ import os
 import gin
 import numpy as np
 
-from agents.baselines import BASELINES, GreedyUserModelPolicy
-from agents.baselines import make_baseline_policy
-from simulator.builder import EnvironmentBuilder
+from agents.baselines import BASELINES
+from simulator.evaluation.simulated import run_on_logged_sessions
 from simulator.io_utils import ensure_writable_dir, write_json
-from simulator.log_episodes import LogEpisodeSampler
 from simulator.log_generation import generate_logs
-from simulator.rollout import run_policy
-from simulator.track_sampler import DiscreteTrackSampler
 from user_models.listener import ParametricListener
 from user_models.litert_user_model import LiteRTUserModel
 from user_models.quantization import quantize_user_model
@@ -48,22 +44,9 @@ def mean_interval(values: np.ndarray, seed: int = 0, n_bootstrap: int = 2000,
 
 def _evaluate(user_model, logs_dir: str, policy_name: str, episodes: int,
               seed: int, scorer=None) -> dict:
-  """Runs a policy on held-out logged sessions with `user_model`."""
-  sampler = LogEpisodeSampler(
-      sessions_path=os.path.join(logs_dir, "sessions.parquet"),
-      tracks_path=os.path.join(logs_dir, "tracks.parquet"), split="test")
-  env = EnvironmentBuilder(user_model=user_model,
-                           track_sampler=DiscreteTrackSampler(),
-                           episode_sampler=sampler).get_py_env(
-                               batch_size=64, seed=seed,
-                               common_random_numbers=True)
-  if policy_name == "greedy":
-    policy = GreedyUserModelPolicy(env.time_step_spec(), env.action_spec(),
-                                   scorer)
-  else:
-    policy = make_baseline_policy(policy_name, env.time_step_spec(),
-                                  env.action_spec(), sampler.catalog, seed)
-  stats = run_policy(env, policy, episodes, progress=False)
+  """Mean return with a bootstrap interval, and session figures."""
+  stats = run_on_logged_sessions(user_model, logs_dir, policy_name, episodes,
+                                 seed, scorer)
   mean, low, high = mean_interval(stats.returns, seed=seed)
   summary = stats.summary()
   return {"mean_return": mean, "ci_low": low, "ci_high": high,

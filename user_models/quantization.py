@@ -68,33 +68,10 @@ def replay_probabilities(user_model, inputs: training.LogInputs,
 
 def _simulated_returns(user_model, logs_dir: str, policies, episodes: int,
                        seed: int) -> dict:
-  # pylint: disable=g-import-not-at-top
-  from agents.baselines import GreedyUserModelPolicy, make_baseline_policy
-  from simulator.builder import EnvironmentBuilder
-  from simulator.log_episodes import LogEpisodeSampler
-  from simulator.rollout import run_policy
-  from simulator.track_sampler import DiscreteTrackSampler
-  # pylint: enable=g-import-not-at-top
-  sessions, tracks = training.find_log_files(logs_dir)
-  returns = {}
-  for name in policies:
-    sampler = LogEpisodeSampler(sessions_path=sessions, tracks_path=tracks,
-                                split="test")
-    env = EnvironmentBuilder(user_model=user_model,
-                             track_sampler=DiscreteTrackSampler(),
-                             episode_sampler=sampler).get_py_env(
-                                 batch_size=64, seed=seed,
-                                 common_random_numbers=True)
-    if name == "greedy":
-      policy = GreedyUserModelPolicy(
-          env.time_step_spec(), env.action_spec(), user_model,
-          user_ids_fn=lambda e=env: e.environment.session_context().user_ids)
-    else:
-      policy = make_baseline_policy(name, env.time_step_spec(),
-                                    env.action_spec(), sampler.catalog, seed)
-    returns[name] = float(run_policy(env, policy, episodes,
-                                     progress=False).returns.mean())
-  return returns
+  from simulator.evaluation.simulated import run_on_logged_sessions  # pylint: disable=g-import-not-at-top
+  return {name: float(run_on_logged_sessions(user_model, logs_dir, name,
+                                             episodes, seed).returns.mean())
+          for name in policies}
 
 
 @gin.configurable(denylist=["model_path", "logs_dir", "root_dir", "seed"])
