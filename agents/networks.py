@@ -21,8 +21,8 @@ response levels r_j, -1 for padding), position n, candidates c_1..c_K:
     m_listen  = sum_j w_j listen_j e(h_j) / max(sum_j w_j listen_j, 1e-6)
     m_skip    = same with skip_j                   (decayed means)
     last      = e(h_H) [r_H >= 0]
-    scalars   = [n / max_position, trailing skips / H, skips / H,
-                 listens / H]
+    scalars   = [trailing skips / H, skips / H, listens / H,
+                 n / max_position]
     s         = MLP_state([u, m_listen, m_skip, last, scalars])
     cos_kj    = cos(e(c_k), e(h_j)) [r_j >= 0]     similarity to history
     z_k       = [s, x_{c_k}, (W_s s) * e(c_k), cos_k. * listen, cos_k. * skip]

@@ -14,8 +14,9 @@ the B rows of one natively batched environment) with the epsilon-greedy
 policy into a `TFUniformReplayBuffer`, then takes `train_steps_per_iteration`
 gradient steps; both are wrapped in `common.function`. Every
 `eval_interval` train steps the greedy policy runs `num_eval_episodes`
-episodes in the eval environment (re-seeded each time, so evaluations are
-comparable). Outputs in root_dir:
+episodes in a fresh eval environment with common random numbers: every
+evaluation, and every baseline at the end, meets the same play modes and
+outcome draws, so returns are paired by episode. Outputs in root_dir:
 
 * train/, eval/: TensorBoard summaries;
 * checkpoint/: agent, policy, replay buffer, global step and train metrics
@@ -24,14 +25,15 @@ comparable). Outputs in root_dir:
 * metrics.json: final and best evaluation return, the evaluation curve
   ([train step, seconds, mean return] rows), steps, wall time, speed, and a
   comparison with the baselines on the same held-out episodes (mean returns
-  with bootstrap 95% intervals);
+  with bootstrap 95% intervals, and the paired difference to the greedy
+  oracle);
 * operative_config.gin, config.gin.
 """
 
 import os
 import shutil
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import gin
 import numpy as np
@@ -53,7 +55,6 @@ from agents.dqn import create_dqn_agent
 from agents.oracle import OraclePolicy
 from simulator.builder import EnvironmentBuilder, TFAgtPyEnvironment
 from simulator.io_utils import ensure_writable_dir
-from simulator.pipeline import mean_interval
 from simulator.rollout import run_policy
 from simulator.runs import write_run_files
 from user_models.listener import ParametricListener
@@ -64,32 +65,50 @@ AGENTS = ("ahdqn", "dqn")
 _ORACLES = ("greedy_oracle", "lookahead_oracle")
 
 
-def _make_env(scope: str, batch_size: int, seed: int) -> TFAgtPyEnvironment:
+def _builder(scope: str) -> EnvironmentBuilder:
   with gin.config_scope(scope):
-    return EnvironmentBuilder().get_py_env(batch_size=batch_size, seed=seed)
+    return EnvironmentBuilder()
 
 
-def compare_policies(env: TFAgtPyEnvironment, policies: dict,
-                     num_episodes: int, seed: int) -> dict:
-  """Runs each policy on the same episodes and summarises the returns.
+def _make_env(scope: str, batch_size: int, seed: int) -> TFAgtPyEnvironment:
+  return _builder(scope).get_py_env(batch_size=batch_size, seed=seed)
 
-  The environment is re-seeded before each policy, so every policy starts
-  from the same first play modes (common random numbers).
+
+def bootstrap_mean(values: np.ndarray, seed: int,
+                   n_bootstrap: int = 2000) -> tuple[float, float, float]:
+  """Mean and percentile-bootstrap 95% interval of the mean."""
+  values = np.asarray(values, np.float64)
+  means = np.random.default_rng(seed).choice(
+      values, (n_bootstrap, len(values))).mean(axis=1)
+  low, high = np.quantile(means, [0.025, 0.975])
+  return float(values.mean()), float(low), float(high)
+
+
+def compare_policies(
+    make_env: Callable[[], TFAgtPyEnvironment],
+    policies: dict[str, Callable[[TFAgtPyEnvironment], object]],
+    num_episodes: int, seed: int) -> dict:
+  """Runs each policy in a fresh environment and summarises the returns.
+
+  With an environment of common random numbers, every policy meets the same
+  episodes, and `returns` are paired by episode across policies.
 
   Args:
-    env: a batched environment over a `PlaylistEnvironment`.
-    policies: name -> PyPolicy for batched time steps.
+    make_env: builds a batched environment over a `PlaylistEnvironment`.
+    policies: name -> function of the environment giving a PyPolicy for
+      batched time steps.
     num_episodes: episodes per policy.
-    seed: seed of the environment and the bootstrap.
+    seed: seed of the bootstrap.
 
   Returns:
     name -> {mean_return, ci_low, ci_high, mean_length, returns}.
   """
   results = {}
-  for name, policy in policies.items():
-    env.environment.reseed(seed)
-    stats = run_policy(env, policy, num_episodes, progress=False)
-    mean, low, high = mean_interval(stats.returns, seed=seed)
+  for name, make_policy in policies.items():
+    env = make_env()
+    stats = run_policy(env, make_policy(env), num_episodes, progress=False)
+    env.close()
+    mean, low, high = bootstrap_mean(stats.returns, seed)
     results[name] = {"mean_return": mean, "ci_low": low, "ci_high": high,
                      "mean_length": float(stats.lengths.mean()),
                      "returns": stats.returns}
@@ -123,20 +142,20 @@ def export_policy(agent, path: str, global_step: tf.Variable) -> str:
   return path
 
 
-def _baseline_policies(env: TFAgtPyEnvironment, names: Sequence[str],
-                       seed: int) -> dict:
-  """Baselines by name; oracles only when the env's truth is a listener."""
-  pyenv = env.environment
+def _baseline_policies(names: Sequence[str], user_model, seed: int) -> dict:
+  """Baseline factories by name; oracles only when the truth is a listener."""
   policies = {}
   for name in names:
     if name in _ORACLES:
-      if isinstance(pyenv.user_model, ParametricListener):
-        policies[name] = OraclePolicy(pyenv, pyenv.user_model,
-                                      lookahead=name == "lookahead_oracle")
+      if isinstance(user_model, ParametricListener):
+        policies[name] = (
+            lambda env, lookahead=(name == "lookahead_oracle"): OraclePolicy(
+                env.environment, env.environment.user_model,
+                lookahead=lookahead))
     else:
-      policies[name] = make_baseline_policy(name, env.time_step_spec(),
-                                            env.action_spec(), pyenv.catalog,
-                                            seed=seed)
+      policies[name] = lambda env, name=name: make_baseline_policy(
+          name, env.time_step_spec(), env.action_spec(),
+          env.environment.catalog, seed=seed)
   return policies
 
 
@@ -149,6 +168,7 @@ def train_eval(
     # Environments: B listeners stepped together in each.
     env_batch_size: int = 256,
     eval_batch_size: int = 250,
+    eval_common_random_numbers: bool = True,
     # Networks: ActionHeadQNetwork (ahdqn) / QNetwork (dqn).
     embedding_dim: int = 32,
     state_layers: Sequence[int] = (64,),
@@ -193,6 +213,10 @@ def train_eval(
     seed: seed of the environments, the network and the exploration.
     env_batch_size: listeners in the training environment.
     eval_batch_size: listeners in the evaluation environment.
+    eval_common_random_numbers: evaluate with the environment's common
+      random numbers (needs an env_ctor that takes `common_random_numbers`,
+      as `PlaylistEnvironment` does), so every evaluation and baseline meets
+      the same episodes.
     embedding_dim: AH-DQN track embedding width.
     state_layers: AH-DQN state MLP.
     head_layers: AH-DQN action head MLP.
@@ -240,8 +264,15 @@ def train_eval(
   root_dir = ensure_writable_dir(root_dir)
   tf.random.set_seed(seed)
   train_py_env = _make_env("train", env_batch_size, seed)
-  eval_py_env = _make_env("eval", eval_batch_size, seed + 1)
-  eval_seed = seed + 1
+  eval_builder, eval_seed = _builder("eval"), seed + 1
+  crn = ({"common_random_numbers": True} if eval_common_random_numbers else
+         {})
+
+  def make_eval_env() -> TFAgtPyEnvironment:
+    # Fresh each time: with common random numbers, episode e is the same in
+    # every evaluation (episode ids restart at 0).
+    return eval_builder.get_py_env(batch_size=eval_batch_size,
+                                   seed=eval_seed, **crn)
   train_env = tf_py_environment.TFPyEnvironment(train_py_env)
   catalog = train_py_env.environment.catalog
 
@@ -321,9 +352,10 @@ def train_eval(
       agent.policy, use_tf_function=True, batch_time_steps=False)
 
   def evaluate(num_episodes: int) -> np.ndarray:
-    eval_py_env.environment.reseed(eval_seed)
-    returns = run_policy(eval_py_env, eval_policy, num_episodes,
+    env = make_eval_env()
+    returns = run_policy(env, eval_policy, num_episodes,
                          progress=False).returns
+    env.close()
     with eval_writer.as_default():
       tf.summary.scalar("Metrics/AverageReturn", returns.mean(),
                         step=global_step)
@@ -370,10 +402,10 @@ def train_eval(
   checkpointer.save(global_step=global_step)
   export_policy(agent, os.path.join(root_dir, "policy"), global_step)
 
-  eval_py_env.environment.reseed(eval_seed)
-  policies = {agent_name: eval_policy}
-  policies.update(_baseline_policies(eval_py_env, baselines, eval_seed))
-  comparison = compare_policies(eval_py_env, policies, final_eval_episodes,
+  policies = {agent_name: lambda env: eval_policy}
+  policies.update(_baseline_policies(baselines, eval_builder.user_model,
+                                     eval_seed))
+  comparison = compare_policies(make_eval_env, policies, final_eval_episodes,
                                 eval_seed)
   final = comparison[agent_name]["mean_return"]
   metrics = {
@@ -395,14 +427,17 @@ def train_eval(
   }
   if "greedy_oracle" in comparison:
     greedy = comparison["greedy_oracle"]["returns"]
-    rng = np.random.default_rng(eval_seed)
     ours = comparison[agent_name]["returns"]
-    diffs = (rng.choice(ours, (2000, len(ours))).mean(1) -
-             rng.choice(greedy, (2000, len(greedy))).mean(1))
+    if eval_common_random_numbers:  # Paired by episode: a tighter interval.
+      diffs = np.random.default_rng(eval_seed).choice(
+          ours - greedy, (2000, len(ours))).mean(1)
+    else:
+      rng = np.random.default_rng(eval_seed)
+      diffs = (rng.choice(ours, (2000, len(ours))).mean(1) -
+               rng.choice(greedy, (2000, len(greedy))).mean(1))
     metrics["gain_over_greedy_oracle"] = float(final / greedy.mean() - 1.0)
     metrics["difference_to_greedy_ci95"] = [
         float(x) for x in np.quantile(diffs, [0.025, 0.975])]
   write_run_files(root_dir, metrics)
   train_py_env.close()
-  eval_py_env.close()
   return metrics
