@@ -13,7 +13,8 @@ input is cut into parts with `Reshape` + `Cropping1D` (no Lambda layer):
     track tower   g = Dense(E)(Dense(tower_units, relu)(track features))
     taste         e = Embedding(user index) (L2-regularised)
     interactions  e * g,  Dense(E)(user features) * g
-    MLP           [features, interactions] -> hidden_units (relu) -> softmax(4)
+    MLP           [features, interactions] -> hidden_units (relu) -> logits
+    output        softmax(logits) (layer "probs")
 
 The products give the network the user-track inner products that drive
 affinity; an MLP alone learns them poorly.
@@ -22,15 +23,25 @@ affinity; an MLP alone learns them poorly.
 [N, T, Dx] (the start token, then each played track and its level) and
 "candidates" [N, T, Dc] (the CWM row of the track played at t, with its
 unit acoustic vector after its catalog features, then the user index)
--> [N, T, 4]. Each step is coded by the head's track tower (so the state
-and the candidate share a representation) and a dense "step_encoder", then
-a GRU ("swm_gru") reads the steps; its output at t, the state after the
-start token and tracks 0..t-1, feeds the same head as the CWM, with the
-state *added to* the CWM's hand-engineered session features, and one more
-product, Dense(state) * Dense(track), for how the session so far bears on
-this track (fatigue in the latent space the acoustic cosines only
-approximate, the levels of earlier responses). The SWM thus sees all the
-CWM sees plus what the state learns.
+-> [N, T, 4]. The SWM is the CWM plus a sequential correction:
+
+    base      = the CWM's logits of the candidate's CWM row (same layers,
+                same names, so `copy_cwm_weights` can start it as a trained
+                CWM)
+    state     = GRU ("swm_gru") over the steps, each coded by the CWM's
+                track tower and a dense "step_encoder"; its output at t is
+                the state after the start token and tracks 0..t-1
+    residual  = Dense(4, zero init)(Dense(residual_units, relu)(
+                  [state, user, session features, base,
+                   Dense(state) * Dense(candidate track code)]))
+    output    = softmax(base + residual)
+
+The residual starts at exactly zero, so an SWM whose CWM part is copied
+from a trained CWM starts as that CWM, and training (with the CWM part
+frozen, see `user_models.training`) only adds what the session sequence
+tells beyond the CWM's engineered features: above all what the responses
+so far reveal about this listener's taste, which no CWM feature carries.
+
 The sequence form is what is saved; `swm_serving_models` rebuilds, from the
 saved layers by name, the two small models the environment (and LiteRT)
 runs one step at a time:
@@ -50,11 +61,15 @@ from user_models.features import ACOUSTIC_DIM, FeatureSpec, NUM_LEVELS
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,g-bad-import-order
 
-__all__ = ["CWM_NAME", "SWM_NAME", "build_cwm", "build_swm", "model_kind",
-           "swm_serving_models", "user_vocab_size"]
+__all__ = ["CWM_LAYERS", "CWM_NAME", "SWM_NAME", "build_cwm", "build_swm",
+           "copy_cwm_weights", "model_kind", "swm_serving_models",
+           "user_vocab_size"]
 
 CWM_NAME = "cwm"
 SWM_NAME = "swm"
+#: Parametrised layers of the CWM, shared by name with the SWM's CWM part.
+CWM_LAYERS = ("user_embedding", "track_tower_hidden", "track_tower",
+              "user_projection", "levels")
 _L = tf.keras.layers
 
 
@@ -73,16 +88,19 @@ def _crop(x, start: int, stop: int, width: int, name: str):
   return _L.Reshape((-1, stop - start), name=name)(y)
 
 
+def _is_cwm_layer(name: str) -> bool:
+  return name in CWM_LAYERS or name.startswith("hidden_")
+
+
 class _Head:
-  """The parametrised layers shared by the CWM and the SWM head.
+  """The CWM's parametrised layers (also the SWM's CWM part).
 
   Keeping them in one place lets `swm_serving_models` find them again by
   name in a loaded model.
   """
 
   def __init__(self, user_vocab: int, embedding_dim: int, user_l2: float,
-               tower_units: int, hidden_units: Sequence[int],
-               interaction_dim: int = 0):
+               tower_units: int, hidden_units: Sequence[int]):
     self.embedding = None
     if user_vocab:
       self.embedding = _L.Embedding(
@@ -94,13 +112,7 @@ class _Head:
     self.profile = _L.Dense(embedding_dim, name="user_projection")
     self.hidden = [_L.Dense(units, activation="relu", name=f"hidden_{i}")
                    for i, units in enumerate(hidden_units)]
-    self.levels = _L.Dense(NUM_LEVELS, activation="softmax", name="levels")
-    self.state_projection = self.track_projection = None
-    if interaction_dim:
-      self.state_projection = _L.Dense(interaction_dim,
-                                       name="state_projection")
-      self.track_projection = _L.Dense(interaction_dim,
-                                       name="track_projection")
+    self.levels = _L.Dense(NUM_LEVELS, name="levels")
 
   @classmethod
   def from_model(cls, model: tf.keras.Model) -> "_Head":
@@ -113,54 +125,86 @@ class _Head:
     head.hidden = [names[f"hidden_{i}"] for i in range(
         sum(n.startswith("hidden_") for n in names))]
     head.levels = names["levels"]
-    head.state_projection = names.get("state_projection")
-    head.track_projection = names.get("track_projection")
     return head
 
-  def __call__(self, user, track, user_index, context, state=None):
-    """Level probabilities from the parts of a row (any leading shape)."""
+  def logits(self, user, track, user_index, context, prefix: str = ""):
+    """(level logits, track tower hidden code) of a row (any leading shape)."""
     hidden = self.tower_hidden(track)
     g = self.tower(hidden)
     parts = [user, track, context,
-             _L.Multiply(name="profile_x_track")([self.profile(user), g])]
-    if state is not None and self.state_projection is not None:
-      # How the session so far bears on this track (fatigue, transitions)
-      # is an interaction of the two, which products express directly.
-      parts.append(_L.Multiply(name="state_x_track")(
-          [self.state_projection(state), self.track_projection(hidden)]))
+             _L.Multiply(name=f"{prefix}profile_x_track")(
+                 [self.profile(user), g])]
     if self.embedding is not None:
       e = self.embedding(user_index)        # [..., 1, E]
       shape = (-1, g.shape[-1]) if len(g.shape) == 3 else (g.shape[-1],)
-      e = _L.Reshape(shape, name="taste")(e)
-      parts.append(_L.Multiply(name="taste_x_track")([e, g]))
-    h = _L.Concatenate(name="head_input")(parts)
+      e = _L.Reshape(shape, name=f"{prefix}taste")(e)
+      parts.append(_L.Multiply(name=f"{prefix}taste_x_track")([e, g]))
+    h = _L.Concatenate(name=f"{prefix}head_input")(parts)
     for layer in self.hidden:
       h = layer(h)
-    return self.levels(h)
+    return self.levels(h), hidden
+
+
+class _Sequence:
+  """The SWM's own layers: step encoder, GRU and residual."""
+
+  def __init__(self, state_units: int, step_units: int, residual_units: int,
+               interaction_dim: int, sequence_l2: float):
+    reg = tf.keras.regularizers.l2(sequence_l2) if sequence_l2 else None
+    # A dense encoder first: GRU gates are linear in their input, and what
+    # a played track does to the listener is not.
+    self.step_encoder = _L.Dense(step_units, activation="relu",
+                                 name="step_encoder", kernel_regularizer=reg)
+    self.gru = _L.GRU(state_units, return_sequences=True, name="swm_gru",
+                      kernel_regularizer=reg, recurrent_regularizer=reg)
+    self.state_projection = _L.Dense(interaction_dim, name="state_projection",
+                                     kernel_regularizer=reg)
+    self.track_projection = _L.Dense(interaction_dim, name="track_projection",
+                                     kernel_regularizer=reg)
+    self.residual_hidden = _L.Dense(residual_units, activation="relu",
+                                    name="residual_hidden",
+                                    kernel_regularizer=reg)
+    # Zero-initialised: a new SWM predicts exactly what its CWM part does.
+    self.residual = _L.Dense(NUM_LEVELS, kernel_initializer="zeros",
+                             name="residual_logits", kernel_regularizer=reg)
+
+  @classmethod
+  def from_model(cls, model: tf.keras.Model) -> "_Sequence":
+    seq = cls.__new__(cls)
+    for attr, name in (("step_encoder", "step_encoder"), ("gru", "swm_gru"),
+                       ("state_projection", "state_projection"),
+                       ("track_projection", "track_projection"),
+                       ("residual_hidden", "residual_hidden"),
+                       ("residual", "residual_logits")):
+      setattr(seq, attr, model.get_layer(name))
+    return seq
 
 
 def _split(x, spec: FeatureSpec, with_index: bool, prefix: str,
-           track_extra: int = 0):
-  """(user, track, rest, user_index) parts of a feature row.
+           acoustic: bool = False):
+  """(user, track, acoustic, rest, user_index) parts of a feature row.
 
-  The track part is the catalog features plus `track_extra` columns after
-  them (the SWM's unit acoustic vector).
+  With `acoustic`, the row has the unit acoustic vector after the catalog
+  features (the SWM's candidate layout); otherwise that part is None.
   """
   width = int(x.shape[-1])
-  u, f = spec.user_dim, spec.track_dim + track_extra
+  u, f = spec.user_dim, spec.track_dim
+  a = ACOUSTIC_DIM if acoustic else 0
   body = width - 1 if with_index else width
   user = _crop(x, 0, u, width, f"{prefix}user")
   track = _crop(x, u, u + f, width, f"{prefix}track")
-  rest = _crop(x, u + f, body, width, f"{prefix}context")
+  unit = _crop(x, u + f, u + f + a, width, f"{prefix}acoustic") if (
+      acoustic) else None
+  rest = _crop(x, u + f + a, body, width, f"{prefix}context")
   index = _crop(x, body, width, width, f"{prefix}user_index") if (
       with_index) else None
-  return user, track, rest, index
+  return user, track, unit, rest, index
 
 
 def build_cwm(spec: FeatureSpec, user_vocab: int = 0,
               embedding_dim: int = 8, user_l2: float = 1e-3,
               tower_units: int = 64,
-              hidden_units: Sequence[int] = (128, 128)) -> tf.keras.Model:
+              hidden_units: Sequence[int] = (256, 256, 128)) -> tf.keras.Model:
   """The context-wise model (see the module docstring).
 
   Args:
@@ -178,18 +222,22 @@ def build_cwm(spec: FeatureSpec, user_vocab: int = 0,
   """
   width = spec.cwm_dim + (1 if user_vocab else 0)
   x = tf.keras.Input((width,), name="features")
-  user, track, context, index = _split(x, spec, bool(user_vocab), "")
+  user, track, _, context, index = _split(x, spec, bool(user_vocab), "")
   head = _Head(user_vocab, embedding_dim, user_l2, tower_units, hidden_units)
-  return tf.keras.Model(x, head(user, track, index, context), name=CWM_NAME)
+  logits, _ = head.logits(user, track, index, context)
+  probs = _L.Activation("softmax", name="probs")(logits)
+  return tf.keras.Model(x, probs, name=CWM_NAME)
 
 
 def build_swm(spec: FeatureSpec, user_vocab: int = 0, state_units: int = 64,
               embedding_dim: int = 8, user_l2: float = 1e-3,
               tower_units: int = 64,
-              hidden_units: Sequence[int] = (128, 128),
+              hidden_units: Sequence[int] = (256, 256, 128),
               step_units: int = 64,
               interaction_dim: int = 16,
-              state_dropout: float = 0.0) -> tf.keras.Model:
+              residual_units: int = 64,
+              state_dropout: float = 0.0,
+              sequence_l2: float = 0.0) -> tf.keras.Model:
   """The sequence model in its training form (see the module docstring).
 
   Args:
@@ -200,13 +248,14 @@ def build_swm(spec: FeatureSpec, user_vocab: int = 0, state_units: int = 64,
     embedding_dim: width of the taste embedding and the track tower.
     user_l2: L2 weight of the embedding table.
     tower_units: hidden units of the track tower.
-    hidden_units: units of the head's MLP.
+    hidden_units: units of the CWM part's MLP.
     step_units: units of the dense step encoder before the GRU.
-    interaction_dim: width of the state x track product in the head.
-    state_dropout: dropout rate on the state where the head reads it, in
-      training only (a built-in Dropout layer, an identity when serving), so
-      the head keeps leaning on the CWM's session features and the state
-      has to earn its place.
+    interaction_dim: width of the state x track product.
+    residual_units: hidden units of the residual.
+    state_dropout: dropout rate on the state where the residual reads it,
+      in training only (a built-in Dropout layer, an identity when serving).
+    sequence_l2: L2 weight on the kernels of the SWM's own layers (GRU,
+      step encoder, residual).
 
   Returns:
     An uncompiled model named "swm".
@@ -214,40 +263,76 @@ def build_swm(spec: FeatureSpec, user_vocab: int = 0, state_units: int = 64,
   steps = tf.keras.Input((None, spec.swm_step_dim), name="steps")
   cand_width = spec.swm_candidate_dim + (1 if user_vocab else 0)
   candidates = tf.keras.Input((None, cand_width), name="candidates")
-  # A dense encoder first: GRU gates are linear in their input, and what a
-  # played track does to the listener is not.
-  head = _Head(user_vocab, embedding_dim, user_l2, tower_units, hidden_units,
-               interaction_dim)
-  step_encoder = _L.Dense(step_units, activation="relu", name="step_encoder")
-  encoded = _encode_steps(head, step_encoder, spec, steps, "")
-  state = _L.GRU(state_units, return_sequences=True, name="swm_gru")(encoded)
+  head = _Head(user_vocab, embedding_dim, user_l2, tower_units, hidden_units)
+  seq = _Sequence(state_units, step_units, residual_units, interaction_dim,
+                  sequence_l2)
+  state = seq.gru(_encode_steps(head, seq, spec, steps, ""))
   if state_dropout:
     state = _L.Dropout(state_dropout, name="state_dropout")(state)
-  probs = _swm_head(head, spec, bool(user_vocab), state, candidates, "")
+  probs = _swm_head(head, seq, spec, bool(user_vocab), state, candidates, "")
   return tf.keras.Model([steps, candidates], probs, name=SWM_NAME)
 
 
-def _encode_steps(head: _Head, step_encoder, spec: FeatureSpec, steps,
+def copy_cwm_weights(cwm: tf.keras.Model, swm: tf.keras.Model,
+                     freeze: bool = True) -> list[str]:
+  """Starts an SWM's CWM part as a trained CWM (same hyperparameters).
+
+  With the residual still at its zero initialisation, the SWM then predicts
+  exactly what the CWM does.
+
+  Args:
+    cwm: a model from `build_cwm`.
+    swm: a model from `build_swm` with the same widths and head sizes.
+    freeze: mark the copied layers non-trainable (recompile afterwards).
+
+  Returns:
+    The names of the layers copied.
+
+  Raises:
+    ValueError: if a layer is missing or its weights' shapes differ.
+  """
+  copied = []
+  for layer in cwm.layers:
+    if not layer.weights or not _is_cwm_layer(layer.name):
+      continue
+    try:
+      target = swm.get_layer(layer.name)
+      target.set_weights(layer.get_weights())
+    except ValueError as e:
+      raise ValueError(f"cannot copy CWM layer {layer.name!r} into the SWM "
+                       f"(built with other sizes?): {e}") from e
+    target.trainable = not freeze
+    copied.append(layer.name)
+  return copied
+
+
+def _encode_steps(head: _Head, seq: _Sequence, spec: FeatureSpec, steps,
                   prefix: str):
-  """GRU input: the played track through the head's track tower, so that
-  the state and the candidate speak the same language, plus a dense code of
-  the whole step (track, level, start flag)."""
+  """GRU input: the played track through the CWM's track tower, so that the
+  state and the candidate speak the same language, plus a dense code of the
+  whole step (track, unit acoustics, level, start flag)."""
   width = int(steps.shape[-1])
-  track = _crop(steps, 0, spec.track_dim + ACOUSTIC_DIM, width,
-                f"{prefix}step_track")
+  track = _crop(steps, 0, spec.track_dim, width, f"{prefix}step_track")
   return _L.Concatenate(name=f"{prefix}step_code")(
-      [head.tower_hidden(track), step_encoder(steps)])
+      [head.tower_hidden(track), seq.step_encoder(steps)])
 
 
-def _swm_head(head: _Head, spec: FeatureSpec, with_index: bool, state,
-              candidates, prefix: str):
-  # The candidate row is the CWM row (plus the unit acoustic vector in the
-  # track part), so `session` is the CWM's engineered session context.
-  user, track, session, index = _split(candidates, spec, with_index, prefix,
-                                       ACOUSTIC_DIM)
-  context = _L.Concatenate(name=f"{prefix}state_and_session")(
-      [state, session])
-  return head(user, track, index, context, state)
+def _swm_head(head: _Head, seq: _Sequence, spec: FeatureSpec,
+              with_index: bool, state, candidates, prefix: str):
+  """softmax(CWM logits + residual(state, candidate)) (module docstring)."""
+  user, track, unit, session, index = _split(candidates, spec, with_index,
+                                             prefix, acoustic=True)
+  base, hidden = head.logits(user, track, index, session, prefix)
+  code = _L.Concatenate(name=f"{prefix}candidate_code")([hidden, unit])
+  # How the session so far bears on this track (taste shown by earlier
+  # responses, fatigue) is an interaction of the two: a product says it.
+  product = _L.Multiply(name=f"{prefix}state_x_track")(
+      [seq.state_projection(state), seq.track_projection(code)])
+  r = _L.Concatenate(name=f"{prefix}residual_input")(
+      [state, user, session, base, product])
+  residual = seq.residual(seq.residual_hidden(r))
+  logits = _L.Add(name=f"{prefix}logits")([base, residual])
+  return _L.Activation("softmax", name=f"{prefix}probs")(logits)
 
 
 def model_kind(model: tf.keras.Model) -> str:
@@ -278,26 +363,26 @@ def swm_serving_models(model: tf.keras.Model, spec: FeatureSpec
     (step, head): step maps (x [N, Dx], state [N, U]) to the new state,
     head maps (state [N, U], candidates [N, Dc]) to [N, 4] probabilities.
   """
-  gru = model.get_layer("swm_gru")
-  units = int(gru.units)
-  config = gru.get_config()
+  seq = _Sequence.from_model(model)
+  head_layers = _Head.from_model(model)
+  units = int(seq.gru.units)
+  config = seq.gru.get_config()
   config.update(unroll=True, return_sequences=False, return_state=False,
                 name="swm_gru_step")
   step_gru = _L.GRU.from_config(config)
   x = tf.keras.Input((spec.swm_step_dim,), name="step")
   state = tf.keras.Input((units,), name="state")
-  encoded = _encode_steps(_Head.from_model(model),
-                          model.get_layer("step_encoder"), spec, x, "serve_")
+  encoded = _encode_steps(head_layers, seq, spec, x, "serve_")
   new_state = step_gru(_L.Reshape((1, int(encoded.shape[-1])))(encoded),
                        initial_state=state)
-  step_gru.set_weights(gru.get_weights())
+  step_gru.set_weights(seq.gru.get_weights())
   step = tf.keras.Model([x, state], new_state, name="swm_step")
 
   with_index = bool(user_vocab_size(model))
   cand_width = spec.swm_candidate_dim + (1 if with_index else 0)
   head_state = tf.keras.Input((units,), name="state")
   candidates = tf.keras.Input((cand_width,), name="candidates")
-  probs = _swm_head(_Head.from_model(model), spec, with_index, head_state,
+  probs = _swm_head(head_layers, seq, spec, with_index, head_state,
                     candidates, "serve_")
   head = tf.keras.Model([head_state, candidates], probs, name="swm_head")
   return step, head

@@ -77,13 +77,21 @@ class LiteRTRunner:
   """Runs a LiteRT flatbuffer on NumPy batches."""
 
   def __init__(self, model_path: str | os.PathLike | None = None,
-               model_content: bytes | None = None, num_threads: int = 1):
+               model_content: bytes | None = None, num_threads: int = 1,
+               preserve_all_tensors: bool = False):
     """Loads and checks the flatbuffer.
 
     Args:
       model_path: a `.tflite` file.
       model_content: the flatbuffer bytes (instead of a path).
       num_threads: interpreter threads (>= 1).
+      preserve_all_tensors: give every intermediate tensor its own memory
+        instead of letting the arena reuse buffers. The SWM's parts need it:
+        with buffer reuse, XNNPack computes the unrolled GRU step right on
+        the first invoke after `allocate_tensors` but wrong (|Δstate| up to
+        ~1) on later invokes at the same batch size, depending on the
+        flatbuffer's memory layout (ai-edge-litert 2.3.0). The cost is a
+        little memory, no measurable speed.
 
     Raises:
       UserModelLoadError: if the file is missing, not a LiteRT flatbuffer,
@@ -103,8 +111,9 @@ class LiteRTRunner:
     if int(num_threads) < 1:
       raise UserModelLoadError(f"num_threads must be >= 1, got {num_threads}")
     try:
-      self._interpreter = Interpreter(model_content=model_content,
-                                      num_threads=int(num_threads))
+      self._interpreter = Interpreter(
+          model_content=model_content, num_threads=int(num_threads),
+          experimental_preserve_all_tensors=bool(preserve_all_tensors))
       self._interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as e:
       raise UserModelLoadError(
@@ -113,6 +122,13 @@ class LiteRTRunner:
     self.num_bytes = len(model_content)
     self._inputs = self._interpreter.get_input_details()
     self._outputs = self._interpreter.get_output_details()
+    # Per-call work is kept to the interpreter's own: indices and bound
+    # methods are looked up once here.
+    self._input_index = [int(d["index"]) for d in self._inputs]
+    self._output_index = [int(d["index"]) for d in self._outputs]
+    self._set_tensor = self._interpreter.set_tensor
+    self._get_tensor = self._interpreter.get_tensor
+    self._invoke = self._interpreter.invoke
     self._batch = None
 
   @property
@@ -139,6 +155,15 @@ class LiteRTRunner:
             f"{list(names)}")
       order.append(hits[0])
     return order
+
+  @property
+  def dequantized_outputs(self) -> list[bool]:
+    """For each output, whether a DEQUANTIZE op makes it (int8 inside, as
+    in full-integer models), so that it carries int8 rounding."""
+    # pylint: disable=protected-access
+    ops = self._interpreter._get_ops_details()
+    return [any(op["op_name"] == "DEQUANTIZE" and index in op["outputs"]
+                for op in ops) for index in self._output_index]
 
   @property
   def input_shapes(self) -> list[tuple[int, ...]]:
@@ -176,8 +201,7 @@ class LiteRTRunner:
         self._interpreter.resize_tensor_input(detail["index"], x.shape)
       self._interpreter.allocate_tensors()
       self._batch = batch
-    for detail, x in zip(self._inputs, inputs):
-      self._interpreter.set_tensor(detail["index"],
-                                   np.ascontiguousarray(x, np.float32))
-    self._interpreter.invoke()
-    return [self._interpreter.get_tensor(d["index"]) for d in self._outputs]
+    for index, x in zip(self._input_index, inputs):
+      self._set_tensor(index, np.ascontiguousarray(x, np.float32))
+    self._invoke()
+    return [self._get_tensor(index) for index in self._output_index]

@@ -25,16 +25,43 @@ from user_models.base import UserModelLoadError
 from user_models.keras_user_model import KerasUserModel, _as_catalog
 from user_models.litert import LiteRTRunner
 
-__all__ = ["LiteRTUserModel", "META_FILE", "step_path"]
+__all__ = ["LiteRTUserModel", "META_FILE", "probability_fn", "step_path"]
 
 META_FILE = "user_model.meta.json"
 
 
 def _normalised(probs: np.ndarray) -> np.ndarray:
-  # Quantised softmax outputs can miss a sum of 1 by more than the
-  # environment's tolerance: renormalise.
   probs = np.maximum(probs, 0.0)
   return probs / np.maximum(probs.sum(axis=-1, keepdims=True), 1e-12)
+
+
+def probability_fn(runner: LiteRTRunner, order=None):
+  """The per-call function `LiteRTUserModel` serves a flatbuffer with.
+
+  Float softmax outputs (fp32, fp16 and dynamic-range int8 models, whose
+  activations are float) sum to 1 to float precision and are returned as
+  the interpreter gives them; outputs dequantised from int8 (full-integer
+  models) can miss a sum of 1 by more than the environment's tolerance and
+  are renormalised.
+
+  Args:
+    runner: the loaded flatbuffer.
+    order: for several inputs, `runner.order_inputs(...)`: the caller's
+      inputs are passed in this order; None for one input.
+
+  Returns:
+    f(*inputs) -> float32 [N, levels].
+  """
+  renormalise = runner.dequantized_outputs[0]
+  if order is None:
+    if renormalise:
+      return lambda x: _normalised(runner(x)[0])
+    return lambda x: runner(x)[0]
+
+  def call(*inputs):
+    probs = runner(*(inputs[i] for i in order))[0]
+    return _normalised(probs) if renormalise else probs
+  return call
 
 
 def step_path(model_path: str) -> str:
@@ -82,10 +109,14 @@ class LiteRTUserModel(KerasUserModel):
       runner = LiteRTRunner(self.model_path, num_threads=num_threads)
       self._check(runner, [(self.spec.cwm_dim + index,)],
                   (features.NUM_LEVELS,))
-      self._cwm = lambda x: _normalised(runner(x)[0])
+      self._cwm = probability_fn(runner)
       return
-    head = LiteRTRunner(self.model_path, num_threads=num_threads)
-    step = LiteRTRunner(step_path(self.model_path), num_threads=num_threads)
+    # Buffer reuse breaks XNNPack's GRU step on repeated invokes (see
+    # LiteRTRunner): the SWM's parts keep every tensor.
+    head = LiteRTRunner(self.model_path, num_threads=num_threads,
+                        preserve_all_tensors=True)
+    step = LiteRTRunner(step_path(self.model_path), num_threads=num_threads,
+                        preserve_all_tensors=True)
     head_order = head.order_inputs(["state", "candidates"])
     step_order = step.order_inputs(["step", "state"])
     units = int(meta["state_units"])
@@ -99,10 +130,7 @@ class LiteRTUserModel(KerasUserModel):
       inputs = (x, state)
       return step(*(inputs[i] for i in step_order))[0]
 
-    def run_head(state, candidates):
-      inputs = (state, candidates)
-      return _normalised(head(*(inputs[i] for i in head_order))[0])
-    self._set_swm_backend(run_step, run_head, units)
+    self._set_swm_backend(run_step, probability_fn(head, head_order), units)
 
   def _check(self, runner: LiteRTRunner, expected, output) -> None:
     if runner.input_shapes != list(expected):

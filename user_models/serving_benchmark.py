@@ -7,8 +7,14 @@ process, so `scripts/benchmark.py --only user_model` starts
 
 once per backend and reads the JSON line it prints. Backends: `keras`
 (`model(x)`), `tf_function`, LiteRT `fp32`, `int8` (dynamic range),
-`int8_full`, `fp16` through `LiteRTRunner`, and `int8_bare` (the bare
-interpreter: set_tensor, invoke, get_tensor) to price the wrapper.
+`int8_full`, `fp16` through the very function `LiteRTUserModel` calls per
+step (`user_models.litert_user_model.probability_fn` over a `LiteRTRunner`),
+and `int8_bare` (the bare interpreter: set_tensor, invoke, get_tensor) to
+price that wrapper.
+
+The model is the reference MLP of the quantisation issue by default, or a
+single-input `.keras` file (`--model_path`, e.g. a trained CWM: its user
+index column is then filled with valid indices).
 """
 
 import argparse
@@ -57,11 +63,12 @@ def _call_fn(backend: str, model, x_calibration: np.ndarray):
   if backend == "tf_function":
     fn = tf.function(lambda x: model(x, training=False))
     return lambda x: fn(x).numpy()
+  from user_models.litert_user_model import probability_fn  # pylint: disable=g-import-not-at-top
   variant = "int8" if backend == "int8_bare" else backend
   content = convert_keras_model(model, variant, [x_calibration])
   runner = LiteRTRunner(model_content=content, num_threads=1)
   if backend != "int8_bare":
-    return lambda x: runner(x)[0]
+    return probability_fn(runner)
   from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
   interpreter = Interpreter(model_content=content, num_threads=1)
   inp = interpreter.get_input_details()[0]["index"]
@@ -77,6 +84,18 @@ def _call_fn(backend: str, model, x_calibration: np.ndarray):
     interpreter.invoke()
     return interpreter.get_tensor(out)
   return bare
+
+
+def _inputs(model, batch: int, rng: np.random.Generator) -> np.ndarray:
+  """Random rows for `model`; a user model's user-index column (its last,
+  with a user embedding) gets valid indices."""
+  from user_models.keras_models import user_vocab_size  # pylint: disable=g-import-not-at-top
+  width = int(model.inputs[0].shape[-1])
+  x = rng.normal(size=(batch, width)).astype(np.float32)
+  vocab = user_vocab_size(model)
+  if vocab:
+    x[:, -1] = rng.integers(0, vocab, batch)
+  return x
 
 
 def measure_backend(backend: str, batches: list[int], seconds: float = 1.0,
@@ -101,14 +120,12 @@ def measure_backend(backend: str, batches: list[int], seconds: float = 1.0,
   model = (tf.keras.models.load_model(model_path, safe_mode=True,
                                       compile=False)
            if model_path else reference_mlp())
-  width = int(model.inputs[0].shape[-1])
   rng = np.random.default_rng(0)
-  call = _call_fn(backend, model,
-                  rng.normal(size=(512, width)).astype(np.float32))
+  call = _call_fn(backend, model, _inputs(model, 512, rng))
   flops = dense_flops(model)
   rows, gops = {}, {}
   for batch in batches:
-    x = rng.normal(size=(batch, width)).astype(np.float32)
+    x = _inputs(model, batch, rng)
     for _ in range(3):
       call(x)
     calls, start = 0, time.perf_counter()

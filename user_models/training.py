@@ -315,6 +315,40 @@ def model_inputs(inputs: LogInputs, model_type: str) -> dict[str, np.ndarray]:
           "weights": weights}
 
 
+def _fit(model: tf.keras.Model, train: dict, valid: tuple, batch_size: int,
+         learning_rate: float, max_epochs: int, patience: int,
+         lr_patience: int, verbose: int, weighted: bool,
+         keep_start: bool = False):
+  """Compiles and fits with early stopping; returns the Keras history.
+
+  The best weights (lowest validation loss) are kept; with `keep_start`,
+  the starting weights compete too: a model that only gets worse on the
+  validation sessions is returned as it started.
+  """
+  model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate),
+                loss="sparse_categorical_crossentropy",
+                weighted_metrics=[] if weighted else None)
+  start_loss = None
+  if keep_start:  # E.g. an SWM started as its CWM: the loss to beat.
+    x, y, w = valid
+    start_loss = float(model.evaluate(x, y, sample_weight=w,
+                                      batch_size=batch_size, verbose=0))
+  callbacks = [
+      tf.keras.callbacks.EarlyStopping(patience=patience,
+                                       restore_best_weights=True,
+                                       baseline=start_loss),
+      tf.keras.callbacks.ReduceLROnPlateau(factor=1 / 3, patience=lr_patience,
+                                           min_lr=learning_rate / 100)]
+  start_weights = model.get_weights() if start_loss is not None else None
+  history = model.fit(**train, validation_data=valid, batch_size=batch_size,
+                      epochs=max_epochs, callbacks=callbacks, shuffle=True,
+                      verbose=verbose)
+  if start_weights is not None and min(history.history["val_loss"]) >= (
+      start_loss):
+    model.set_weights(start_weights)
+  return history
+
+
 @gin.configurable(denylist=["root_dir", "logs_dir", "seed"])
 def train_user_model(
     root_dir: str,
@@ -331,13 +365,17 @@ def train_user_model(
     user_l2: float = 1e-3,
     unknown_user_fraction: float = 0.05,
     tower_units: int = 64,
-    hidden_units: tuple[int, ...] = (128, 128),
+    hidden_units: tuple[int, ...] = (256, 256, 128),
     state_units: int = 64,
     step_units: int = 64,
     interaction_dim: int = 16,
+    residual_units: int = 64,
     state_dropout: float = 0.0,
+    sequence_l2: float = 0.0,
+    freeze_cwm: bool = False,
     # Optimisation.
     learning_rate: float = 2e-3,
+    swm_learning_rate: float = 2e-4,
     batch_size: int = 512,
     max_epochs: int = 40,
     patience: int = 3,
@@ -348,11 +386,19 @@ def train_user_model(
     true_user_model: AbstractUserModel | None = None) -> dict:
   """Trains a CWM or SWM on logs and writes model, plot and metrics.
 
+  An SWM is trained in two stages: first its CWM part, exactly as a CWM
+  (same code, data and seed), then, starting from that CWM (the residual
+  starts at zero), the sequence layers on whole sessions, with the CWM part
+  frozen unless `freeze_cwm` is False. Early stopping keeps the best
+  weights on the validation sessions, the CWM's own included, so the SWM
+  never does worse than its CWM there. Its metrics also hold the CWM
+  stage's held-out figures (`cwm_stage_*`).
+
   Args:
     root_dir: output folder.
     logs_dir: folder of sessions.* and tracks.* (see `find_log_files`).
     model_type: "cwm" (dense, hand-engineered session context) or "swm"
-      (GRU over the session).
+      (the CWM plus a GRU over the session).
     split_by: "session" or "user", the held-out split of `LoggedSessions`.
     holdout_fraction: share of sessions (or users) held out for the metrics.
     validation_fraction: share of the training sessions kept for early
@@ -365,16 +411,21 @@ def train_user_model(
     unknown_user_fraction: share of training sessions trained as the
       unknown user (index 0).
     tower_units: hidden units of the track tower.
-    hidden_units: units of the MLP (the SWM's head).
+    hidden_units: units of the MLP (the CWM, and the SWM's CWM part).
     state_units: GRU units of the SWM.
     step_units: units of the SWM's dense step encoder.
-    interaction_dim: width of the SWM head's state x track product.
-    state_dropout: dropout rate on the SWM state read by the head (training
-      only).
-    learning_rate: Adam's initial rate, cut by 3 when validation stalls.
+    interaction_dim: width of the SWM's state x track product.
+    residual_units: hidden units of the SWM's residual.
+    state_dropout: dropout rate on the SWM state read by the residual
+      (training only).
+    sequence_l2: L2 weight on the kernels of the SWM's sequence layers.
+    freeze_cwm: keep the SWM's CWM part fixed in the second stage.
+    learning_rate: Adam's initial rate (CWM, and the SWM's CWM stage), cut
+      by 3 when validation stalls.
+    swm_learning_rate: Adam's initial rate of the SWM's sequence stage.
     batch_size: rows per batch (CWM); the SWM takes batch_size / 8
       sessions per batch (sessions average ~13 rows).
-    max_epochs: epochs at most.
+    max_epochs: epochs at most (per stage).
     patience: epochs without validation improvement before stopping (the
       best weights are kept).
     lr_patience: epochs without validation improvement before the learning
@@ -398,24 +449,41 @@ def train_user_model(
   inputs = prepare_inputs(logs_dir, split_by, holdout_fraction,
                           validation_fraction, split_seed, user_embedding,
                           unknown_user_fraction)
-  arrays = model_inputs(inputs, model_type)
   data, fit, validation = inputs.data, inputs.fit, inputs.validation
   session = data.bounds.session_index
+  held = data.held_out
+  held_rows = held[session]
+  # A live bar on a terminal, one line per epoch in logs and subprocesses.
+  verbose = (1 if sys.stdout.isatty() else 2) if progress else 0
+  fit_args = dict(max_epochs=max_epochs, patience=patience,
+                  lr_patience=lr_patience, verbose=verbose)
 
+  # The CWM (for an SWM: its first stage).
   tf.keras.utils.set_random_seed(seed)
-  if model_type == keras_models.CWM_NAME:
-    model = keras_models.build_cwm(inputs.spec, inputs.user_vocab,
-                                   embedding_dim, user_l2, tower_units,
-                                   hidden_units)
-    x = arrays["x"]
-    train = dict(x=x[fit[session]], y=data.levels[fit[session]])
-    valid = (x[validation[session]], data.levels[validation[session]])
-    fit_batch = batch_size
-  else:
+  x = model_inputs(inputs, keras_models.CWM_NAME)["x"]
+  cwm = keras_models.build_cwm(inputs.spec, inputs.user_vocab, embedding_dim,
+                               user_l2, tower_units, hidden_units)
+  fit_started = time.time()
+  history = _fit(cwm, dict(x=x[fit[session]], y=data.levels[fit[session]]),
+                 (x[validation[session]], data.levels[validation[session]]),
+                 batch_size, learning_rate, weighted=False, **fit_args)
+  cwm_probs = cwm.predict(x[held_rows], batch_size=8192, verbose=0)
+  skipped = (data.levels[held_rows] != _LISTEN).astype(np.float64)
+  model, probs, epochs = cwm, cwm_probs, len(history.history["loss"])
+  stage = {}
+
+  if model_type == keras_models.SWM_NAME:
+    stage = {f"cwm_stage_{k}": v for k, v in skip_metrics_lib.skip_metrics(
+        skipped, 1.0 - cwm_probs[:, _LISTEN].astype(np.float64)).items()}
+    stage["cwm_stage_epochs"] = epochs
+    arrays = model_inputs(inputs, model_type)
+    tf.keras.utils.set_random_seed(seed)
     model = keras_models.build_swm(inputs.spec, inputs.user_vocab,
                                    state_units, embedding_dim, user_l2,
                                    tower_units, hidden_units, step_units,
-                                   interaction_dim, state_dropout)
+                                   interaction_dim, residual_units,
+                                   state_dropout, sequence_l2)
+    keras_models.copy_cwm_weights(cwm, model, freeze=freeze_cwm)
     seq = (arrays["steps"], arrays["candidates"])
     levels, weights = arrays["levels"], arrays["weights"]
     # Keras averages the loss over every [session, t] cell, padding
@@ -426,37 +494,20 @@ def train_user_model(
                  sample_weight=scale(weights[fit]))
     valid = ((seq[0][validation], seq[1][validation]), levels[validation],
              scale(weights[validation]))
-    fit_batch = max(1, batch_size // 8)
-
-  model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate),
-                loss="sparse_categorical_crossentropy",
-                weighted_metrics=[] if model_type == "swm" else None)
-  callbacks = [
-      tf.keras.callbacks.EarlyStopping(patience=patience,
-                                       restore_best_weights=True),
-      tf.keras.callbacks.ReduceLROnPlateau(factor=1 / 3, patience=lr_patience,
-                                           min_lr=learning_rate / 100)]
-  # A live bar on a terminal, one line per epoch in logs and subprocesses.
-  verbose = (1 if sys.stdout.isatty() else 2) if progress else 0
-  fit_started = time.time()
-  history = model.fit(**train, validation_data=valid, batch_size=fit_batch,
-                      epochs=max_epochs, callbacks=callbacks, shuffle=True,
-                      verbose=verbose)
+    history = _fit(model, train, valid, max(1, batch_size // 8),
+                   swm_learning_rate, weighted=True, keep_start=True,
+                   **fit_args)
+    epochs += len(history.history["loss"])
+    out = model.predict((seq[0][held], seq[1][held]), batch_size=512,
+                        verbose=0)
+    probs = out[weights[held] > 0]
   train_seconds = time.time() - fit_started
   model_path = save_user_model(model, os.path.join(root_dir, MODEL_FILE))
 
   # Held-out rows, in log order (sessions are contiguous and in order).
-  held = data.held_out
-  held_rows = held[session]
-  if model_type == keras_models.CWM_NAME:
-    probs = model.predict(x[held_rows], batch_size=8192, verbose=0)
-  else:
-    out = model.predict((seq[0][held], seq[1][held]), batch_size=512,
-                        verbose=0)
-    probs = out[weights[held] > 0]
-  skipped = (data.levels[held_rows] != _LISTEN).astype(np.float64)
   p_skip = 1.0 - probs[:, _LISTEN].astype(np.float64)
   metrics = skip_metrics_lib.skip_metrics(skipped, p_skip)
+  metrics.update(stage)
   curves = {model_type.upper(): (skipped, p_skip)}
   true_probs, reason = true_probabilities(true_user_model, data,
                                           inputs.context)
@@ -475,7 +526,7 @@ def train_user_model(
       num_validation_sessions=int(validation.sum()),
       num_held_out_sessions=int(held.sum()),
       num_held_out_rows=int(held_rows.sum()),
-      user_vocab=inputs.user_vocab, epochs=len(history.history["loss"]),
+      user_vocab=inputs.user_vocab, epochs=epochs,
       best_val_loss=float(min(history.history["val_loss"])),
       train_seconds=train_seconds, wall_seconds=time.time() - started,
       ece_bins=skip_metrics_lib.DEFAULT_NUM_BINS)

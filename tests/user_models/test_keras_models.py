@@ -65,6 +65,7 @@ def test_safe_mode_round_trip(tmp_path):
 def test_swm_step_and_head_reproduce_the_sequence_model():
   rng = np.random.default_rng(2)
   swm = keras_models.build_swm(SPEC, VOCAB, state_units=16)
+  _randomise_residual(swm, rng)
   steps, cands = _swm_inputs(3, 7, rng)
   expected = swm([steps, cands]).numpy()
   step, head = keras_models.swm_serving_models(swm, SPEC)
@@ -74,6 +75,32 @@ def test_swm_step_and_head_reproduce_the_sequence_model():
     state = step([steps[:, t], state]).numpy()
     np.testing.assert_allclose(head([state, cands[:, t]]).numpy(),
                                expected[:, t], atol=1e-5)
+
+
+def _randomise_residual(swm, rng):
+  """The residual starts at zero; give it weights so the state counts."""
+  layer = swm.get_layer("residual_logits")
+  layer.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32)
+                     for w in layer.get_weights()])
+
+
+def test_swm_starts_as_the_cwm_it_copies():
+  rng = np.random.default_rng(4)
+  cwm = keras_models.build_cwm(SPEC, VOCAB)
+  swm = keras_models.build_swm(SPEC, VOCAB, state_units=8)
+  copied = keras_models.copy_cwm_weights(cwm, swm)
+  assert "levels" in copied and "user_embedding" in copied
+  assert not swm.get_layer("hidden_0").trainable
+  assert swm.get_layer("swm_gru").trainable
+  steps, cands = _swm_inputs(2, 5, rng)
+  # The candidate row is the CWM row with the unit acoustics inside it.
+  u, f = SPEC.user_dim, SPEC.track_dim
+  x = np.concatenate([cands[..., :u + f], cands[..., u + f + 8:]], axis=-1)
+  expected = cwm(x.reshape(10, -1)).numpy().reshape(2, 5, 4)
+  np.testing.assert_allclose(swm([steps, cands]).numpy(), expected,
+                             atol=1e-6)
+  _randomise_residual(swm, rng)  # Then the state changes predictions.
+  assert np.abs(swm([steps, cands]).numpy() - expected).max() > 1e-3
 
 
 def test_swm_serving_parts_share_the_trained_weights():

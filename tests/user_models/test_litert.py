@@ -65,3 +65,26 @@ def test_serving_benchmark_measures_each_backend_in_process():
     assert result["rows_per_s"]["4"] > 0
     assert result["flops_per_row"] == 2 * (128 * 256 + 256 * 256 +
                                            256 * 128 + 128 * 3)
+
+
+def test_only_outputs_dequantised_from_int8_are_renormalised(mlp):
+  from user_models.litert_user_model import probability_fn
+  x = np.random.default_rng(1).normal(size=(50, 16)).astype(np.float32)
+  for variant, dequantised in (("fp32", False), ("int8", False),
+                               ("int8_full", True)):
+    runner = LiteRTRunner(model_content=convert_keras_model(
+        mlp, variant, representative_inputs=[x]))
+    assert runner.dequantized_outputs == [dequantised]
+    probs = probability_fn(runner)(x)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+    if not dequantised:  # Passed through as the interpreter gives them.
+      np.testing.assert_array_equal(probs, runner(x)[0])
+
+
+def test_repeated_invokes_at_one_batch_size_agree(mlp):
+  runner = LiteRTRunner(model_content=convert_keras_model(mlp, "fp32"),
+                        preserve_all_tensors=True)
+  x = np.random.default_rng(2).normal(size=(20, 16)).astype(np.float32)
+  first = runner(x)[0]
+  for _ in range(3):
+    np.testing.assert_array_equal(runner(x)[0], first)
