@@ -33,10 +33,14 @@ def main(argv):
                                seed=FLAGS.seed)
   runs.write_run_files(FLAGS.root_dir, report)
   print(f"{'variant':<10} {'mean|dp|':>9} {'max|dp|':>8} {'argmax':>7} "
-        f"{'dAUC':>8} {'KiB':>7}  return delta")
+        f"{'dAUC':>8} {'KiB':>7}  return delta (± paired s.e.)")
   for name, v in report["variants"].items():
-    deltas = ", ".join(f"{p} {100 * d:+.2f}%"
-                       for p, d in v["return_delta"].items())
+    if "skipped" in v:
+      print(f"{name:<10} skipped: {v['skipped']}")
+      continue
+    deltas = ", ".join(
+        f"{p} {100 * d:+.2f}±{100 * v['return_delta_se'][p]:.2f}%"
+        for p, d in v["return_delta"].items())
     print(f"{name:<10} {v['mean_abs_err']:>9.4f} {v['max_abs_err']:>8.4f} "
           f"{v['argmax_agreement']:>7.3f} {v['auc_delta']:>+8.4f} "
           f"{v['file_bytes'] / 1024:>7.1f}  {deltas}")

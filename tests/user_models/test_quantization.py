@@ -43,9 +43,10 @@ def test_report_and_files(quantized, kind):
   int8 = report["variants"]["int8"]
   assert int8["mean_abs_err"] < 0.1  # One epoch on tiny logs: a smoke test.
   for key in ("max_abs_err", "mean_abs_err", "argmax_agreement", "auc_delta",
-              "file_bytes", "return_delta"):
+              "file_bytes", "return_delta", "return_delta_se"):
     assert key in int8
   assert set(int8["return_delta"]) == {"random", "popularity", "greedy"}
+  assert all(se >= 0 for se in int8["return_delta_se"].values())
   assert int8["file_bytes"] < fp32["file_bytes"]
   on_disk = json.load(open(os.path.join(qdir, "quantization_report.json")))
   assert on_disk["variants"].keys() == report["variants"].keys()

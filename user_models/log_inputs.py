@@ -1,0 +1,287 @@
+"""Session logs prepared for training the learned user models.
+
+`prepare_inputs` reads logs with `simulator.log_episodes.LoggedSessions`
+(held-out sessions split by a seeded hash of the session), rebuilds each
+logged track's `SessionContext` (`user_models.features.logged_contexts`) with
+leave-session-out taste profiles for training sessions, and splits the
+training sessions into fit and validation sessions; `model_inputs` featurises
+them with the serving code for a CWM or an SWM. `true_probabilities` scores
+the same rows with the world's ground truth, when the logs come from it.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+from simulator.log_episodes import LoggedSessions
+from user_models import features
+from user_models import keras_models
+from user_models.base import AbstractUserModel, PUBLIC_RESPONSE_LEVELS
+from user_models.base import SessionContext
+
+__all__ = ["LogInputs", "find_log_files", "hashed_share",
+           "leave_session_out_profiles", "model_inputs", "prepare_inputs",
+           "true_probabilities"]
+
+_LISTEN = features.NUM_LEVELS - 1
+
+def find_log_files(logs_dir: str) -> tuple[str, str]:
+  """The sessions and tracks files of a logs folder (Parquet, else CSV).
+
+  Args:
+    logs_dir: a folder written by `scripts/generate_logs.py`, or holding
+      the public dataset's files renamed to sessions.* and tracks.*.
+
+  Returns:
+    (sessions_path, tracks_path).
+
+  Raises:
+    FileNotFoundError: if either file is missing.
+  """
+  found = []
+  for stem in ("sessions", "tracks"):
+    paths = [os.path.join(logs_dir, f"{stem}.{ext}")
+             for ext in ("parquet", "pq", "csv", "csv.gz")]
+    existing = [p for p in paths if os.path.isfile(p)]
+    if not existing:
+      raise FileNotFoundError(
+          f"no {stem}.parquet/.csv in {logs_dir!r}; generate logs with "
+          "scripts/generate_logs.py --root_dir LOGS")
+    found.append(existing[0])
+  return found[0], found[1]
+
+
+def true_probabilities(true_user_model: AbstractUserModel | None,
+                       data: LoggedSessions,
+                       context) -> tuple[np.ndarray | None, str | None]:
+  """The world's level probabilities of every logged row, if comparable.
+
+  Args:
+    true_user_model: the ground truth (e.g. `ParametricListener`) or None.
+    data: the logs.
+    context: `logged_contexts` of every row.
+
+  Returns:
+    (probs [R, 4], None), or (None, reason) when the logs cannot be scored
+    by this model: no model, other levels, or a world whose catalog or
+    users differ from the logs'.
+  """
+  if true_user_model is None:
+    return None, "no true_user_model was given"
+  if tuple(true_user_model.response_levels) != PUBLIC_RESPONSE_LEVELS:
+    return None, (f"the true user model's levels "
+                  f"{tuple(true_user_model.response_levels)} are not the "
+                  "public four")
+  world = getattr(true_user_model, "world", None)
+  catalog = getattr(world, "catalog", None)
+  if catalog is None:
+    return None, "the true user model has no world catalog to check"
+  world_ids = np.asarray(catalog.track_ids).astype(str)
+  log_ids = np.asarray(data.catalog.track_ids).astype(str)
+  if world_ids.shape != log_ids.shape or (world_ids != log_ids).any():
+    return None, (f"the world's catalog ({len(world_ids)} tracks) has other "
+                  f"track ids than the logs' tracks file ({len(log_ids)} "
+                  "tracks): the logs do not come from this world")
+  # Worlds of another seed share the ids but not the features.
+  if not np.allclose(catalog.features, data.catalog.features, atol=1e-4):
+    return None, ("the world's track features differ from the logs' tracks "
+                  "file (same ids, another world, e.g. another seed)")
+  num_users = getattr(world, "num_users", None)
+  if num_users is not None and data.row_users.max() >= num_users:
+    return None, (f"the logs' user ids reach {int(data.row_users.max())}, "
+                  f"beyond the world's {num_users} users")
+  probs = true_user_model.predict(context, data.track_rows[:, None])[:, 0]
+  return np.asarray(probs, np.float64), None
+
+
+def leave_session_out_profiles(data: LoggedSessions) -> np.ndarray | None:
+  """Taste profiles of training sessions without their own listens.
+
+  `LoggedSessions.session_profile` averages the acoustic vectors of a user's
+  listens over all training sessions, so a training session's profile
+  contains its own outcomes while a held-out session's does not. Training on
+  the leaky profile teaches a model to trust it more than it deserves on
+  held-out sessions and in the environment, so every training session gets
+  the average over the user's *other* training sessions (zeros if none, as
+  for a user with no training sessions).
+
+  Args:
+    data: the logs.
+
+  Returns:
+    float32 [S, U] profiles (held-out sessions unchanged), or None if the
+    logs' profiles are not the mean acoustic vector of training listens
+    (then they are used as they are).
+  """
+  vectors = features.FeatureTables(data.catalog).acoustic.astype(np.float64)
+  session = data.bounds.session_index
+  listens = (data.levels == _LISTEN) & ~data.held_out[session]
+  num_sessions = data.bounds.num_sessions
+  own_sum = np.zeros((num_sessions, vectors.shape[1]))
+  np.add.at(own_sum, session[listens], vectors[data.track_rows[listens]])
+  own_count = np.bincount(session[listens], minlength=num_sessions)
+  users, user_of = np.unique(data.session_users, return_inverse=True)
+  user_sum = np.zeros((len(users), vectors.shape[1]))
+  np.add.at(user_sum, user_of, own_sum)
+  user_count = np.bincount(user_of, own_count, len(users))
+  full = user_sum[user_of] / np.maximum(user_count[user_of], 1)[:, None]
+  if not np.allclose(full, data.session_profile, atol=1e-4):
+    return None
+  rest = user_count[user_of] - own_count
+  loso = (user_sum[user_of] - own_sum) / np.maximum(rest, 1)[:, None]
+  return np.where(data.held_out[:, None], data.session_profile,
+                  loso).astype(np.float32)
+
+
+def hashed_share(keys: np.ndarray, fraction: float, salt: int) -> np.ndarray:
+  """True for a seeded `fraction` of keys, independent of the held-out split.
+
+  A splitmix64 finaliser of (key, salt): unlike `split_sessions`, whose
+  seeds shift one hash, different salts give unrelated subsets.
+  """
+  offset = np.uint64((salt * 0x9E3779B97F4A7C15) % 2**64)
+  with np.errstate(over="ignore"):
+    z = keys.astype(np.uint64) + offset
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+  z ^= z >> np.uint64(31)
+  return (z >> np.uint64(11)).astype(np.float64) / 2.0**53 < fraction
+
+
+def _sequences(data: LoggedSessions, step_rows: np.ndarray,
+               cand_rows: np.ndarray, start: np.ndarray):
+  """Pads per-row SWM inputs into [S, T, *] session sequences.
+
+  Position t of session s holds the start token (t = 0) or row t - 1's step
+  features, and row t's candidate features and level; weight 0 marks
+  padding.
+  """
+  offsets, lengths = data.bounds.offsets, data.bounds.lengths
+  s, t = data.bounds.num_sessions, int(lengths.max())
+  session = data.bounds.session_index
+  position = np.arange(len(session)) - offsets[session]
+  steps = np.zeros((s, t, step_rows.shape[1]), np.float32)
+  steps[:, 0] = start
+  after = position + 1 < lengths[session]  # Rows followed by another row.
+  steps[session[after], position[after] + 1] = step_rows[after]
+  cands = np.zeros((s, t, cand_rows.shape[1]), np.float32)
+  cands[session, position] = cand_rows
+  levels = np.zeros((s, t), np.int32)
+  levels[session, position] = data.levels
+  weights = np.zeros((s, t), np.float32)
+  weights[session, position] = 1.0
+  return steps, cands, levels, weights
+
+
+@dataclasses.dataclass
+class LogInputs:
+  """Logs prepared for training: arrays, contexts and the three splits.
+
+  Attributes:
+    data: the logs.
+    tables: the catalog's feature tables.
+    spec: the input widths.
+    context: the `SessionContext` of every logged row (user features are
+      leave-session-out profiles for training sessions).
+    fit: bool [S], sessions trained on.
+    validation: bool [S], training sessions kept for early stopping.
+    user_vocab: rows of the user embedding (0: none).
+    user_index: float32 [R, 1] the embedding index of each row (0 for the
+      sessions trained as the unknown user), or None.
+    profiles_note: why leave-session-out profiles were not used, or None.
+  """
+  data: LoggedSessions
+  tables: features.FeatureTables
+  spec: features.FeatureSpec
+  context: SessionContext
+  fit: np.ndarray
+  validation: np.ndarray
+  user_vocab: int
+  user_index: np.ndarray | None
+  profiles_note: str | None
+
+
+def prepare_inputs(logs_dir: str, split_by: str = "session",
+                   holdout_fraction: float = 0.2,
+                   validation_fraction: float = 0.1, split_seed: int = 0,
+                   user_embedding: bool = True,
+                   unknown_user_fraction: float = 0.05) -> LogInputs:
+  """Reads logs and prepares what both model types train on.
+
+  Args:
+    logs_dir: folder of sessions.* and tracks.*.
+    split_by: "session" or "user", the held-out split of `LoggedSessions`.
+    holdout_fraction: share held out for the metrics.
+    validation_fraction: share of training sessions kept for early stopping.
+    split_seed: seed of the splits.
+    user_embedding: give the models a user embedding (if the logs have a
+      `user_id` column).
+    unknown_user_fraction: share of fit sessions trained as the unknown user.
+
+  Returns:
+    The prepared `LogInputs`.
+
+  Raises:
+    ValueError: if a fraction is out of range or a split is empty.
+  """
+  if not 0.0 < validation_fraction < 1.0:
+    raise ValueError(f"validation_fraction must be in (0, 1), got "
+                     f"{validation_fraction}")
+  data = LoggedSessions.load(*find_log_files(logs_dir), split_by=split_by,
+                             holdout_fraction=holdout_fraction,
+                             split_seed=split_seed)
+  tables = features.FeatureTables(data.catalog)
+  session = data.bounds.session_index
+  profiles = leave_session_out_profiles(data)
+  context = features.logged_contexts(
+      data.track_rows, data.levels, data.bounds.offsets, data.row_users,
+      (data.session_profile if profiles is None else profiles)[session])
+  keys = np.arange(data.bounds.num_sessions)
+  validation = ~data.held_out & hashed_share(keys, validation_fraction,
+                                              2 * split_seed + 1)
+  fit = ~data.held_out & ~validation
+  if not (fit.any() and validation.any() and data.held_out.any()):
+    raise ValueError(f"{len(keys)} sessions are too few to split into fit, "
+                     "validation and held-out sessions")
+  user_vocab = int(data.row_users.max()) + 2 if (
+      user_embedding and "user_id" in data.table.column_names) else 0
+  index = None
+  if user_vocab:
+    # Whole sessions play the unknown user, as an unseen listener would.
+    unknown = fit & hashed_share(keys, unknown_user_fraction,
+                                  2 * split_seed + 2)
+    index = features.user_index_column(data.row_users, user_vocab)
+    index[unknown[session]] = 0.0
+  note = None if profiles is not None else (
+      "the logs' profiles are not mean acoustic vectors of training listens; "
+      "used as they are")
+  return LogInputs(data, tables, tables.spec(data.session_profile.shape[1]),
+                   context, fit, validation, user_vocab, index, note)
+
+
+def model_inputs(inputs: LogInputs, model_type: str) -> dict[str, np.ndarray]:
+  """The arrays a model of `model_type` reads, for every logged row.
+
+  Args:
+    inputs: prepared logs.
+    model_type: "cwm" or "swm".
+
+  Returns:
+    CWM: {"x": [R, D]}. SWM: {"steps": [S, T, Dx], "candidates": [S, T, Dc],
+    "levels": [S, T], "weights": [S, T]} (weight 0 on padding).
+  """
+  data, tables, context = inputs.data, inputs.tables, inputs.context
+  extra = [] if inputs.user_index is None else [inputs.user_index]
+  if model_type == keras_models.CWM_NAME:
+    x = features.cwm_features(context, data.track_rows[:, None], tables)[:, 0]
+    return {"x": np.concatenate([x] + extra, axis=1)}
+  step_rows = features.swm_step_features(
+      data.track_rows, features.one_hot_levels(data.levels), tables)
+  cand_rows = features.swm_candidate_features(
+      context, data.track_rows[:, None], tables)[:, 0]
+  steps, cands, levels, weights = _sequences(
+      data, step_rows, np.concatenate([cand_rows] + extra, axis=1),
+      features.swm_start_features(1, tables))
+  return {"steps": steps, "candidates": cands, "levels": levels,
+          "weights": weights}
