@@ -168,28 +168,39 @@ def cwm_features(context: SessionContext, track_ids: np.ndarray,
   hist = np.asarray(context.history_ids)
   valid = np.asarray(context.history_responses) >= 0
   user = np.asarray(context.user_features, np.float32)
-  counts = np.stack([context.position, context.consecutive_skips,
-                     context.num_skips], axis=1).astype(np.float32)
-  out = []
+  u, f, h = user.shape[1], tables.track_features.shape[1], history_window
+  # Filled in place, column blocks as in the module docstring: this runs
+  # once per environment step, so it avoids temporary concatenations.
+  out = np.empty((r, k, u + f + _NUM_SCALARS + 2 * h), np.float32)
+  out[:, :, :u] = user[:, None, :]
+  out[:, :, u:u + f] = tables.track_features[track_ids]
+  counts = out[:, :, u + f:u + f + 3]
+  counts[...] = np.stack([context.position, context.consecutive_skips,
+                          context.num_skips], axis=1)[:, None, :]
+  counts[:, :, 0] += np.arange(k, dtype=np.float32)
+  counts /= _COUNT_SCALE
+  c0 = u + f + _NUM_SCALARS
   for j in range(k):
     # Earlier slate items are heard before item j: they join its history.
-    ids = np.concatenate([hist, track_ids[:, :j]], axis=1)
-    ok = np.concatenate([valid, np.ones((r, j), bool)], axis=1)
+    if j:
+      ids = np.concatenate([hist, track_ids[:, :j]], axis=1)
+      ok = np.concatenate([valid, np.ones((r, j), bool)], axis=1)
+    else:
+      ids, ok = hist, valid
     ids, ok = _window(ids, ok, history_window)
     cand = track_ids[:, j]
-    cos = np.einsum("rd,rhd->rh", tables.unit_acoustic[cand],
-                    tables.unit_acoustic[ids]) * ok
+    row = out[:, j]
+    np.einsum("rd,rhd->rh", tables.unit_acoustic[cand],
+              tables.unit_acoustic[ids], out=row[:, c0:c0 + h])
+    row[:, c0:c0 + h] *= ok
+    row[:, c0 + h:] = ok
     # The window is right-aligned, so the last valid slot is the previous
     # track whenever any slot is valid.
     has_prev = ok[:, -1]
-    dist = np.linalg.norm(tables.acoustic[cand] - tables.acoustic[ids[:, -1]],
-                          axis=1) * has_prev
-    scalars = np.concatenate([
-        (counts + np.array([j, 0, 0], np.float32)) / _COUNT_SCALE,
-        has_prev[:, None], dist[:, None]], axis=1)
-    out.append(np.concatenate([user, tables.track_features[cand], scalars,
-                               cos, ok], axis=1).astype(np.float32))
-  return np.stack(out, axis=1)
+    row[:, u + f + 3] = has_prev
+    diff = tables.acoustic[cand] - tables.acoustic[ids[:, -1]]
+    row[:, u + f + 4] = np.sqrt(np.einsum("rd,rd->r", diff, diff)) * has_prev
+  return out
 
 
 def one_hot_levels(levels: np.ndarray) -> np.ndarray:
