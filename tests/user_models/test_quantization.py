@@ -5,7 +5,6 @@ import json
 import os
 
 import gin
-import numpy as np
 import pytest
 from tf_agents.environments import utils as env_utils
 
