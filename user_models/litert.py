@@ -114,6 +114,7 @@ class LiteRTRunner:
     self._inputs = self._interpreter.get_input_details()
     self._outputs = self._interpreter.get_output_details()
     self._batch = None
+    self._staging = []
 
   @property
   def input_names(self) -> list[str]:
@@ -166,7 +167,11 @@ class LiteRTRunner:
       raise UserModelLoadError(f"{self.path} takes {len(self._inputs)} "
                                f"input(s), got {len(inputs)}")
     batch = int(inputs[0].shape[0])
-    if batch != self._batch:
+    # An environment's running rows change by a few from step to step:
+    # rather than resize and re-allocate the interpreter each time, run a
+    # smaller batch padded to the allocated one (rows are computed
+    # independently) unless it would waste more than half of it.
+    if self._batch is None or not self._batch // 2 < batch <= self._batch:
       for detail, x in zip(self._inputs, inputs):
         if tuple(x.shape[1:]) != tuple(detail["shape"][1:]):
           raise UserModelLoadError(
@@ -176,8 +181,17 @@ class LiteRTRunner:
         self._interpreter.resize_tensor_input(detail["index"], x.shape)
       self._interpreter.allocate_tensors()
       self._batch = batch
-    for detail, x in zip(self._inputs, inputs):
-      self._interpreter.set_tensor(detail["index"],
-                                   np.ascontiguousarray(x, np.float32))
+      self._staging = [np.zeros(x.shape, np.float32) for x in inputs]
+    for detail, x, staged in zip(self._inputs, inputs, self._staging):
+      if x.shape[1:] != staged.shape[1:]:
+        raise UserModelLoadError(
+            f"{self.path}: input {detail['name']!r} has shape "
+            f"{staged.shape[1:]} per row, got {tuple(x.shape[1:])}")
+      if batch == self._batch:
+        staged = np.ascontiguousarray(x, np.float32)
+      else:
+        staged[:batch] = x
+      self._interpreter.set_tensor(detail["index"], staged)
     self._interpreter.invoke()
-    return [self._interpreter.get_tensor(d["index"]) for d in self._outputs]
+    return [self._interpreter.get_tensor(d["index"])[:batch]
+            for d in self._outputs]
