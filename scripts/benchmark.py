@@ -5,7 +5,7 @@ Not a test: it prints what it measured and writes it to
 (`operative_config.gin`: the parameters actually used; `config.gin`: the whole
 parsed configuration).
 
-Parts (`--only` picks one; by default every part runs):
+Parts (`--only` picks some, comma separated; by default every part runs):
 
 * `user_model`: rows/s of a user model (`--user_model_path`, default a
   128-256-256-128-3 MLP) at batch 1, 32, 256, 4096 for Keras `model(x)`,
@@ -23,6 +23,8 @@ Parts (`--only` picks one; by default every part runs):
   (random weights, the trained architecture; see
   `simulator.benchmarks.int8_cwm_user_model`), or a `.tflite` path from
   `scripts/quantize_user_model.py`, or `gin` for the gin config's model.
+  At B=256 it also times the environment with AH-DQN's greedy policy
+  choosing the actions (`env_with_ahdqn_steps_per_s`).
 * `ahdqn`: median latency of one greedy AH-DQN decision at batch 1 for pool
   sizes K = `--pool_sizes` (the policy's `action` in an XLA-compiled
   `tf.function`).
@@ -240,7 +242,7 @@ def run_env(settings: Settings) -> dict:
         "those of B independent listeners (the timing is still indicative).",
         type(builder.user_model).__name__)
   rng = np.random.RandomState(settings.seed)
-  rates = {}
+  rates, acting = {}, {}
   raw = {"user_model": FLAGS.user_model,
          "user_model_class": type(builder.user_model).__name__}
   for b in settings.batch_sizes:
@@ -268,6 +270,8 @@ def run_env(settings: Settings) -> dict:
       logging.info("env B=%d %-7s: %d calls in %.2f s = %.0f steps/s", b, name,
                    calls, elapsed, counts[name]["steps_per_s"])
       env.close()
+    if b == _TARGET_BATCH_SIZE:
+      acting[str(b)] = _steps_with_ahdqn(batched, settings)
     ratio = counts["batched"]["steps_per_s"] / counts["list"]["steps_per_s"]
     rates[str(b)] = {"batched": counts["batched"]["steps_per_s"],
                      "list": counts["list"]["steps_per_s"], "ratio": ratio}
@@ -276,7 +280,38 @@ def run_env(settings: Settings) -> dict:
                    "list_build_seconds": list_build}
     logging.info("env B=%d: batched / list = %.1fx (list built in %.2f s)", b,
                  ratio, list_build)
-  return {"env_steps_per_s": rates, "env_measurements": raw}
+  return {"env_steps_per_s": rates, "env_measurements": raw,
+          "env_with_ahdqn_steps_per_s": acting}
+
+
+def _steps_with_ahdqn(py_env, settings: Settings) -> float:
+  """Steps/s of `py_env` with AH-DQN's greedy policy choosing the actions.
+
+  The policy (random weights) runs in an XLA-compiled `tf.function` on the
+  environment's time steps, as a trained one would while collecting.
+  """
+  # pylint: disable=g-import-not-at-top
+  from tf_agents.environments import tf_py_environment
+  from agents.ahdqn import create_ahdqn_agent
+  # pylint: enable=g-import-not-at-top
+  tf.random.set_seed(settings.seed)
+  specs = tf_py_environment.TFPyEnvironment(py_env)
+  agent = create_ahdqn_agent(specs.time_step_spec(), specs.action_spec(),
+                             py_env.environment.catalog.features,
+                             tf.keras.optimizers.Adam())
+  action = tf.function(agent.policy.action, jit_compile=True)
+  state = {"time_step": py_env.reset()}
+
+  def step(_):
+    chosen = action(state["time_step"]).action.numpy()
+    state["time_step"] = py_env.step(chosen)
+
+  calls, elapsed = measure(step, [None], settings.seconds,
+                           settings.warmup_seconds)
+  rate = calls * py_env.batch_size / elapsed
+  logging.info("env B=%d with AH-DQN acting: %.0f steps/s", py_env.batch_size,
+               rate)
+  return rate
 
 
 class _EpisodeCounter:
@@ -335,6 +370,9 @@ def table_env(results: dict) -> str:
     verdict = "met" if target["batched"] >= _TARGET_STEPS_PER_S else "NOT met"
     lines.append(f"target >= {_TARGET_STEPS_PER_S:,} steps/s at "
                  f"B={_TARGET_BATCH_SIZE}: {verdict}")
+  for b, rate in results.get("env_with_ahdqn_steps_per_s", {}).items():
+    lines.append(f"B={b} with AH-DQN (greedy, XLA) choosing the actions: "
+                 f"{rate:,.0f} steps/s")
   return "\n".join(lines)
 
 
@@ -486,8 +524,9 @@ PARTS: dict[str, Part] = {
     "ray": Part(run=run_ray, table=table_ray),
 }
 
-flags.DEFINE_enum("only", None, list(PARTS),
-                  "Run only this part (default: every part).")
+flags.DEFINE_list("only", None,
+                  f"Run only these parts, comma separated, from {list(PARTS)} "
+                  "(default: every part).")
 
 
 # -- script -------------------------------------------------------------------
@@ -513,7 +552,11 @@ def main(argv: Sequence[str]) -> None:
                       pool_sizes=_sizes(FLAGS.pool_sizes, "pool_sizes"))
   runs.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
 
-  names = [FLAGS.only] if FLAGS.only else list(PARTS)
+  names = list(FLAGS.only) if FLAGS.only else list(PARTS)
+  unknown = sorted(set(names) - set(PARTS))
+  if unknown:
+    raise app.UsageError(f"--only: unknown parts {unknown}; choose from "
+                         f"{list(PARTS)}")
   output = {"machine": machine_info(),
             "settings": dict(dataclasses.asdict(settings), parts=names,
                              gin_files=list(FLAGS.gin_file),
