@@ -59,7 +59,6 @@ from user_models import _keras2  # noqa: F401  (must run before TensorFlow)
 
 import dataclasses
 import json
-import platform
 import subprocess
 import sys
 import time
@@ -69,13 +68,10 @@ from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
-import tensorflow as tf
-import tf_agents
-from tf_agents.environments import batched_py_environment
-from tf_agents.specs import array_spec
 
 import simulator
 from simulator import benchmarks
+from simulator import env_benchmark
 from simulator import io_utils
 from simulator import runs
 import user_models  # noqa: F401  (registers its gin configurables)
@@ -85,8 +81,6 @@ from user_models.base import AbstractUserModel
 _REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _DEFAULT_GIN_FILE = os.path.join(_REPO_DIR, "configs", "simulate.gin")
 
-#: Distinct pre-generated action batches, cycled through while stepping.
-_NUM_ACTION_BATCHES = 64
 #: The issue's target: batched / list speed-up at this batch size.
 _TARGET_BATCH_SIZE, _TARGET_RATIO = 256, 10.0
 
@@ -156,70 +150,7 @@ class Part:
   table: Callable[[dict], str]
 
 
-# -- measuring ----------------------------------------------------------------
-
-
-def measure(step: Callable[[np.ndarray], object], actions: Sequence,
-            seconds: float, warmup_seconds: float) -> tuple[int, float]:
-  """Calls `step` on the actions in turn for a fixed wall time.
-
-  Args:
-    step: the function timed, called with one element of `actions`.
-    actions: pre-generated arguments, cycled through.
-    seconds: wall time measured (at least one call is made).
-    warmup_seconds: wall time stepped, untimed, before measuring.
-
-  Returns:
-    (number of timed calls, their wall time in seconds).
-  """
-  n = len(actions)
-  i = 0
-  deadline = time.perf_counter() + warmup_seconds
-  while time.perf_counter() < deadline:
-    step(actions[i % n])
-    i += 1
-  calls = 0
-  start = time.perf_counter()
-  end = start + seconds
-  while True:
-    step(actions[(i + calls) % n])
-    calls += 1
-    now = time.perf_counter()
-    if now >= end:
-      return calls, now - start
-
-
-def machine_info() -> dict:
-  """The machine and software the numbers were measured on, and its load."""
-  try:
-    usable_cpus = len(os.sched_getaffinity(0))
-  except AttributeError:  # Not on Linux.
-    usable_cpus = os.cpu_count()
-  try:
-    load = [round(x, 2) for x in os.getloadavg()]
-  except OSError:
-    load = None
-  return {
-      "cpu_count": os.cpu_count(),
-      "usable_cpu_count": usable_cpus,
-      "processor": platform.processor() or platform.machine(),
-      "platform": platform.platform(),
-      "python": sys.version.split()[0],
-      "numpy": np.__version__,
-      "tensorflow": tf.__version__,
-      "tf_agents": tf_agents.__version__,
-      # Other processes compete for the CPUs when this is high.
-      "load_average_1_5_15_min": load,
-  }
-
-
 # -- part: env ----------------------------------------------------------------
-
-
-def _is_stateful(user_model: AbstractUserModel) -> bool:
-  cls = type(user_model)
-  return (cls.begin_sessions is not AbstractUserModel.begin_sessions or
-          cls.observe is not AbstractUserModel.observe)
 
 
 def run_env(settings: Settings) -> dict:
@@ -230,105 +161,27 @@ def run_env(settings: Settings) -> dict:
 
   Returns:
     {"env_steps_per_s": {B: {"batched", "list", "ratio"}},
-     "env_measurements": {B: raw counts and build times}}, B as a string.
+     "env_measurements": {B: raw counts and build times},
+     "env_with_ahdqn_steps_per_s": {"256": steps/s}}, B as a string.
   """
   builder = simulator.EnvironmentBuilder()
   builder.user_model = _env_user_model(builder)
-  logging.info("env user model: %s", type(builder.user_model).__name__)
-  if _is_stateful(builder.user_model):
+  name = type(builder.user_model).__name__
+  logging.info("env user model: %s", name)
+  if env_benchmark.is_stateful(builder.user_model):
     logging.warning(
         "%s keeps per-row session state, but the list baseline shares it "
         "between B environments that all use row 0: its responses are not "
         "those of B independent listeners (the timing is still indicative).",
-        type(builder.user_model).__name__)
-  rng = np.random.RandomState(settings.seed)
-  rates, acting = {}, {}
-  raw = {"user_model": FLAGS.user_model,
-         "user_model_class": type(builder.user_model).__name__}
-  for b in settings.batch_sizes:
-    start = time.perf_counter()
-    batched = builder.get_py_env(batch_size=b, seed=settings.seed)
-    batched_build = time.perf_counter() - start
-    start = time.perf_counter()
-    copies = [builder.get_py_env(unbatched=True, batch_size=1,
-                                 seed=settings.seed + i) for i in range(b)]
-    listed = batched_py_environment.BatchedPyEnvironment(
-        copies, multithreading=False)
-    list_build = time.perf_counter() - start
-    actions = array_spec.sample_spec_nest(
-        batched.action_spec(), rng, outer_dims=(_NUM_ACTION_BATCHES, b))
-
-    counts = {}
-    for name, env in (("batched", batched), ("list", listed)):
-      env.reset()
-      episodes = _EpisodeCounter(env)
-      calls, elapsed = measure(episodes.step, actions, settings.seconds,
-                               settings.warmup_seconds)
-      counts[name] = {"calls": calls, "seconds": elapsed,
-                      "steps_per_s": calls * b / elapsed,
-                      "mean_episode_steps": episodes.mean_length()}
-      logging.info("env B=%d %-7s: %d calls in %.2f s = %.0f steps/s", b, name,
-                   calls, elapsed, counts[name]["steps_per_s"])
-      env.close()
-    if b == _TARGET_BATCH_SIZE:
-      acting[str(b)] = _steps_with_ahdqn(batched, settings)
-    ratio = counts["batched"]["steps_per_s"] / counts["list"]["steps_per_s"]
-    rates[str(b)] = {"batched": counts["batched"]["steps_per_s"],
-                     "list": counts["list"]["steps_per_s"], "ratio": ratio}
-    raw[str(b)] = {"batched": counts["batched"], "list": counts["list"],
-                   "batched_build_seconds": batched_build,
-                   "list_build_seconds": list_build}
-    logging.info("env B=%d: batched / list = %.1fx (list built in %.2f s)", b,
-                 ratio, list_build)
-  return {"env_steps_per_s": rates, "env_measurements": raw,
-          "env_with_ahdqn_steps_per_s": acting}
-
-
-def _steps_with_ahdqn(py_env, settings: Settings) -> float:
-  """Steps/s of `py_env` with AH-DQN's greedy policy choosing the actions.
-
-  The policy (random weights) runs in an XLA-compiled `tf.function` on the
-  environment's time steps, as a trained one would while collecting.
-  """
-  # pylint: disable=g-import-not-at-top
-  from tf_agents.environments import tf_py_environment
-  from agents.ahdqn import create_ahdqn_agent
-  # pylint: enable=g-import-not-at-top
-  tf.random.set_seed(settings.seed)
-  specs = tf_py_environment.TFPyEnvironment(py_env)
-  agent = create_ahdqn_agent(specs.time_step_spec(), specs.action_spec(),
-                             py_env.environment.catalog.features,
-                             tf.keras.optimizers.Adam())
-  action = tf.function(agent.policy.action, jit_compile=True)
-  state = {"time_step": py_env.reset()}
-
-  def step(_):
-    chosen = action(state["time_step"]).action.numpy()
-    state["time_step"] = py_env.step(chosen)
-
-  calls, elapsed = measure(step, [None], settings.seconds,
-                           settings.warmup_seconds)
-  rate = calls * py_env.batch_size / elapsed
-  logging.info("env B=%d with AH-DQN acting: %.0f steps/s", py_env.batch_size,
-               rate)
-  return rate
-
-
-class _EpisodeCounter:
-  """Steps an environment and counts the episodes that end."""
-
-  def __init__(self, env):
-    self._env, self.steps, self.episodes = env, 0, 0
-
-  def step(self, action):
-    time_step = self._env.step(action)
-    step_type = np.asarray(time_step.step_type)
-    self.steps += step_type.size
-    self.episodes += int((step_type == 2).sum())
-    return time_step
-
-  def mean_length(self) -> float:
-    return self.steps / max(self.episodes, 1)
+        name)
+  measured = env_benchmark.env_steps_per_s(
+      builder, settings.batch_sizes, settings.seconds,
+      settings.warmup_seconds, seed=settings.seed,
+      acting_batch_sizes=(_TARGET_BATCH_SIZE,))
+  raw = dict(measured["raw"], user_model=FLAGS.user_model,
+             user_model_class=name)
+  return {"env_steps_per_s": measured["rates"], "env_measurements": raw,
+          "env_with_ahdqn_steps_per_s": measured["acting"]}
 
 
 def _env_user_model(builder) -> AbstractUserModel:
@@ -557,7 +410,7 @@ def main(argv: Sequence[str]) -> None:
   if unknown:
     raise app.UsageError(f"--only: unknown parts {unknown}; choose from "
                          f"{list(PARTS)}")
-  output = {"machine": machine_info(),
+  output = {"machine": env_benchmark.machine_info(),
             "settings": dict(dataclasses.asdict(settings), parts=names,
                              gin_files=list(FLAGS.gin_file),
                              gin_bindings=list(FLAGS.gin_bindings))}
