@@ -289,11 +289,19 @@ def run_ahdqn(settings: Settings) -> dict:
 def table_ahdqn(results: dict) -> str:
   median = results["ahdqn_decision_ms"]
   p90 = results["ahdqn_measurements"]["p90_ms"]
+  plain = results["ahdqn_measurements"]["no_xla_median_ms"]
   lines = ["AH-DQN greedy decision at batch 1 (XLA tf.function)",
-           f"{'K':>6}  {'median ms':>10}  {'p90 ms':>8}  {'us/candidate':>13}"]
+           f"{'K':>6}  {'median ms':>10}  {'p90 ms':>8}  {'us/candidate':>13}"
+           f"  {'no XLA ms':>10}"]
   for k, ms in median.items():
     lines.append(f"{int(k):>6}  {ms:>10.3f}  {p90[k]:>8.3f}  "
-                 f"{1e3 * ms / int(k):>13.3f}")
+                 f"{1e3 * ms / int(k):>13.3f}  {plain.get(k, np.nan):>10.3f}")
+  ks = sorted(int(k) for k in median)
+  if len(ks) > 1:
+    growth = median[str(ks[-1])] / median[str(ks[0])]
+    lines.append(f"K {ks[0]} -> {ks[-1]}: time x{growth:.2f} (linear would "
+                 f"be x{ks[-1] / ks[0]:.0f}): "
+                 f"{'sub-linear' if growth <= ks[-1] / ks[0] else 'WORSE'}")
   target = median.get(str(_TARGET_DECISION_K))
   if target is not None:
     verdict = "met" if target <= _TARGET_DECISION_MS else "NOT met"

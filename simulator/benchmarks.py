@@ -140,29 +140,39 @@ def ahdqn_decision_ms(track_features: np.ndarray, pool_sizes: Sequence[int],
     jit_compile: compile the policy with XLA.
 
   Returns:
-    {"median_ms": {K: ms}, "p90_ms": {K: ms}}, K as a string.
+    {"median_ms": {K: ms}, "p90_ms": {K: ms}, "no_xla_median_ms": {K: ms}
+    (empty without jit_compile)}, K as a string.
   """
   # pylint: disable=g-import-not-at-top
   import tensorflow as tf
   from tf_agents.specs import tensor_spec
   # pylint: enable=g-import-not-at-top
-  median, p90 = {}, {}
+  median, p90, plain = {}, {}, {}
   for k in pool_sizes:
     tf.random.set_seed(seed)
     agent = _ahdqn_agent(track_features, int(k))
     time_step = tensor_spec.sample_spec_nest(agent.time_step_spec,
                                              seed=seed, outer_dims=(1,))
     time_step.observation["candidate_mask"] = tf.ones((1, int(k)), tf.bool)
-    action = tf.function(agent.policy.action, jit_compile=jit_compile)
-    action(time_step).action.numpy()  # Trace and compile.
-    times = np.empty(calls)
-    for i in range(calls):
-      start = time.perf_counter()
-      action(time_step).action.numpy()
-      times[i] = time.perf_counter() - start
+    times = _call_times(tf.function(agent.policy.action,
+                                    jit_compile=jit_compile), time_step, calls)
     median[str(k)] = float(np.median(times) * 1e3)
     p90[str(k)] = float(np.quantile(times, 0.9) * 1e3)
-  return {"median_ms": median, "p90_ms": p90}
+    if jit_compile:  # The same without XLA, for comparison.
+      plain[str(k)] = float(np.median(_call_times(
+          tf.function(agent.policy.action), time_step, calls)) * 1e3)
+  return {"median_ms": median, "p90_ms": p90, "no_xla_median_ms": plain}
+
+
+def _call_times(action, time_step, calls: int) -> np.ndarray:
+  """Seconds of each of `calls` calls, after one untimed (tracing) call."""
+  action(time_step).action.numpy()
+  times = np.empty(calls)
+  for i in range(calls):
+    start = time.perf_counter()
+    action(time_step).action.numpy()
+    times[i] = time.perf_counter() - start
+  return times
 
 
 def replay_bytes_per_transition(track_features: np.ndarray,
