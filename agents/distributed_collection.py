@@ -97,7 +97,8 @@ class Collector:
                                **dict(config.network_kwargs))
     self._policy = agent.policy
     self._variables = self._policy.variables()
-    self._greedy = tf.function(self._policy.action)
+    # XLA roughly halves the Q network's time at B=256 (see the benchmark).
+    self._greedy = tf.function(self._policy.action, jit_compile=True)
     self._rng = np.random.default_rng([int(config.seed), int(worker_index)])
     self._time_step = None
 
