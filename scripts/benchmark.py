@@ -112,6 +112,11 @@ flags.DEFINE_integer("replay_pool_size", 500, "K of the replay part.")
 flags.DEFINE_integer("ray_episodes", 20000,
                      "Episodes per policy in the ray part (2 policies).")
 flags.DEFINE_integer("ray_workers", 2, "Local Ray workers (ray part).")
+flags.DEFINE_integer("ray_collection_steps", 30,
+                     "Timed steps per worker of Ray experience collection "
+                     "(ray part; 0 skips it).")
+flags.DEFINE_integer("ray_collection_batch_size", 256,
+                     "Listeners per collection worker (ray part).")
 #: Targets of the issue (#8).
 _TARGET_STEPS_PER_S = 50_000
 _TARGET_DECISION_K, _TARGET_DECISION_MS = 1000, 1.0
@@ -361,6 +366,11 @@ def run_ray(settings: Settings) -> dict:
       ["random", "cosine"], FLAGS.ray_episodes,
       shards_per_policy=2 * FLAGS.ray_workers, num_workers=FLAGS.ray_workers,
       seed=settings.seed)
+  if FLAGS.ray_collection_steps:
+    collection = benchmarks.ray_collection_speedup(
+        num_workers=FLAGS.ray_workers, num_steps=FLAGS.ray_collection_steps,
+        batch_size=FLAGS.ray_collection_batch_size, seed=settings.seed)
+    measured.update({f"collection_{k}": v for k, v in collection.items()})
   return {"ray_speedup": measured["speedup"], "ray_measurements": measured}
 
 
@@ -372,7 +382,13 @@ def table_ray(results: dict) -> str:
           f" s in one process, {m['ray_seconds']:.2f} s on {m['num_workers']} "
           f"workers = {results['ray_speedup']:.2f}x (startup + warm-up "
           f"{m['ray_startup_seconds']:.1f} s apart); identical returns: "
-          f"{m['identical']}; target >= {_TARGET_RAY_SPEEDUP}x: {verdict}")
+          f"{m['identical']}; target >= {_TARGET_RAY_SPEEDUP}x: {verdict}"
+          + ("" if "collection_speedup" not in m else
+             f"\nRay experience collection (AH-DQN, {m['num_workers']} "
+             f"workers): {m['collection_serial_steps_per_s']:,.0f} steps/s in "
+             f"one process, {m['collection_ray_steps_per_s']:,.0f} on Ray = "
+             f"{m['collection_speedup']:.2f}x; identical data: "
+             f"{m['collection_identical']}"))
 
 
 #: Every part, in running order.

@@ -15,6 +15,8 @@ so `simulator` does not depend on them.
   replay buffer (from the data spec and from the buffer's variables).
 * `ray_speedup`: `simulator.distributed.evaluate_policies` on Ray workers
   against the same work in one process.
+* `ray_collection_speedup`: `agents.distributed_collection` on Ray actors
+  against the same workers in one process.
 """
 
 import json
@@ -31,6 +33,7 @@ __all__ = [
     "ahdqn_decision_ms",
     "int8_cwm_user_model",
     "playlist_observation_spec",
+    "ray_collection_speedup",
     "ray_speedup",
     "replay_bytes_per_transition",
     "train_steps_per_s",
@@ -305,3 +308,50 @@ def ray_speedup(policies: Sequence[str], num_episodes: int,
           "ray_startup_seconds": on_ray["startup_seconds"],
           "identical": bool(identical), "num_workers": num_workers,
           "episodes": num_episodes * len(policies)}
+
+
+def ray_collection_speedup(num_workers: int = 2, batch_size: int = 256,
+                           num_steps: int = 30, seed: int = 0) -> dict:
+  """`DistributedCollector` on Ray actors vs the same workers in process.
+
+  The environment comes from the current gin config (no scope). Each run
+  first collects 2 untimed steps (building, tracing and compiling), then
+  times one `collect` of `num_steps` steps per worker.
+
+  Args:
+    num_workers: workers W.
+    batch_size: listeners B per worker.
+    num_steps: timed steps per worker.
+    seed: seed of the workers and the learner's network.
+
+  Returns:
+    {"speedup", "serial_steps_per_s", "ray_steps_per_s", "identical"}.
+  """
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  from tf_agents.environments import tf_py_environment
+  from agents.ahdqn import create_ahdqn_agent
+  from agents.distributed_collection import DistributedCollector
+  from simulator.builder import EnvironmentBuilder
+  # pylint: enable=g-import-not-at-top
+  tf.random.set_seed(seed)
+  builder = EnvironmentBuilder()
+  specs = tf_py_environment.TFPyEnvironment(builder.get_py_env(batch_size=1))
+  agent = create_ahdqn_agent(specs.time_step_spec(), specs.action_spec(),
+                             builder.episode_sampler.catalog.features,
+                             tf.keras.optimizers.Adam())
+  rates, data = {}, {}
+  for use_ray in (False, True):
+    with DistributedCollector(num_workers=num_workers, batch_size=batch_size,
+                              seed=seed, env_scope="",
+                              use_ray=use_ray) as collector:
+      collector.collect(agent.policy, 2)
+      start = time.perf_counter()
+      data[use_ray] = collector.collect(agent.policy, num_steps)
+      rates[use_ray] = (num_workers * batch_size * num_steps /
+                        (time.perf_counter() - start))
+  identical = all(np.array_equal(a, b) for a, b in zip(
+      tf.nest.flatten(data[False]), tf.nest.flatten(data[True])))
+  return {"speedup": rates[True] / rates[False],
+          "serial_steps_per_s": rates[False], "ray_steps_per_s": rates[True],
+          "identical": bool(identical)}

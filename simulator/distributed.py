@@ -93,12 +93,11 @@ def local_ray(num_workers: int = 2, address: str | None = None
   except ImportError as e:
     raise ImportError('Ray is not installed: pip install -e ".[distributed]"'
                       ) from e
-  temp_dir, own_token = None, False
+  temp_dir = None
   if address is None:
     # A token in the environment keeps a local Ray from writing one under
-    # $HOME; it is removed at shutdown, so a later cluster connection uses
-    # the cluster's own token.
-    own_token = "RAY_AUTH_TOKEN" not in os.environ
+    # $HOME. It stays for the process (Ray reads it once); a cluster is
+    # reached with its own token, which is never replaced here.
     os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))
     temp_dir = tempfile.mkdtemp(prefix="ray_")  # Short: Ray uses sockets.
     ray.init(num_cpus=num_workers, include_dashboard=False,
@@ -110,8 +109,6 @@ def local_ray(num_workers: int = 2, address: str | None = None
     yield ray
   finally:
     ray.shutdown()
-    if own_token:
-      os.environ.pop("RAY_AUTH_TOKEN", None)
     if temp_dir:
       shutil.rmtree(temp_dir, ignore_errors=True)
 

@@ -93,9 +93,13 @@ def test_unknown_part_is_a_usage_error(tmp_path):
 def test_ray_part_reports_speedup_and_identical_returns(tmp_path):
   root = tmp_path / "bench"
   proc = _run("--root_dir", str(root), "--only", "ray", "--ray_episodes",
-              "8", "--gin_bindings", "SyntheticWorld.num_tracks = 300")
+              "8", "--ray_collection_steps", "2",
+              "--ray_collection_batch_size", "3", "--gin_bindings",
+              "SyntheticWorld.num_tracks = 300")
   assert proc.returncode == 0, proc.stderr[-3000:]
   result = json.loads((root / "benchmark.json").read_text())
   assert result["ray_speedup"] > 0
   assert result["ray_measurements"]["identical"] is True
   assert result["ray_measurements"]["ray_startup_seconds"] > 0
+  assert result["ray_measurements"]["collection_identical"] is True
+  assert result["ray_measurements"]["collection_speedup"] > 0
