@@ -207,7 +207,10 @@ class DistributedCollector:
     return self
 
   def __exit__(self, *exc) -> None:
-    self._workers = []
+    if self._ray is None:
+      for worker in self._workers:
+        worker.env.close()
+    self._workers, self._ray = [], None
     self._stack.close()
 
   def collect(self, policy, num_steps: int,

@@ -33,7 +33,10 @@ Parts (`--only` picks some, comma separated; by default every part runs):
 * `replay`: bytes per transition in AH-DQN's replay buffer at K = 500.
 * `ray`: evaluation of 2 policies x `--ray_episodes` episodes on 2 local Ray
   workers against the same shards in one process (identical returns
-  checked); Ray's startup and worker warm-up are reported apart.
+  checked); Ray's startup and worker warm-up are reported apart. Then
+  `agents.distributed_collection` on 2 Ray actors against the same workers
+  in one process (`--ray_collection_steps`, 0 skips it; identical data
+  checked).
 
 Usage:
 
