@@ -8,7 +8,10 @@ Ray tasks on local workers or a cluster (`ray_address`).
 
 Ray is started locally by default with its own temporary folder (removed at
 shutdown), no dashboard, and a per-process random auth token in the
-environment, so nothing is written to the home folder.
+environment, so nothing is written to the home folder. To use a cluster,
+bind its address in gin (`local_ray.address = 'ray://head:10001'`) or pass
+`ray_address`. `agents.distributed_collection` collects training experience
+on Ray actors the same way.
 """
 
 import contextlib
@@ -62,6 +65,14 @@ def run_shard(shard: EvalShard) -> np.ndarray:
   return run_policy(env, policy, shard.num_episodes, progress=False).returns
 
 
+class _ShardRunner:
+  """A Ray actor running shards (one process, imports paid once)."""
+
+  def run(self, shard: EvalShard) -> np.ndarray:
+    return run_shard(shard)
+
+
+@gin.configurable
 @contextlib.contextmanager
 def local_ray(num_workers: int = 2, address: str | None = None
               ) -> Iterator[object]:
@@ -82,10 +93,12 @@ def local_ray(num_workers: int = 2, address: str | None = None
   except ImportError as e:
     raise ImportError('Ray is not installed: pip install -e ".[distributed]"'
                       ) from e
-  # A token in the environment keeps Ray from writing one under $HOME.
-  os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))
   temp_dir = None
   if address is None:
+    # A token in the environment keeps a local Ray from writing one under
+    # $HOME. It stays for the process (Ray reads it once); a cluster is
+    # reached with its own token, which is never replaced here.
+    os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))
     temp_dir = tempfile.mkdtemp(prefix="ray_")  # Short: Ray uses sockets.
     ray.init(num_cpus=num_workers, include_dashboard=False,
              _temp_dir=temp_dir, log_to_driver=False,
@@ -138,15 +151,20 @@ def evaluate_policies(policies: Sequence[str], num_episodes: int,
   start = time.perf_counter()
   startup = 0.0
   if use_ray or ray_address:
-    with local_ray(num_workers, ray_address) as ray:
-      remote = ray.remote(num_cpus=1)(run_shard)
-      # Warm every worker up (imports, world) so the timing below is the
-      # work itself; startup is reported apart.
+    address = {"address": ray_address} if ray_address else {}
+    with local_ray(num_workers, **address) as ray:
+      from ray.util import ActorPool  # pylint: disable=g-import-not-at-top
+      # One actor a worker, each warmed up (imports, world) by one small
+      # shard, so the timing below is the work itself; startup is reported
+      # apart. The pool hands the next shard to whichever actor is free.
+      actors = [ray.remote(num_cpus=1)(_ShardRunner).remote()
+                for _ in range(num_workers)]
       warm = dataclasses.replace(shards[0], num_episodes=1)
-      ray.get([remote.remote(warm) for _ in range(num_workers)])
+      ray.get([actor.run.remote(warm) for actor in actors])
       startup = time.perf_counter() - start
       start = time.perf_counter()
-      results = ray.get([remote.remote(shard) for shard in shards])
+      results = list(ActorPool(actors).map(
+          lambda actor, shard: actor.run.remote(shard), shards))
   else:
     results = [run_shard(shard) for shard in shards]
     with gin.unlock_config():  # run_shard replaced the config: restore it.

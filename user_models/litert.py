@@ -130,6 +130,7 @@ class LiteRTRunner:
     self._get_tensor = self._interpreter.get_tensor
     self._invoke = self._interpreter.invoke
     self._batch = None
+    self._staging = []
 
   @property
   def input_names(self) -> list[str]:
@@ -191,7 +192,11 @@ class LiteRTRunner:
       raise UserModelLoadError(f"{self.path} takes {len(self._inputs)} "
                                f"input(s), got {len(inputs)}")
     batch = int(inputs[0].shape[0])
-    if batch != self._batch:
+    # An environment's running rows change by a few from step to step:
+    # rather than resize and re-allocate the interpreter each time, run a
+    # smaller batch padded to the allocated one (rows are computed
+    # independently) unless it would waste more than half of it.
+    if self._batch is None or not self._batch // 2 < batch <= self._batch:
       for detail, x in zip(self._inputs, inputs):
         if tuple(x.shape[1:]) != tuple(detail["shape"][1:]):
           raise UserModelLoadError(
@@ -201,7 +206,18 @@ class LiteRTRunner:
         self._interpreter.resize_tensor_input(detail["index"], x.shape)
       self._interpreter.allocate_tensors()
       self._batch = batch
-    for index, x in zip(self._input_index, inputs):
-      self._set_tensor(index, np.ascontiguousarray(x, np.float32))
+      self._staging = [np.zeros(x.shape, np.float32) for x in inputs]
+    for detail, index, x, staged in zip(self._inputs, self._input_index,
+                                        inputs, self._staging):
+      if x.shape[1:] != staged.shape[1:]:
+        raise UserModelLoadError(
+            f"{self.path}: input {detail['name']!r} has shape "
+            f"{staged.shape[1:]} per row, got {tuple(x.shape[1:])}")
+      if batch == self._batch:
+        staged = np.ascontiguousarray(x, np.float32)
+      else:
+        staged[:batch] = x
+      self._set_tensor(index, staged)
     self._invoke()
-    return [self._get_tensor(index) for index in self._output_index]
+    return [self._get_tensor(index)[:batch] for index in self._output_index]
+

@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 _REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 _SCRIPT = os.path.join(_REPO_DIR, "scripts", "benchmark.py")
@@ -56,3 +58,48 @@ def test_bad_batch_sizes_is_a_usage_error(tmp_path):
   assert proc.returncode != 0
   assert "--batch_sizes must be positive" in proc.stderr
   assert not (tmp_path / "benchmark.json").exists()
+
+
+def test_agent_parts_write_their_keys(tmp_path):
+  root = tmp_path / "bench"
+  proc = _run("--root_dir", str(root), "--only", "ahdqn,train,replay",
+              "--pool_sizes", "5,20", "--decision_calls", "3",
+              "--train_steps", "2", "--train_batch_size", "8",
+              "--replay_pool_size", "50", "--gin_bindings",
+              "SyntheticWorld.num_tracks = 300", "--gin_bindings",
+              "RandomEpisodeSampler.max_pool_size = 20")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  result = json.loads((root / "benchmark.json").read_text())
+  assert sorted(result["ahdqn_decision_ms"]) == ["20", "5"]
+  assert all(ms > 0 for ms in result["ahdqn_decision_ms"].values())
+  assert result["train_steps_per_s"] > 0
+  assert result["train_measurements"]["num_steps"] == 2
+  replay = result["replay_measurements"]
+  # Ids, not features: doubling the feature width costs nothing.
+  assert replay["stored_at_double_feature_width"] == \
+      result["replay_bytes_per_transition"]
+  assert replay["spec"] <= result["replay_bytes_per_transition"]
+  assert result["settings"]["parts"] == ["ahdqn", "train", "replay"]
+  assert "AH-DQN greedy decision" in proc.stdout
+
+
+def test_unknown_part_is_a_usage_error(tmp_path):
+  proc = _run("--root_dir", str(tmp_path), "--only", "env,nope")
+  assert proc.returncode != 0
+  assert "unknown parts ['nope']" in proc.stderr
+
+
+@pytest.mark.slow  # Starts Ray: ~30-60 s.
+def test_ray_part_reports_speedup_and_identical_returns(tmp_path):
+  root = tmp_path / "bench"
+  proc = _run("--root_dir", str(root), "--only", "ray", "--ray_episodes",
+              "8", "--ray_collection_steps", "2",
+              "--ray_collection_batch_size", "3", "--gin_bindings",
+              "SyntheticWorld.num_tracks = 300")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  result = json.loads((root / "benchmark.json").read_text())
+  assert result["ray_speedup"] > 0
+  assert result["ray_measurements"]["identical"] is True
+  assert result["ray_measurements"]["ray_startup_seconds"] > 0
+  assert result["ray_measurements"]["collection_identical"] is True
+  assert result["ray_measurements"]["collection_speedup"] > 0
