@@ -26,8 +26,10 @@ reseeded on resume from (seed, step), and the epsilon schedule reads the
 restored global step.
 """
 
+import glob
 import json
 import os
+import shutil
 from typing import Any, Mapping
 
 from absl import logging
@@ -75,6 +77,8 @@ def environment_generators(environment: Any, seed: int,
 
 
 def _variable_shapes(trackable: Any) -> list[str]:
+  if isinstance(trackable, tf.Variable):
+    return [f"{trackable.dtype.name}{list(trackable.shape)}"]
   variables = getattr(trackable, "variables", None)
   if variables is None:
     return []
@@ -117,6 +121,7 @@ class RunCheckpointer:
     self._resume_history = tf.Variable("[]", dtype=tf.string,
                                        trainable=False)
     self._checkpointer = None
+    self._saved_step = None
     self.resumed_from_steps: list[int] = []
 
   @property
@@ -138,14 +143,14 @@ class RunCheckpointer:
     if not reader.has_tensor(_KEYS["run_fingerprint"]):
       raise self._error(f"{path!r} was written by another program or an "
                         "older version (it has no run fingerprint)")
-    saved = json.loads(reader.get_tensor(_KEYS["run_fingerprint"]))
-    ours = json.loads(self._fingerprint)
+    saved = _flatten(json.loads(reader.get_tensor(_KEYS["run_fingerprint"])))
+    ours = _flatten(json.loads(self._fingerprint))
     differing = sorted(k for k in set(saved) | set(ours)
                        if saved.get(k) != ours.get(k))
     if differing:
       details = "; ".join(
           f"{k}: checkpoint {_short(saved.get(k))} vs this run "
-          f"{_short(ours.get(k))}" for k in differing)
+          f"{_short(ours.get(k))}" for k in differing[:3])
       raise self._error(f"it belongs to another run ({details})")
 
   def restore(self) -> int:
@@ -173,9 +178,11 @@ class RunCheckpointer:
       raise self._error(f"restoring {latest!r} failed "
                         f"({type(e).__name__}: {str(e).splitlines()[0]})"
                         ) from e
+    self._remove_orphans()
     if latest is None:
       return 0
     step = int(self._trackables["global_step"].numpy())
+    self._saved_step = step
     states = json.loads(self._rng_state.numpy())
     for name, generator in self._generators.items():
       if name in states:
@@ -191,14 +198,51 @@ class RunCheckpointer:
                  step, self.resumed_from_steps)
     return step
 
+  def _remove_orphans(self) -> None:
+    """Deletes what a kill mid-save left: files of unrecorded checkpoints."""
+    kept = {os.path.basename(p) for p in self._checkpointer.manager.checkpoints}
+    for path in glob.glob(os.path.join(self.ckpt_dir, "ckpt-*")):
+      prefix = os.path.basename(path).split(".")[0]
+      if prefix not in kept:
+        if os.path.isdir(path):
+          shutil.rmtree(path, ignore_errors=True)
+        else:
+          os.remove(path)
+        logging.info("removed %s, left by an interrupted save", path)
+
   def save(self, global_step: tf.Variable) -> None:
-    """Saves a checkpoint numbered by the step, with the generators' state."""
+    """Saves a checkpoint numbered by the step, with the generators' state.
+
+    A step already saved is not saved again: TF would rewrite that
+    checkpoint's files in place, which a kill could leave half written.
+
+    Args:
+      global_step: the step variable.
+
+    Raises:
+      RuntimeError: if called before `restore`.
+    """
     if self._checkpointer is None:
       raise RuntimeError("RunCheckpointer.save called before restore")
+    step = int(global_step.numpy())
+    if step == self._saved_step:
+      return
     self._rng_state.assign(json.dumps(
         {name: g.bit_generator.state for name, g in self._generators.items()},
         default=int))
     self._checkpointer.save(global_step=global_step)
+    self._saved_step = step
+
+
+def _flatten(fingerprint: dict) -> dict:
+  """{"variables": {"agent": [...]}} -> {"variables.agent": [...]}."""
+  flat = {}
+  for key, value in fingerprint.items():
+    if isinstance(value, dict):
+      flat.update({f"{key}.{k}": v for k, v in value.items()})
+    else:
+      flat[key] = value
+  return flat
 
 
 def _short(value: Any, limit: int = 120) -> str:
