@@ -435,7 +435,10 @@ def train_user_model(
       tf.keras.callbacks.EarlyStopping(patience=patience,
                                        restore_best_weights=True),
       tf.keras.callbacks.ReduceLROnPlateau(factor=1 / 3, patience=lr_patience,
-                                           min_lr=learning_rate / 100)]
+                                           min_lr=learning_rate / 100),
+      # A killed run resumes from its last finished epoch; removed on success.
+      tf.keras.callbacks.BackupAndRestore(
+          os.path.join(root_dir, "fit_backup"))]
   # A live bar on a terminal, one line per epoch in logs and subprocesses.
   verbose = (1 if sys.stdout.isatty() else 2) if progress else 0
   fit_started = time.time()
@@ -475,7 +478,8 @@ def train_user_model(
       num_validation_sessions=int(validation.sum()),
       num_held_out_sessions=int(held.sum()),
       num_held_out_rows=int(held_rows.sum()),
-      user_vocab=inputs.user_vocab, epochs=len(history.history["loss"]),
+      # history.epoch counts from 0 across a resume.
+      user_vocab=inputs.user_vocab, epochs=history.epoch[-1] + 1,
       best_val_loss=float(min(history.history["val_loss"])),
       train_seconds=train_seconds, wall_seconds=time.time() - started,
       ece_bins=skip_metrics_lib.DEFAULT_NUM_BINS)
