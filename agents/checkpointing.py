@@ -11,7 +11,8 @@ inside the same TF checkpoint:
 * `run_fingerprint`: the agent name and the shapes of every checkpointed
   variable, so a root_dir holding another run's checkpoint is refused with a
   `CheckpointError` that names it, before TensorFlow tries to restore it;
-* `resume_history`: the steps the run was resumed from, in order.
+* `resume_history`: the steps the run was resumed from, in order (a resume
+  killed before its first checkpoint leaves no entry).
 
 Being TF variables, they are written and committed with the checkpoint: TF
 writes a checkpoint's data and index beside the old one and then replaces the
@@ -103,8 +104,15 @@ class RunCheckpointer:
       fingerprint: JSON-serialisable facts a resumed run must share (such as
         the agent name); the shapes of the trackables' variables are added.
       max_to_keep: checkpoints kept.
-      **trackables: objects to checkpoint, as for `common.Checkpointer`.
+      **trackables: objects to checkpoint, as for `common.Checkpointer`;
+        must include `global_step`, the step variable.
+
+    Raises:
+      ValueError: without a `global_step` trackable.
     """
+    if "global_step" not in trackables:
+      raise ValueError("RunCheckpointer needs the step variable as the "
+                       "`global_step` keyword argument")
     self.ckpt_dir = os.path.abspath(ckpt_dir)
     self.seed = int(seed)
     self._generators = dict(generators or {})

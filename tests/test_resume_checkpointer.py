@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from agents import train_eval as train_eval_lib
 from agents.checkpointing import CheckpointError, RunCheckpointer
+from tests.agents.test_train_eval import TINY_RUN, _parse_tiny_world
 from tests.conftest import REPO_ROOT
 
 
@@ -141,3 +143,17 @@ def test_a_kill_mid_save_leaves_a_usable_checkpoint(tmp_path, where,
   ckpt.save(step)
   names = {p.name.split(".")[0] for p in (tmp_path / "checkpoint").iterdir()}
   assert names == {"checkpoint", f"ckpt-{expected_step + 1}"}
+
+
+def test_train_eval_refuses_a_root_dir_of_another_agent(tmp_path):
+  _parse_tiny_world()
+  run = dict(TINY_RUN, final_eval_episodes=2, baselines=())
+  train_eval_lib.train_eval(str(tmp_path), agent_name="ahdqn",
+                            num_iterations=0, **run)
+  assert (tmp_path / "checkpoint" / "ckpt-0.index").exists()
+  _parse_tiny_world()
+  with pytest.raises(CheckpointError, match="agent") as error:
+    train_eval_lib.train_eval(str(tmp_path), agent_name="dqn",
+                              num_iterations=2, **run)
+  assert str(tmp_path) in str(error.value)
+  assert error.traceback[-1].path.name == "checkpointing.py"
