@@ -237,7 +237,7 @@ class RunCheckpointer:
       return
     self._rng_state.assign(json.dumps(
         {name: g.bit_generator.state for name, g in self._generators.items()},
-        default=int))
+        default=lambda x: x.tolist() if hasattr(x, "tolist") else int(x)))
     self._checkpointer.save(global_step=global_step)
     self._saved_step = step
 
