@@ -70,9 +70,11 @@ def test_generate_logs_killed_mid_write_restarts_to_the_same_bytes(tmp_path):
   root = tmp_path / "logs"
   proc = subprocess.Popen(_generate_cmd(root), cwd=REPO_ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-  # Kill while the first file is being written (its temp file exists).
+  # Kill while a file is being written (its temp file exists), or at the
+  # latest once tracks.parquet (written first) is in place.
   killed = _kill_when(proc, lambda: root.is_dir() and any(
-      p.name.endswith(".tmp") for p in root.iterdir()))
+      p.name.endswith(".tmp") or p.name == "tracks.parquet"
+      for p in root.iterdir()))
   assert killed, "the run ended before it could be killed"
   for name in _LOG_FILES:  # Whatever is there under a final name is whole.
     if (root / name).exists():
