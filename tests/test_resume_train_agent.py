@@ -9,7 +9,6 @@ uninterrupted run's.
 """
 
 import json
-import os
 import re
 import signal
 import subprocess
