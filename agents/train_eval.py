@@ -51,6 +51,7 @@ from tqdm.auto import tqdm
 
 from agents.ahdqn import candidate_mask_splitter, create_ahdqn_agent
 from agents.baselines import make_baseline_policy
+from agents.checkpointing import RunCheckpointer, environment_generators
 from agents.dqn import create_dqn_agent
 from agents.oracle import OraclePolicy
 from simulator.builder import EnvironmentBuilder, TFAgtPyEnvironment
@@ -262,7 +263,7 @@ def train_eval(
   if agent_name not in AGENTS:
     raise ValueError(f"unknown agent {agent_name!r}; choose one of {AGENTS}")
   root_dir = ensure_writable_dir(root_dir)
-  tf.random.set_seed(seed)
+  tf.keras.utils.set_random_seed(seed)
   train_py_env = _make_env("train", env_batch_size, seed)
   eval_builder, eval_seed = _builder("eval"), seed + 1
   crn = ({"common_random_numbers": True} if eval_common_random_numbers else
@@ -315,13 +316,16 @@ def train_eval(
       tf_metrics.AverageReturnMetric(batch_size=train_env.batch_size,
                                      buffer_size=100),
   ]
-  checkpointer = common.Checkpointer(
-      ckpt_dir=os.path.join(root_dir, "checkpoint"), max_to_keep=1,
+  # Resumes weights, optimizer, step, replay buffer and the training
+  # environment's generator state; refuses another run's checkpoint.
+  checkpointer = RunCheckpointer(
+      os.path.join(root_dir, "checkpoint"), seed=seed, max_to_keep=1,
+      generators=environment_generators(train_py_env.environment, seed),
+      fingerprint={"agent": agent_name},
       agent=agent, policy=agent.policy, replay_buffer=replay_buffer,
       global_step=global_step,
       metrics=metric_utils.MetricsGroup(train_metrics, "train_metrics"))
-  checkpointer.initialize_or_restore()
-  resumed_from_step = int(global_step.numpy())
+  resumed_from_step = checkpointer.restore()
 
   collect_driver = dynamic_step_driver.DynamicStepDriver(
       train_env, agent.collect_policy,
@@ -416,6 +420,7 @@ def train_eval(
       "final_loss": loss if trained else None,
       "global_step": step,
       "resumed_from_step": resumed_from_step,
+      "resume_history": checkpointer.resumed_from_steps,
       "train_steps": trained,
       "env_steps": env_steps,
       "wall_time_s": seconds,

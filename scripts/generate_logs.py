@@ -6,6 +6,10 @@
 Writes LOGS/sessions.parquet and LOGS/tracks.parquet (public schema plus
 user_id, play_mode_id and propensity), LOGS/metrics.json (a log summary,
 including the data-driven consecutive-skip limit) and the gin config.
+
+Every file appears whole or not at all. A run killed part way is simply run
+again: it starts over and writes the same bytes (generation is deterministic
+in the seed). A second run on a finished LOGS refuses unless --overwrite.
 """
 
 import os
@@ -19,15 +23,20 @@ from simulator import runs  # noqa: E402
 
 runs.define_common_flags(default_gin_files=["configs/world.gin"])
 flags.DEFINE_enum("format", "parquet", ["parquet", "csv"], "File format.")
+flags.DEFINE_bool("overwrite", False,
+                  "Regenerate the logs if root_dir holds a finished run.")
 FLAGS = flags.FLAGS
 
 
 def main(argv):
   del argv
-  from simulator.log_generation import generate_logs  # pylint: disable=g-import-not-at-top
+  from simulator import log_generation  # pylint: disable=g-import-not-at-top
   runs.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
-  summary = generate_logs(FLAGS.root_dir, seed=FLAGS.seed,
-                          file_format=FLAGS.format)
+  if log_generation.prepare_log_dir(FLAGS.root_dir, FLAGS.format,
+                                    FLAGS.overwrite):
+    print(f"{FLAGS.root_dir} holds an unfinished run: starting over")
+  summary = log_generation.generate_logs(FLAGS.root_dir, seed=FLAGS.seed,
+                                         file_format=FLAGS.format)
   runs.write_run_files(FLAGS.root_dir, summary)
   print(f"{summary['num_sessions']} sessions, {summary['num_rows']} tracks, "
         f"skip rate {summary['skip_rate']:.3f}, consecutive-skip limit "

@@ -16,6 +16,7 @@ the public ones; the response columns come from the world.
 """
 
 import datetime
+import glob
 import os
 
 import gin
@@ -31,12 +32,60 @@ from simulator.log_stats import summarize_logs
 from simulator.tracker import EpisodeTracker
 from user_models.base import PUBLIC_RESPONSE_LEVELS
 
-__all__ = ["generate_logs", "logging_policy"]
+__all__ = ["LogsExistError", "generate_logs", "logging_policy",
+           "prepare_log_dir"]
 
 _CONTEXT_TYPES = np.array(["editorial_playlist", "user_collection", "catalog",
                            "radio", "charts", "personalized_playlist"])
 _CONTEXT_P = np.array([0.35, 0.3, 0.1, 0.1, 0.05, 0.1])
 _FIRST_DATE = datetime.date(2018, 7, 1)
+
+
+class LogsExistError(ValueError):
+  """root_dir already holds the logs of a finished run."""
+
+
+def prepare_log_dir(root_dir: str, file_format: str = "parquet",
+                    overwrite: bool = False,
+                    marker: str = "metrics.json") -> bool:
+  """Checks root_dir before generating logs into it; cleans a killed run.
+
+  A finished run has written its sessions and tracks files and then
+  `marker` (the scripts' metrics.json, written last). Files are written
+  whole (temp file and rename), so a killed run leaves at most a subset of
+  complete files and some temporary files; it is restarted from scratch,
+  which gives the same bytes since generation is deterministic in the seed.
+  Nothing is ever appended.
+
+  Args:
+    root_dir: the logs folder.
+    file_format: "parquet" or "csv".
+    overwrite: regenerate the logs of a finished run.
+    marker: the file a finished run writes last.
+
+  Returns:
+    True if an unfinished run's files were found (and will be replaced).
+
+  Raises:
+    LogsExistError: if root_dir holds a finished run and overwrite is False.
+  """
+  root_dir = ensure_writable_dir(root_dir)
+  names = [f"sessions.{file_format}", f"tracks.{file_format}"]
+  for name in names + [marker]:  # Temp files of atomic writes cut short.
+    for leftover in glob.glob(os.path.join(root_dir, f".{name}.*.tmp")):
+      os.remove(leftover)
+  present = [n for n in names + [marker]
+             if os.path.exists(os.path.join(root_dir, n))]
+  finished = len(present) == len(names) + 1
+  if finished and overwrite:  # Unfinished until the new run's marker.
+    os.remove(os.path.join(root_dir, marker))
+    return False
+  if finished:
+    raise LogsExistError(
+        f"root_dir {root_dir!r} already holds finished logs ({', '.join(names)}"
+        f" and {marker}); pass --overwrite to generate them again, or choose "
+        "another --root_dir")
+  return bool(present) and len(present) < len(names) + 1
 
 
 @gin.configurable

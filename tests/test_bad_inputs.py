@@ -110,9 +110,85 @@ def _ips(**kwargs):
   return estimators.IPS().estimate_policy_value(**args)
 
 
+def _keras_file(tmp, content=None, model=None, name="m.keras"):
+  from user_models.keras_user_model import load_user_model
+  path = tmp / name
+  if model is not None:
+    model.save(path)
+  elif content is not None:
+    path.write_bytes(content)
+  return load_user_model(path)
+
+
+def _plain_keras_model():
+  import tensorflow as tf
+  inputs = tf.keras.Input((4,))
+  return tf.keras.Model(inputs, tf.keras.layers.Dense(2)(inputs))
+
+
+def _litert_user_model(tmp, meta):
+  import json
+  path = tmp / "user_model.fp32.tflite"
+  path.write_bytes(_mlp_bytes())
+  if meta is not None:
+    (tmp / "user_model.meta.json").write_text(json.dumps(meta))
+  return user_models.LiteRTUserModel(str(path), CATALOG)
+
+
+def _run_checkpoint(tmp, width, agent="ahdqn", corrupt=False):
+  import tensorflow as tf
+  from agents.checkpointing import RunCheckpointer
+  checkpointer = RunCheckpointer(
+      str(tmp / "run" / "checkpoint"), seed=0,
+      fingerprint={"agent": agent},
+      global_step=tf.Variable(0, dtype=tf.int64),
+      weights=tf.Variable(tf.zeros(width)))
+  checkpointer.restore()
+  checkpointer.save(tf.Variable(1, dtype=tf.int64))
+  if corrupt:
+    for path in (tmp / "run" / "checkpoint").glob("ckpt-1.*"):
+      path.write_bytes(b"not a checkpoint")
+  return checkpointer
+
+
+def _another_runs_checkpoint(tmp, **change):
+  import tensorflow as tf
+  from agents.checkpointing import RunCheckpointer
+  _run_checkpoint(tmp, 3, corrupt=change.pop("corrupt", False))
+  kwargs = dict(width=3, agent="ahdqn")
+  kwargs.update(change)
+  return RunCheckpointer(
+      str(tmp / "run" / "checkpoint"), seed=0,
+      fingerprint={"agent": kwargs["agent"]},
+      global_step=tf.Variable(0, dtype=tf.int64),
+      weights=tf.Variable(tf.zeros(kwargs["width"]))).restore()
+
+
+def _finished_logs(tmp):
+  from simulator.log_generation import prepare_log_dir
+  for name in ("sessions.parquet", "tracks.parquet", "metrics.json"):
+    (tmp / name).write_text("{}")
+  return prepare_log_dir(str(tmp))
+
+
+def _generate_logs(tmp, **kwargs):
+  from simulator.log_generation import generate_logs
+  return generate_logs(str(tmp), progress=False, **kwargs)
+
+
+def _train_eval(tmp, **kwargs):
+  from agents.train_eval import train_eval
+  return train_eval(str(tmp), **kwargs)
+
+
 LogErr, ActErr = logs.LogFormatError, simulator.ActionError
 UMErr, LoadErr = user_models.UserModelError, user_models.UserModelLoadError
 CfgErr, EstErr = runs.ConfigError, estimators.EstimatorInputError
+try:
+  from agents.checkpointing import CheckpointError as CkptErr
+  from simulator.log_generation import LogsExistError as LogsErr
+except ImportError:  # Checked by test_catalogue_covers_every_surface.
+  CkptErr = LogsErr = None
 
 CASES = [
     # Session logs.
@@ -232,11 +308,48 @@ CASES = [
     ("log_sampler_bad_rule", lambda t: LogEpisodeSampler(
         sessions_path="a", tracks_path="b", extra_tracks="nearest"),
      ValueError, "extra_tracks"),
+    # Keras model files, and model files of the wrong shape.
+    ("keras_missing", lambda t: _keras_file(t), LoadErr, "does not exist"),
+    ("keras_wrong_extension", lambda t: _keras_file(
+        t, content=b"x", name="m.h5"), LoadErr, "not a .keras file"),
+    ("keras_corrupt", lambda t: _keras_file(t, content=b"PK\x03\x04junk"),
+     LoadErr, "truncated, not a saved Keras model"),
+    ("keras_not_a_user_model", lambda t: _keras_file(
+        t, model=_plain_keras_model()), LoadErr, "m.keras"),
+    ("litert_wrong_shape", lambda t: _litert_user_model(
+        t, {"kind": "cwm", "user_vocab": 0}), LoadErr, "inputs of widths"),
+    ("litert_missing_meta", lambda t: _litert_user_model(t, None), LoadErr,
+     "meta.json"),
+    # Run folders: another run's checkpoint, a corrupt one, finished logs.
+    ("checkpoint_other_network", lambda t: _another_runs_checkpoint(
+        t, width=5), CkptErr, "holds a checkpoint this run cannot resume.*"
+     "float32\\[5\\]"),
+    ("checkpoint_other_agent", lambda t: _another_runs_checkpoint(
+        t, agent="dqn"), CkptErr, "run.*another run.*agent"),
+    ("checkpoint_corrupt", lambda t: _another_runs_checkpoint(
+        t, corrupt=True), CkptErr, "cannot be read"),
+    ("logs_already_finished", _finished_logs, LogsErr, "--overwrite"),
+    # Run sizes and names.
+    ("generate_logs_zero_sessions", lambda t: _generate_logs(
+        t, num_sessions=0), ValueError, "num_sessions"),
+    ("generate_logs_bad_format", lambda t: _generate_logs(
+        t, file_format="xlsx"), ValueError, "xlsx"),
+    ("train_eval_unknown_agent", lambda t: _train_eval(
+        t, agent_name="telepathy"), ValueError, "telepathy"),
 ]
 
 
 def test_catalogue_has_at_least_40_cases():
   assert len(CASES) >= 40
+
+
+def test_catalogue_covers_every_surface():
+  ids = " ".join(c[0] for c in CASES)
+  for surface in ("log_", "tracks_", "gin_", "action_", "env_", "keras_",
+                  "litert_", "model_wrong_shape", "litert_wrong_shape",
+                  "root_dir_unwritable", "checkpoint_other", "negative"):
+    assert surface in ids, surface
+  assert CkptErr is not None and LogsErr is not None
 
 
 @pytest.mark.parametrize("feed,error,match", [c[1:] for c in CASES],

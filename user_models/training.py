@@ -34,6 +34,7 @@ nothing that carries to new sessions), and stop early on the other half.
 """
 
 import os
+import shutil
 import sys
 import time
 
@@ -65,13 +66,14 @@ PLOT_FILE = "reliability.png"
 
 def _fit(model: tf.keras.Model, train: dict, valid: tuple, batch_size: int,
          learning_rate: float, max_epochs: int, patience: int,
-         lr_patience: int, verbose: int, weighted: bool,
+         lr_patience: int, verbose: int, weighted: bool, backup_dir: str,
          keep_start: bool = False):
   """Compiles and fits with early stopping; returns the Keras history.
 
   The best weights (lowest validation loss) are kept; with `keep_start`,
   the starting weights compete too: a model that only gets worse on the
-  validation sessions is returned as it started.
+  validation sessions is returned as it started. A killed fit resumes from
+  its last finished epoch in `backup_dir` (removed on success).
   """
   model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate),
                 loss="sparse_categorical_crossentropy",
@@ -86,7 +88,8 @@ def _fit(model: tf.keras.Model, train: dict, valid: tuple, batch_size: int,
                                        restore_best_weights=True,
                                        baseline=start_loss),
       tf.keras.callbacks.ReduceLROnPlateau(factor=1 / 3, patience=lr_patience,
-                                           min_lr=learning_rate / 100)]
+                                           min_lr=learning_rate / 100),
+      tf.keras.callbacks.BackupAndRestore(backup_dir)]
   start_weights = model.get_weights() if start_loss is not None else None
   history = model.fit(**train, validation_data=valid, batch_size=batch_size,
                       epochs=max_epochs, callbacks=callbacks, shuffle=True,
@@ -221,10 +224,13 @@ def train_user_model(
   fit_started = time.time()
   history = _fit(cwm, dict(x=x[fit[session]], y=data.levels[fit[session]]),
                  (x[validation[session]], data.levels[validation[session]]),
-                 batch_size, learning_rate, weighted=False, **fit_args)
+                 batch_size, learning_rate, weighted=False,
+                 backup_dir=os.path.join(root_dir, "fit_backup", "cwm"),
+                 **fit_args)
   cwm_probs = cwm.predict(x[held_rows], batch_size=8192, verbose=0)
   skipped = (data.levels[held_rows] != _LISTEN).astype(np.float64)
-  model, probs, epochs = cwm, cwm_probs, len(history.history["loss"])
+  # history.epoch counts from 0 across a resume.
+  model, probs, epochs = cwm, cwm_probs, history.epoch[-1] + 1
   stage = {}
 
   if model_type == keras_models.SWM_NAME:
@@ -258,8 +264,10 @@ def train_user_model(
     valid = ((seq[0][stage_valid], seq[1][stage_valid]), levels[stage_valid],
              scale(weights[stage_valid]))
     history = _fit(model, train, valid, swm_batch_size, swm_learning_rate,
-                   weighted=True, keep_start=True, **fit_args)
-    epochs += len(history.history["loss"])
+                   weighted=True, keep_start=True,
+                   backup_dir=os.path.join(root_dir, "fit_backup", "swm"),
+                   **fit_args)
+    epochs += history.epoch[-1] + 1
     out = model.predict((seq[0][held], seq[1][held]), batch_size=512,
                         verbose=0)
     probs = out[weights[held] > 0]
@@ -297,4 +305,5 @@ def train_user_model(
   if user_embedding and not inputs.user_vocab:
     metrics["user_embedding_skipped"] = "the logs have no user_id column"
   write_run_files(root_dir, metrics)
+  shutil.rmtree(os.path.join(root_dir, "fit_backup"), ignore_errors=True)
   return metrics

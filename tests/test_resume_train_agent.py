@@ -1,0 +1,173 @@
+"""scripts/train_agent.py killed with SIGKILL and started again resumes.
+
+Each run kills the script at random points (seeded delays after it has saved
+a checkpoint, so kills land in training, in checkpoint writes and in
+evaluation alike), restarts it on the same root_dir, and checks that it
+resumes from the last checkpoint, that checkpoint steps never go backwards,
+that every artefact parses, and that the final policy is within noise of an
+uninterrupted run's.
+"""
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import tensorflow as tf
+
+from tests.conftest import REPO_ROOT
+
+TINY = [
+    "SyntheticWorld.num_tracks = 300", "SyntheticWorld.num_users = 60",
+    "RandomEpisodeSampler.max_pool_size = 12",
+    "PlaylistEnvironment.max_playlist_length = 8",
+    "train_eval.env_batch_size = 4", "train_eval.eval_batch_size = 8",
+    "train_eval.initial_collect_steps = 16",
+    "train_eval.collect_steps_per_iteration = 4", "train_eval.batch_size = 8",
+    "train_eval.replay_buffer_capacity = 256", "train_eval.embedding_dim = 4",
+    "train_eval.state_layers = (8,)", "train_eval.head_layers = (8,)",
+    "train_eval.eval_interval = 40", "train_eval.num_eval_episodes = 8",
+    "train_eval.final_eval_episodes = 200",
+    "train_eval.baselines = ('random',)", "train_eval.progress = False",
+    "train_eval.checkpoint_interval = 5",
+]
+_RESUMED = re.compile(r"resumed from \S+ at step (\d+)")
+
+
+def _command(root_dir, num_iterations, extra=()):
+  cmd = [sys.executable, "scripts/train_agent.py", "--gin_file",
+         "configs/world.gin", "--root_dir", str(root_dir), "--seed", "3"]
+  for binding in (TINY + [f"train_eval.num_iterations = {num_iterations}"] +
+                  list(extra)):
+    cmd += ["--gin_bindings", binding]
+  return cmd
+
+
+def _start(root_dir, num_iterations, log_path, extra):
+  log = open(log_path, "w")  # pylint: disable=consider-using-with
+  proc = subprocess.Popen(_command(root_dir, num_iterations, extra),
+                          cwd=REPO_ROOT,
+                          stdout=log, stderr=subprocess.STDOUT)
+  return proc, log
+
+
+def _latest_step(root_dir) -> int:
+  """Step of the latest checkpoint, after checking that it loads."""
+  latest = tf.train.latest_checkpoint(str(root_dir / "checkpoint"))
+  if latest is None:
+    return 0
+  reader = tf.train.load_checkpoint(latest)
+  step = int(reader.get_tensor("global_step/.ATTRIBUTES/VARIABLE_VALUE"))
+  assert latest.endswith(f"ckpt-{step}"), latest
+  return step
+
+
+def _wait_for_new_checkpoint(proc, log_path, timeout=240.0):
+  """Waits until this run has saved a checkpoint (or ended)."""
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline and proc.poll() is None:
+    with open(log_path) as f:
+      if "Saved checkpoint" in f.read():
+        return
+    time.sleep(0.05)
+
+
+def _assert_artefacts_parse(root_dir, finished):
+  for path in root_dir.rglob("*.parquet"):
+    pq.read_table(path)
+  names = {p.name for p in root_dir.iterdir()}
+  if finished or "metrics.json" in names:
+    json.loads((root_dir / "metrics.json").read_text())
+  if finished or "operative_config.gin" in names:
+    assert "train_eval." in (root_dir / "operative_config.gin").read_text()
+  if finished or "policy" in names:
+    policy = tf.saved_model.load(str(root_dir / "policy"))
+    assert int(policy.get_train_step().numpy()) >= 0
+
+
+def _kill_and_resume(root_dir, num_iterations, kills, seed, tmp_path,
+                     extra=()):
+  """Runs the script, SIGKILLs it `kills` times, lets the last run finish.
+
+  Returns:
+    (metrics, steps at each kill, steps each restart said it resumed from).
+  """
+  rng = np.random.default_rng(seed)
+  kill_steps, resumed = [], []
+  previous = 0
+  for attempt in range(kills + 1):
+    log_path = tmp_path / f"attempt{attempt}.log"
+    proc, log = _start(root_dir, num_iterations, log_path, extra)
+    if attempt < kills:
+      _wait_for_new_checkpoint(proc, log_path)
+      time.sleep(rng.uniform(0.0, 1.5))
+      proc.send_signal(signal.SIGKILL)
+    code = proc.wait(timeout=600)
+    log.close()
+    output = log_path.read_text()
+    if attempt > 0:  # Every restart resumes from the last checkpoint.
+      match = _RESUMED.search(output)
+      assert match, output[-3000:]
+      resumed.append(int(match.group(1)))
+      assert resumed[-1] == kill_steps[-1]
+    if attempt < kills:
+      assert code == -signal.SIGKILL, output[-3000:]
+    else:
+      assert code == 0, output[-3000:]
+    step = _latest_step(root_dir)
+    assert step >= previous, "a completed checkpoint was lost"
+    previous = step
+    kill_steps.append(step)
+    _assert_artefacts_parse(root_dir, finished=attempt == kills)
+  metrics = json.loads((root_dir / "metrics.json").read_text())
+  return metrics, kill_steps[:-1], resumed
+
+
+def _check_finished(metrics, root_dir, num_iterations, resumed):
+  assert metrics["global_step"] == num_iterations
+  assert _latest_step(root_dir) == num_iterations
+  # The history keeps the resumes that were followed by a checkpoint.
+  assert set(metrics["resume_history"]) <= set(resumed)
+  assert metrics["resume_history"] == sorted(metrics["resume_history"])
+  assert metrics["resumed_from_step"] == resumed[-1]
+  policy = tf.saved_model.load(str(root_dir / "policy"))
+  assert int(policy.get_train_step().numpy()) == num_iterations
+
+
+def test_one_sigkill_then_resume(tmp_path):
+  root_dir = tmp_path / "run"
+  metrics, kill_steps, resumed = _kill_and_resume(
+      root_dir, 30, 1, 0, tmp_path,
+      extra=["train_eval.final_eval_episodes = 16"])
+  assert resumed == kill_steps and resumed[0] > 0
+  _check_finished(metrics, root_dir, 30, resumed)
+
+
+@pytest.mark.slow
+def test_five_sigkills_resume_and_match_an_uninterrupted_run(tmp_path):
+  num_iterations = 300
+  root_dir = tmp_path / "killed"
+  metrics, kill_steps, resumed = _kill_and_resume(root_dir, num_iterations, 5,
+                                                  2026, tmp_path)
+  assert len(resumed) == 5 and resumed == kill_steps
+  assert kill_steps == sorted(kill_steps)
+  _check_finished(metrics, root_dir, num_iterations, resumed)
+
+  clean = tmp_path / "uninterrupted"
+  out = subprocess.run(_command(clean, num_iterations), cwd=REPO_ROOT,
+                       capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  reference = json.loads((clean / "metrics.json").read_text())
+  assert reference["resume_history"] == []
+  # Both evaluate on the same common-random-number episodes; the killed
+  # run's policy must be within noise of the uninterrupted one: the two
+  # bootstrap 95% intervals of the mean return overlap.
+  ours = metrics["policies"]["ahdqn"]
+  theirs = reference["policies"]["ahdqn"]
+  assert ours["ci_low"] <= theirs["ci_high"]
+  assert theirs["ci_low"] <= ours["ci_high"]
