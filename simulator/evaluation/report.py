@@ -20,8 +20,9 @@ _COLORS = {"simulator": "tab:orange", "world": "tab:blue"}
 
 
 def _save(fig, path: str) -> None:
+  fig.tight_layout()
   with atomic_path(path) as tmp:
-    fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(tmp, format="png", dpi=90)
 
 
 def _return_by_policy(plt, evaluation: dict, path: str) -> None:
