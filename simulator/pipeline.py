@@ -25,6 +25,7 @@ import time
 
 import gin
 
+from agents import train_eval as _train_eval  # noqa: F401  (gin: train_eval)
 from simulator.evaluation.evaluate import evaluate_policies, format_table
 from simulator.io_utils import ensure_writable_dir, write_json
 from simulator.log_generation import generate_logs
@@ -42,7 +43,7 @@ DEFAULT_SIZES = {
 }
 #: Sizes of `--quick` (at most 5 minutes on 2 cores).
 QUICK_SIZES = {
-    "num_sessions": 10000, "num_episodes": 400, "num_logged_sessions": 800,
+    "num_sessions": 20000, "num_episodes": 400, "num_logged_sessions": 800,
     "quantize_episodes": 100, "ahdqn_iterations": 300, "dqn_iterations": 150,
     "initial_collect_steps": 2560, "agent_eval_episodes": 100,
     "max_epochs": 15,
@@ -53,9 +54,7 @@ def _train_agents(root_dir: str, logs_dir: str, int8_path: str,
                   agent_config: str, agents: tuple[str, ...], sizes: dict,
                   seed: int) -> dict:
   """Trains each agent in the learned simulator; returns name -> policy dir."""
-  # pylint: disable=g-import-not-at-top  (TF-Agents only when agents train)
-  from agents.train_eval import train_eval
-  from simulator.runs import parse_gin
+  from simulator.runs import parse_gin  # pylint: disable=g-import-not-at-top
   sessions = os.path.join(logs_dir, "sessions.parquet")
   tracks = os.path.join(logs_dir, "tracks.parquet")
   # The agent config (episodes from the logs) is parsed only now that the
@@ -69,7 +68,7 @@ def _train_agents(root_dir: str, logs_dir: str, int8_path: str,
   policies, metrics = {}, {}
   for agent in agents:
     agent_dir = os.path.join(root_dir, agent)
-    metrics[agent] = train_eval(
+    metrics[agent] = _train_eval.train_eval(
         agent_dir, agent_name=agent, seed=seed,
         num_iterations=sizes[f"{agent}_iterations"],
         initial_collect_steps=sizes["initial_collect_steps"],

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import gin
-import matplotlib
+import matplotlib.image
 import pytest
 
 from simulator.evaluation.policies import DEFAULT_STOCHASTIC
