@@ -196,7 +196,7 @@ def check_estimators(decisions: LoggedDecisions, targets: dict,
   """
   d = decisions
   rows = np.arange(len(d.slots))
-  results = {name: {} for name in {**BANDIT_ESTIMATORS, **SESSION_ESTIMATORS}}
+  results = {name: {} for name in [*BANDIT_ESTIMATORS, *SESSION_ESTIMATORS]}
   logging_probs = (targets["logging"].probabilities(d.observations)
                    if "logging" in targets else None)
   info = {}

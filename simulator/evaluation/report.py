@@ -75,13 +75,23 @@ def _offline_vs_online(plt, evaluation: dict, path: str) -> None:
   markers = iter("sD^vP*X")
   panels = {"session return": axes[0], "listen rate of the next track":
             axes[1]}
+  # Session estimates far off the policies' range are drawn at its edge.
+  values = truth + [m["simulator"]["mean_return"] for m in policies.values()]
+  span = max(values) - min(values)
+  ceiling = max(values) + 0.3 * span
   for est_name, by_target in estimators.items():
     rows = [r for r in by_target.values() if r["truth"] is not None]
     if not rows:
       continue
+    estimates = np.array([r["estimate"] for r in rows])
+    session = rows[0]["quantity"] == "session return"
+    clipped = session & (estimates > ceiling)
+    label = est_name + (f" ({clipped.sum()} above the plot, clipped)"
+                        if clipped.any() else "")
     panels[rows[0]["quantity"]].scatter(
-        [r["truth"] for r in rows], [r["estimate"] for r in rows],
-        label=est_name, marker=next(markers, "o"), alpha=0.8)
+        [r["truth"] for r in rows],
+        np.minimum(estimates, ceiling) if session else estimates,
+        label=label, marker=next(markers, "o"), alpha=0.8)
   for ax, title in ((axes[0], "session return (policies)"),
                     (axes[1], "next-track listen rate (bandit estimators)")):
     lims = np.array(ax.get_xlim() + ax.get_ylim())
@@ -101,15 +111,18 @@ def _estimator_error(plt, evaluation: dict, path: str) -> None:
   fig, ax = plt.subplots(figsize=(7, 4.5))
   targets = evaluation.get("targets", {})
   for est_name, by_target in evaluation.get("estimators", {}).items():
-    pts = sorted((targets[n]["kl_from_logging"], r["relative_error"])
+    pts = sorted((targets[n]["kl_from_logging"],
+                  max(r["relative_error"], 1e-4))
                  for n, r in by_target.items()
                  if r["relative_error"] is not None and n in targets)
     if pts:
       ax.plot(*zip(*pts), marker="o", label=est_name)
   ax.axhline(0.1, color="k", ls=":", lw=0.8, label="10% error")
-  ax.set_yscale("symlog", linthresh=0.01)
+  ax.set_yscale("log")
   ax.set_xlabel("KL(target || logging) per decision")
-  ax.set_ylabel("relative error vs world truth")
+  ax.set_ylabel("relative error vs world truth (floor 1e-4)")
+  ax.set_title("bandit (ips, snips, dm, dr) and session (pdis, wpdis, "
+               "sequential_dr) estimators", fontsize=9)
   ax.legend(fontsize=7)
   ax.grid(alpha=0.3)
   _save(fig, path)
