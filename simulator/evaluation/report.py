@@ -26,7 +26,8 @@ def _save(fig, path: str) -> None:
 
 
 def _return_by_policy(plt, evaluation: dict, path: str) -> None:
-  names = list(evaluation["policies"])
+  names = sorted(evaluation["policies"], key=lambda n: -evaluation[
+      "policies"][n]["world"]["mean_return"])
   fig, ax = plt.subplots(figsize=(7, 0.35 * len(names) + 1.5))
   y = np.arange(len(names))
   for offset, env_name in ((-0.17, "simulator"), (0.17, "world")):
@@ -47,15 +48,20 @@ def _return_by_policy(plt, evaluation: dict, path: str) -> None:
 
 def _skip_by_position(plt, evaluation: dict, path: str) -> None:
   fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+  count = len(evaluation["policies"])
   for ax, env_name in zip(axes, ("simulator", "world")):
+    ax.set_prop_cycle(color=plt.cm.tab20(np.linspace(0, 1, max(count, 2))))
     for name, by_env in evaluation["policies"].items():
-      rates = by_env[env_name]["skip_rate_by_position"]
-      rates = np.array([np.nan if r is None else r for r in rates])
+      m = by_env[env_name]
+      rates = np.array([np.nan if r is None else r
+                        for r in m["skip_rate_by_position"]])
+      # Positions few sessions reach are noise: leave them out.
+      rates[np.asarray(m["tracks_by_position"]) < 30] = np.nan
       ax.plot(np.arange(1, len(rates) + 1), rates, label=name, lw=1.2)
     ax.set_title(env_name)
     ax.set_xlabel("playlist position")
     ax.grid(alpha=0.3)
-  axes[0].set_ylabel("skip rate")
+  axes[0].set_ylabel("skip rate (positions with >= 30 tracks)")
   axes[1].legend(fontsize=7, ncol=2)
   _save(fig, path)
   plt.close(fig)
@@ -144,7 +150,9 @@ def _markdown(evaluation: dict) -> str:
          "| policy | simulator return | world return | world listens/session "
          "| world skip rate | world session length | world ended by skips |",
          "| --- | --- | --- | --- | --- | --- | --- |"]
-  for name, by_env in evaluation["policies"].items():
+  by_truth = sorted(evaluation["policies"].items(),
+                    key=lambda item: -item[1]["world"]["mean_return"])
+  for name, by_env in by_truth:  # Best first, by the online truth.
     w = by_env["world"]
     ended = w["termination"].get("consecutive_skips")
     out.append(f"| {name} | {_cell(by_env['simulator']['return'])} | "
@@ -163,7 +171,7 @@ def _markdown(evaluation: dict) -> str:
   estimators = evaluation.get("estimators")
   if estimators:
     targets = evaluation["targets"]
-    names = list(targets)
+    names = sorted(targets, key=lambda n: targets[n]["kl_from_logging"] or 0)
     out += ["## Logged-data estimators", "",
             f"From a logging run of {evaluation['logged_decisions']['sessions']}"
             " sessions in the world. Relative error against the world truth;"
