@@ -1,6 +1,7 @@
 """Offline evaluation of a set of policies, checked against the online truth.
 
-    evaluate_policies(root_dir, logs_dir, user_model_path)  # configs/evaluate.gin
+    # With configs/evaluate.gin parsed:
+    evaluate_policies(root_dir, logs_dir, user_model_path)
 
 Every policy (baselines, greedy by the learned simulator, saved agents, and
 the stochastic score policies of `policies.DEFAULT_STOCHASTIC`) runs on the

@@ -173,9 +173,10 @@ def _markdown(evaluation: dict) -> str:
     targets = evaluation["targets"]
     names = sorted(targets, key=lambda n: targets[n]["kl_from_logging"] or 0)
     out += ["## Logged-data estimators", "",
-            f"From a logging run of {evaluation['logged_decisions']['sessions']}"
-            " sessions in the world. Relative error against the world truth;"
-            " targets by KL from the logging policy.", "",
+            "From a logging run of "
+            f"{evaluation['logged_decisions']['sessions']} sessions in the "
+            "world. Relative error against the world truth; targets by KL "
+            "from the logging policy.", "",
             "| estimator | " + " | ".join(
                 f"{n} (KL {targets[n]['kl_from_logging']:.2f})"
                 for n in names) + " |",
@@ -185,6 +186,15 @@ def _markdown(evaluation: dict) -> str:
           f"{100 * by_target[n]['relative_error']:.1f}%"
           if by_target[n]["relative_error"] is not None else "-"
           for n in names) + " |")
+    out.append("")
+    for est_name, by_target in estimators.items():
+      broken = [(targets[n]["kl_from_logging"] or 0.0, n)
+                for n, r in by_target.items()
+                if (r["relative_error"] or 0.0) > 0.1]
+      out.append(f"- {est_name}: " + (
+          "within 10% for every target." if not broken else
+          f"first beyond 10% at KL {min(broken)[0]:.2f} ({min(broken)[1]}); "
+          f"beyond 10% for {len(broken)} of {len(by_target)} targets."))
     out += ["", "![estimator error](estimator_error.png)", ""]
   return "\n".join(out) + "\n"
 
