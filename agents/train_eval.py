@@ -55,6 +55,8 @@ from agents.checkpointing import RunCheckpointer, environment_generators
 from agents.dqn import create_dqn_agent
 from agents.oracle import OraclePolicy
 from simulator.builder import EnvironmentBuilder, TFAgtPyEnvironment
+from simulator.evaluation.stats import bootstrap_mean  # noqa: F401  (moved)
+from simulator.evaluation.stats import compare_policies  # (moved)
 from simulator.io_utils import ensure_writable_dir
 from simulator.rollout import run_policy
 from simulator.runs import write_run_files
@@ -73,47 +75,6 @@ def _builder(scope: str) -> EnvironmentBuilder:
 
 def _make_env(scope: str, batch_size: int, seed: int) -> TFAgtPyEnvironment:
   return _builder(scope).get_py_env(batch_size=batch_size, seed=seed)
-
-
-def bootstrap_mean(values: np.ndarray, seed: int,
-                   n_bootstrap: int = 2000) -> tuple[float, float, float]:
-  """Mean and percentile-bootstrap 95% interval of the mean."""
-  values = np.asarray(values, np.float64)
-  means = np.random.default_rng(seed).choice(
-      values, (n_bootstrap, len(values))).mean(axis=1)
-  low, high = np.quantile(means, [0.025, 0.975])
-  return float(values.mean()), float(low), float(high)
-
-
-def compare_policies(
-    make_env: Callable[[], TFAgtPyEnvironment],
-    policies: dict[str, Callable[[TFAgtPyEnvironment], object]],
-    num_episodes: int, seed: int) -> dict:
-  """Runs each policy in a fresh environment and summarises the returns.
-
-  With an environment of common random numbers, every policy meets the same
-  episodes, and `returns` are paired by episode across policies.
-
-  Args:
-    make_env: builds a batched environment over a `PlaylistEnvironment`.
-    policies: name -> function of the environment giving a PyPolicy for
-      batched time steps.
-    num_episodes: episodes per policy.
-    seed: seed of the bootstrap.
-
-  Returns:
-    name -> {mean_return, ci_low, ci_high, mean_length, returns}.
-  """
-  results = {}
-  for name, make_policy in policies.items():
-    env = make_env()
-    stats = run_policy(env, make_policy(env), num_episodes, progress=False)
-    env.close()
-    mean, low, high = bootstrap_mean(stats.returns, seed)
-    results[name] = {"mean_return": mean, "ci_low": low, "ci_high": high,
-                     "mean_length": float(stats.lengths.mean()),
-                     "returns": stats.returns}
-  return results
 
 
 def export_policy(agent, path: str, global_step: tf.Variable) -> str:

@@ -2,7 +2,9 @@
 
     python scripts/pipeline.py --root_dir runs/pipeline [--quick]
 
-Prints a summary table and where each artefact went.
+world -> logs -> user model -> int8 -> AH-DQN and DQN -> evaluation. Prints
+the summary table (every policy, simulator and world, 95% intervals), the
+offline-online agreement, and where the report and each artefact went.
 """
 
 import os
@@ -28,8 +30,11 @@ def main(argv):
   runs.write_run_files(FLAGS.root_dir, summary)
   print(pipeline.format_summary(summary))
   for stage, path in summary["stages"].items():
-    print(f"{stage:<24} -> {path}")
+    print(f"{stage:<12} -> {path}")
+  print(f"seconds by stage: {summary['seconds']} (total "
+        f"{summary['total_seconds']})")
   print(f"summary -> {os.path.join(FLAGS.root_dir, 'pipeline.json')}")
+  print(f"report  -> {summary['stages']['report']}")
 
 
 if __name__ == "__main__":

@@ -1,124 +1,164 @@
-"""The one-command pipeline: every stage that exists, end to end.
+"""The one-command pipeline: world -> logs -> user model -> int8 -> agents
+-> evaluation, end to end.
 
 Stages, on the gin-configured world (`configs/world.gin` by default):
 
 1. logs: session logs from the stochastic logging policy in the world;
-2. user_model: a CWM trained on them (held-out metrics vs the world's own);
+2. user_model: a CWM trained on them (held-out metrics);
 3. quantize: LiteRT fp32 and int8 versions and the quantisation report;
-4. evaluate: every baseline on the held-out logged sessions, in the learned
-   simulator (the int8 CWM, the offline estimate) and in the listener world
-   (the online truth), on the same episodes (common random numbers), with
-   bootstrap 95% intervals.
+4. agents: AH-DQN and DQN trained in the learned simulator (the int8 CWM) on
+   the logs' training sessions, with `agents.train_eval.train_eval` and the
+   agent config (`configs/ahdqn.gin`), each exporting root_dir/<agent>/policy;
+5. evaluate: every policy (baselines, greedy by the simulator, the agents,
+   stochastic variants) on held-out sessions in the learned simulator and in
+   the listener world, the logged-data estimators against the world, the
+   offline-online agreement and the report
+   (`simulator.evaluation.evaluate_policies`).
 
-Agents and logged-data estimators join as they land. `root_dir/pipeline.json`
-lists the results and where every artefact went.
+`quick` changes sizes only (`QUICK` below, overridable in gin): the code path
+is the same. `root_dir/pipeline.json` lists the results and where every
+artefact went.
 """
 
 import os
+import time
 
 import gin
-import numpy as np
 
-from agents.baselines import BASELINES
-from simulator.evaluation.simulated import run_on_logged_sessions
+from agents import train_eval as _train_eval  # noqa: F401  (gin: train_eval)
+from simulator.evaluation.evaluate import evaluate_policies, format_table
 from simulator.io_utils import ensure_writable_dir, write_json
 from simulator.log_generation import generate_logs
-from user_models.listener import ParametricListener
-from user_models.litert_user_model import LiteRTUserModel
 from user_models.quantization import quantize_user_model
 from user_models.training import train_user_model
-from user_models.world import SyntheticWorld
 
-__all__ = ["format_summary", "mean_interval", "run_pipeline"]
+__all__ = ["DEFAULT_SIZES", "QUICK_SIZES", "format_summary", "run_pipeline"]
+
+#: Sizes of the default run (about 30 minutes on 2 cores at most).
+DEFAULT_SIZES = {
+    "num_sessions": 20000, "num_episodes": 2000, "num_logged_sessions": 3000,
+    "quantize_episodes": 1000, "ahdqn_iterations": 6000,
+    "dqn_iterations": 2000, "initial_collect_steps": 12800,
+    "agent_eval_episodes": 500, "max_epochs": 40,
+}
+#: Sizes of `--quick` (at most 5 minutes on 2 cores).
+QUICK_SIZES = {
+    "num_sessions": 20000, "num_episodes": 400, "num_logged_sessions": 800,
+    "quantize_episodes": 100, "ahdqn_iterations": 300, "dqn_iterations": 150,
+    "initial_collect_steps": 2560, "agent_eval_episodes": 100,
+    "max_epochs": 15,
+}
 
 
-def mean_interval(values: np.ndarray, seed: int = 0, n_bootstrap: int = 2000,
-                  alpha: float = 0.05) -> tuple[float, float, float]:
-  """Mean and bootstrap (1 - alpha) percentile interval of the mean."""
-  values = np.asarray(values, dtype=np.float64)
-  rng = np.random.default_rng(seed)
-  means = rng.choice(values, size=(n_bootstrap, len(values))).mean(axis=1)
-  low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
-  return float(values.mean()), float(low), float(high)
-
-
-def _evaluate(user_model, logs_dir: str, policy_name: str, episodes: int,
-              seed: int, scorer=None) -> dict:
-  """Mean return with a bootstrap interval, and session figures."""
-  stats = run_on_logged_sessions(user_model, logs_dir, policy_name, episodes,
-                                 seed, scorer)
-  mean, low, high = mean_interval(stats.returns, seed=seed)
-  summary = stats.summary()
-  return {"mean_return": mean, "ci_low": low, "ci_high": high,
-          "mean_length": summary["mean_length"],
-          "skip_rate": summary["skip_rate"],
-          "num_episodes": summary["num_episodes"]}
+def _train_agents(root_dir: str, logs_dir: str, int8_path: str,
+                  agent_config: str, agents: tuple[str, ...], sizes: dict,
+                  seed: int) -> dict:
+  """Trains each agent in the learned simulator; returns name -> policy dir."""
+  from simulator.runs import parse_gin  # pylint: disable=g-import-not-at-top
+  sessions = os.path.join(logs_dir, "sessions.parquet")
+  tracks = os.path.join(logs_dir, "tracks.parquet")
+  # The agent config (episodes from the logs) is parsed only now that the
+  # logs exist; the paths this run made replace the config's defaults.
+  parse_gin([agent_config], [
+      f"SESSIONS = '{sessions}'", f"TRACKS = '{tracks}'",
+      f"USER_MODEL_PATH = '{int8_path}'",
+      "train/EnvironmentBuilder.user_model = @LiteRTUserModel()",
+      f"LiteRTUserModel.model_path = '{int8_path}'",
+      f"LiteRTUserModel.catalog = '{tracks}'"])
+  policies, metrics = {}, {}
+  for agent in agents:
+    agent_dir = os.path.join(root_dir, agent)
+    metrics[agent] = _train_eval.train_eval(
+        agent_dir, agent_name=agent, seed=seed,
+        num_iterations=sizes[f"{agent}_iterations"],
+        initial_collect_steps=sizes["initial_collect_steps"],
+        eval_interval=sizes[f"{agent}_iterations"],
+        num_eval_episodes=sizes["agent_eval_episodes"],
+        final_eval_episodes=sizes["agent_eval_episodes"],
+        checkpoint_interval=sizes[f"{agent}_iterations"],
+        baselines=("popularity", "greedy_oracle"), progress=False)
+    policies[agent] = os.path.join(agent_dir, "policy")
+  return {"policies": policies, "metrics": {
+      a: {k: m.get(k) for k in ("final_eval_return", "wall_time_s",
+                                "global_step")} for a, m in metrics.items()}}
 
 
 @gin.configurable(denylist=["root_dir", "quick", "seed"])
 def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
-                 num_episodes: int = 2000, quick_num_episodes: int = 300,
-                 num_sessions: int = 20000, quick_num_sessions: int = 4000,
-                 policies: tuple[str, ...] = BASELINES + ("greedy",)) -> dict:
-  """Runs every available stage and returns the summary.
+                 agents: tuple[str, ...] = ("ahdqn", "dqn"),
+                 agent_config: str = "configs/ahdqn.gin",
+                 sizes: dict | None = None,
+                 quick_sizes: dict | None = None) -> dict:
+  """Runs every stage and returns the summary.
 
   Args:
     root_dir: output folder.
-    quick: smaller sizes, same code path.
+    quick: the `quick_sizes`, same code path.
     seed: seed of every stage.
-    num_episodes: evaluation episodes per policy and environment.
-    quick_num_episodes: the same with `quick`.
-    num_sessions: sessions of the generated logs.
-    quick_num_sessions: the same with `quick`.
-    policies: policies evaluated (`greedy` is greedy by the learned model).
+    agents: agents trained (names of `agents.train_eval.AGENTS`).
+    agent_config: gin file of the agents' environments.
+    sizes: overrides of `DEFAULT_SIZES`.
+    quick_sizes: overrides of `QUICK_SIZES`.
 
   Returns:
     The summary written to root_dir/pipeline.json.
   """
   root_dir = ensure_writable_dir(root_dir)
-  episodes = quick_num_episodes if quick else num_episodes
-  summary = {"quick": quick, "seed": seed, "stages": {}, "policies": {}}
-  stages = summary["stages"]
+  chosen = ({**QUICK_SIZES, **(quick_sizes or {})} if quick else
+            {**DEFAULT_SIZES, **(sizes or {})})
+  summary = {"quick": quick, "seed": seed, "sizes": chosen, "stages": {},
+             "seconds": {}}
+  stages, seconds = summary["stages"], summary["seconds"]
+  clock = time.perf_counter()
+
+  def lap(stage):
+    nonlocal clock
+    now = time.perf_counter()
+    seconds[stage] = round(now - clock, 1)
+    clock = now
 
   stages["logs"] = os.path.join(root_dir, "logs")
-  summary["logs"] = generate_logs(
-      stages["logs"], num_sessions=quick_num_sessions if quick else
-      num_sessions, seed=seed)
+  summary["logs"] = generate_logs(stages["logs"],
+                                  num_sessions=chosen["num_sessions"],
+                                  seed=seed, progress=False)
+  lap("logs")
   stages["user_model"] = os.path.join(root_dir, "user_model")
   summary["user_model"] = train_user_model(
-      stages["user_model"], stages["logs"], model_type="cwm", seed=seed)
+      stages["user_model"], stages["logs"], model_type="cwm", seed=seed,
+      max_epochs=chosen["max_epochs"])
+  lap("user_model")
   stages["quantize"] = os.path.join(root_dir, "quantized")
   report = quantize_user_model(
       summary["user_model"]["model_path"], stages["logs"], stages["quantize"],
       seed=seed, variants=("fp32", "int8"),
-      return_episodes=episodes // 2 if quick else episodes)
+      return_episodes=chosen["quantize_episodes"])
   summary["quantization"] = report["variants"]
-
-  tracks = os.path.join(stages["logs"], "tracks.parquet")
   int8_path = os.path.join(stages["quantize"], "user_model.int8.tflite")
-  with gin.config_scope("world"):
-    world = SyntheticWorld()
-  for policy in policies:
-    summary["policies"][policy] = {}
-    for name in ("simulator", "world"):
-      simulator_model = LiteRTUserModel(int8_path, tracks)
-      user_model = (simulator_model if name == "simulator" else
-                    ParametricListener(world))
-      summary["policies"][policy][name] = _evaluate(
-          user_model, stages["logs"], policy, episodes, seed,
-          scorer=LiteRTUserModel(int8_path, tracks))
-  write_json(os.path.join(root_dir, "pipeline.json"), summary)
+  lap("quantize")
+  saved = {}
+  if agents:
+    trained = _train_agents(root_dir, stages["logs"], int8_path, agent_config,
+                            tuple(agents), chosen, seed)
+    saved = trained["policies"]
+    summary["agents"] = trained["metrics"]
+    for agent, path in saved.items():
+      stages[agent] = path
+    lap("agents")
+  stages["evaluate"] = os.path.join(root_dir, "evaluation.json")
+  evaluation = evaluate_policies(
+      root_dir, stages["logs"], int8_path, saved_policies=saved, seed=seed,
+      num_episodes=chosen["num_episodes"],
+      num_logged_sessions=chosen["num_logged_sessions"])
+  stages["report"] = evaluation["report"]["report"]
+  lap("evaluate")
+  summary["policies"] = evaluation["policies"]
+  summary["agreement"] = evaluation["agreement"]
+  summary["total_seconds"] = round(sum(seconds.values()), 1)
+  write_json(os.path.join(root_dir, "pipeline.json"),
+             {k: v for k, v in summary.items() if k != "policies"})
   return summary
 
 
 def format_summary(summary: dict) -> str:
-  """A plain-text table of the summary, one line per policy and env."""
-  lines = [f"{'policy':<12} {'environment':<11} {'mean return':>11} "
-           f"{'95% interval':>17} {'length':>7} {'skip rate':>9}"]
-  for policy, by_env in summary["policies"].items():
-    for env_name, m in by_env.items():
-      lines.append(
-          f"{policy:<12} {env_name:<11} {m['mean_return']:>11.3f} "
-          f"[{m['ci_low']:>7.3f}, {m['ci_high']:>7.3f}] "
-          f"{m['mean_length']:>7.2f} {m['skip_rate']:>9.3f}")
-  return "\n".join(lines)
+  """The summary table (every policy, both environments, intervals)."""
+  return format_table(summary)

@@ -1,9 +1,15 @@
-"""Off-policy evaluation of playlist policies from logged data.
+"""Evaluation of playlist policies: offline (simulator, logged data), online.
 
-Estimators in the style of Open Bandit Pipeline (frozen dataclasses with
-`estimate_policy_value` and a bootstrap `estimate_interval`) on plain NumPy
-arrays: per-decision (bandit) estimators in `estimators`, per-session
-(sequential) ones in `sequential`.
+* `estimators`, `sequential`: off-policy estimators in the style of Open
+  Bandit Pipeline (frozen dataclasses with `estimate_policy_value` and a
+  bootstrap `estimate_interval`) on plain NumPy arrays, per decision and per
+  session;
+* `stats`: bootstrap intervals, `compare_policies`, rank agreement;
+* `policies`: the evaluated policies by name, with exact-probability
+  stochastic score policies; `simulated`: runs on held-out logged sessions;
+  `logged`: the estimators checked against the listener world;
+* `evaluate`: `evaluate_policies`, which writes evaluation.json and the
+  report (`report`).
 """
 
 from simulator.evaluation.estimators import BanditEstimator
@@ -24,6 +30,12 @@ from simulator.evaluation.sequential import SequentialDoublyRobust
 from simulator.evaluation.sequential import SequentialEstimator
 from simulator.evaluation.sequential import WPDIS
 from simulator.evaluation.sequential import WeightedPerDecisionImportanceSampling
+from simulator.evaluation.stats import agreement
+from simulator.evaluation.stats import bootstrap_mean
+from simulator.evaluation.stats import bootstrap_ratio
+from simulator.evaluation.stats import compare_policies
+from simulator.evaluation.stats import kendall
+from simulator.evaluation.stats import spearman
 
 __all__ = [
     "BanditEstimator",
@@ -43,5 +55,11 @@ __all__ = [
     "SequentialEstimator",
     "WPDIS",
     "WeightedPerDecisionImportanceSampling",
+    "agreement",
+    "bootstrap_mean",
+    "bootstrap_ratio",
+    "compare_policies",
+    "kendall",
     "relative_error",
+    "spearman",
 ]
