@@ -56,7 +56,9 @@ def test_train_eval_writes_outputs_and_resumes(tmp_path, agent_name, extra):
               "wall_time_s", "train_steps_per_s", "resumed_from_step"):
     assert key in written
   assert set(written["policies"]) == {agent_name, "random", "greedy_oracle"}
-  assert "gain_over_greedy_oracle" in written
+  assert set(written["differences"]) == {"random", "greedy_oracle"}
+  for diff in written["differences"].values():
+    assert diff["ci95"][0] <= diff["difference"] <= diff["ci95"][1]
   assert (tmp_path / "policy" / "saved_model.pb").exists()
   assert any(f.startswith("ckpt-") for f in os.listdir(tmp_path /
                                                        "checkpoint"))
