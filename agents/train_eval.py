@@ -55,6 +55,7 @@ from tqdm.auto import tqdm
 from agents.ahdqn import candidate_mask_splitter, create_ahdqn_agent
 from agents.comparison import final_comparison
 from agents.dqn import create_dqn_agent
+from agents.score_features import UserModelScoreWrapper
 from simulator.builder import EnvironmentBuilder, TFAgtPyEnvironment
 from simulator.io_utils import ensure_writable_dir
 from simulator.rollout import run_policy
@@ -175,6 +176,7 @@ def train_eval(
     head_layers: Sequence[int] = (64, 64),
     history_decay: float = 0.8,
     fc_layer_params: Sequence[int] = (256, 128),
+    user_model_scores: bool = False,
     # Collection and replay.
     initial_collect_steps: int = 25_600,
     collect_steps_per_iteration: int = 256,
@@ -223,6 +225,10 @@ def train_eval(
     head_layers: AH-DQN action head MLP.
     history_decay: AH-DQN recency decay of the history means.
     fc_layer_params: DQN MLP.
+    user_model_scores: add the training user model's P(listen) of each
+      candidate to the observations of both environments
+      (`agents.score_features`; the world is scored by the learned model,
+      never by itself).
     initial_collect_steps: random-policy steps before training (skipped
       when resuming with a restored replay buffer).
     collect_steps_per_iteration: environment row-steps per iteration (one
@@ -277,6 +283,10 @@ def train_eval(
   root_dir = ensure_writable_dir(root_dir)
   tf.random.set_seed(seed)
   train_py_env = _make_env("train", env_batch_size, seed)
+  scorer = (train_py_env.environment.user_model if user_model_scores else
+            None)
+  if scorer is not None:  # The same learned model scores in both worlds.
+    train_py_env = UserModelScoreWrapper(train_py_env, scorer)
   eval_builder, eval_seed = _builder("eval"), seed + 1
   crn = ({"common_random_numbers": True} if eval_common_random_numbers else
          {})
@@ -284,8 +294,9 @@ def train_eval(
   def make_eval_env() -> TFAgtPyEnvironment:
     # Fresh each time: with common random numbers, episode e is the same in
     # every evaluation (episode ids restart at 0).
-    return eval_builder.get_py_env(batch_size=eval_batch_size,
-                                   seed=eval_seed, **crn)
+    env = eval_builder.get_py_env(batch_size=eval_batch_size,
+                                  seed=eval_seed, **crn)
+    return env if scorer is None else UserModelScoreWrapper(env, scorer)
   train_env = tf_py_environment.TFPyEnvironment(train_py_env)
   catalog = train_py_env.environment.catalog
 
