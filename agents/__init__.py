@@ -15,8 +15,10 @@ from agents.ahdqn import create_ahdqn_agent  # noqa: E402
 from agents.ahdqn import make_q_agent  # noqa: E402
 from agents.dqn import create_dqn_agent  # noqa: E402
 from agents.dqn import create_dqn_network  # noqa: E402
+from agents.ppo import create_ppo_agent  # noqa: E402
+from agents.score_features import UserModelScoreWrapper  # noqa: E402
 
 __all__ += ["ActionHeadQNetwork", "GreedyUserModelPolicy",
             "candidate_mask_splitter", "context_from_observation",
             "create_ahdqn_agent", "create_dqn_agent", "create_dqn_network",
-            "make_q_agent"]
+            "create_ppo_agent", "make_q_agent", "UserModelScoreWrapper"]

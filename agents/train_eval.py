@@ -34,7 +34,6 @@ outcome draws, so returns are paired by episode. Outputs in root_dir:
 """
 
 import os
-import shutil
 import time
 from typing import Callable, Sequence
 
@@ -45,7 +44,6 @@ from tf_agents.drivers import dynamic_step_driver
 from tf_agents.environments import tf_py_environment
 from tf_agents.eval import metric_utils
 from tf_agents.metrics import tf_metrics
-from tf_agents.policies import policy_saver
 from tf_agents.policies import py_tf_eager_policy
 from tf_agents.policies import random_tf_policy
 from tf_agents.replay_buffers import tf_uniform_replay_buffer
@@ -55,6 +53,7 @@ from tqdm.auto import tqdm
 from agents.ahdqn import candidate_mask_splitter, create_ahdqn_agent
 from agents.comparison import final_comparison
 from agents.dqn import create_dqn_agent
+from agents.export import export_policy
 from agents.score_features import UserModelScoreWrapper
 from simulator.builder import EnvironmentBuilder, TFAgtPyEnvironment
 from simulator.io_utils import ensure_writable_dir
@@ -131,33 +130,6 @@ def compare_policies(
                      "mean_length": float(stats.lengths.mean()),
                      "returns": stats.returns}
   return results
-
-
-def export_policy(agent, path: str, global_step: tf.Variable) -> str:
-  """Saves the agent's greedy policy as a SavedModel.
-
-  Load it with `tf.saved_model.load(path)` and call `.action(time_step)`.
-  The model is written beside `path` and renamed into place, so a reader
-  never sees half a model.
-
-  Args:
-    agent: a trained TF-Agents agent.
-    path: the SavedModel folder (replaced if present).
-    global_step: saved as the policy's train step.
-
-  Returns:
-    The path.
-  """
-  path = os.path.abspath(path)
-  tmp, old = path + ".tmp", path + ".old"
-  for leftover in (tmp, old):
-    shutil.rmtree(leftover, ignore_errors=True)
-  policy_saver.PolicySaver(agent.policy, train_step=global_step).save(tmp)
-  if os.path.exists(path):
-    os.replace(path, old)
-  os.replace(tmp, path)
-  shutil.rmtree(old, ignore_errors=True)
-  return path
 
 
 @gin.configurable(denylist=["root_dir"])
