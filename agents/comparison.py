@@ -22,7 +22,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from agents.baselines import GreedyUserModelPolicy, make_baseline_policy
+from agents.baselines import BASELINES, GreedyUserModelPolicy
+from agents.baselines import make_baseline_policy
 from agents.oracle import OraclePolicy
 from user_models.base import AbstractUserModel
 from user_models.listener import ParametricListener
@@ -54,6 +55,10 @@ def baseline_policies(names: Sequence[str], train_user_model: AbstractUserModel,
   Raises:
     ValueError: for an unknown name.
   """
+  known = BASELINES + ORACLES + (GREEDY_USER_MODEL,)
+  unknown = [name for name in names if name not in known]
+  if unknown:
+    raise ValueError(f"unknown baselines {unknown}; choose from {known}")
   policies = {}
   for name in names:
     if name in ORACLES:
