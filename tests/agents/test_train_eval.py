@@ -74,20 +74,32 @@ def test_train_eval_writes_outputs_and_resumes(tmp_path, agent_name, extra):
   assert resumed["global_step"] == 5 and resumed["train_steps"] == 2
 
 
-def test_ppo_train_eval_smoke_run(tmp_path):
+def _ppo_run(root_dir, num_iterations):
   _parse_tiny_world()
   gin.parse_config(["EnvironmentBuilder.track_sampler = "
                     "@ContinuousTrackSampler()"])
-  metrics = train_eval_lib.train_eval(
-      str(tmp_path), agent_name="ppo", num_iterations=2, env_batch_size=4,
-      eval_batch_size=4, eval_interval=1, num_eval_episodes=4,
-      final_eval_episodes=4, checkpoint_interval=1, progress=False,
-      baselines=("random",))
+  return train_eval_lib.train_eval(
+      root_dir, agent_name="ppo", num_iterations=num_iterations,
+      env_batch_size=4, eval_batch_size=4, eval_interval=1,
+      num_eval_episodes=4, final_eval_episodes=4, checkpoint_interval=1,
+      progress=False, baselines=("random",))
+
+
+def test_ppo_train_eval_smoke_run(tmp_path):
+  metrics = _ppo_run(str(tmp_path), 2)
   assert np.isfinite(metrics["final_loss"])
   assert metrics["iterations"] == 2 and len(metrics["eval_curve"]) == 2
   assert set(metrics["policies"]) == {"ppo", "random"}
   assert (tmp_path / "policy" / "saved_model.pb").exists()
   assert json.loads((tmp_path / "metrics.json").read_text())["agent"] == "ppo"
+
+
+@pytest.mark.slow
+def test_ppo_train_eval_resumes(tmp_path):
+  _ppo_run(str(tmp_path), 2)
+  resumed = _ppo_run(str(tmp_path), 3)
+  assert resumed["resumed_from_iteration"] == 2
+  assert resumed["train_iterations"] == 1 and np.isfinite(resumed["final_loss"])
 
 
 def test_ppo_needs_a_continuous_action_spec(small_world):
