@@ -77,7 +77,11 @@ def test_train_eval_writes_outputs_and_resumes(tmp_path, agent_name, extra):
 def _ppo_run(root_dir, num_iterations):
   _parse_tiny_world()
   gin.parse_config(["EnvironmentBuilder.track_sampler = "
-                    "@ContinuousTrackSampler()"])
+                    "@ContinuousTrackSampler()",
+                    # Epochs are unrolled in the traced train step.
+                    "train_ppo.num_epochs = 1",
+                    "train_ppo.actor_layers = (8,)",
+                    "train_ppo.value_layers = (8,)"])
   return train_eval_lib.train_eval(
       root_dir, agent_name="ppo", num_iterations=num_iterations,
       env_batch_size=4, eval_batch_size=4, eval_interval=1,
