@@ -83,7 +83,7 @@ def _builder(scope: str) -> EnvironmentBuilder:
       raise UserModelLoadError(
           f"the {scope!r} environment's user model could not be loaded ({e}). "
           f"The default learned simulator is made by: {PREREQUISITES} (or "
-          "bind LiteRTUserModel.model_path / LOGS paths to your files)."
+          "bind USER_MODEL_PATH, SESSIONS and TRACKS to your files)."
       ) from e
 
 
