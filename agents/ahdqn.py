@@ -35,6 +35,7 @@ from tf_agents.typing import types
 from tf_agents.utils import common
 
 from agents.networks import ActionHeadQNetwork, MASKED_Q_VALUE
+from agents.networks import OPTIONAL_CANDIDATE_KEYS
 
 __all__ = ["ActionHeadDdqnAgent", "ActionHeadDqnAgent",
            "candidate_mask_splitter", "create_ahdqn_agent", "make_q_agent"]
@@ -67,6 +68,10 @@ class _ChosenCandidateQ:
     # mask), so it is scored unmasked.
     single = dict(observation, candidate_ids=chosen,
                   candidate_mask=tf.ones_like(chosen, tf.bool))
+    for key in OPTIONAL_CANDIDATE_KEYS:
+      if key in observation:
+        single[key] = tf.gather(observation[key], slots,
+                                batch_dims=slots.shape.rank - 1)
     q_values, _ = self._q_network(single, step_type=time_steps.step_type,
                                   training=training)
     return q_values[..., 0]

@@ -24,7 +24,7 @@ from tf_agents.trajectories import time_step as ts
 from tf_agents.typing import types
 
 from agents.ahdqn import make_q_agent
-from agents.networks import OBSERVATION_KEYS
+from agents.networks import OBSERVATION_KEYS, OPTIONAL_CANDIDATE_KEYS
 
 __all__ = ["TrackFeatureLookup", "create_dqn_agent", "create_dqn_network"]
 
@@ -108,6 +108,8 @@ def create_dqn_network(observation_spec: dict, action_spec,
       "candidate_ids": TrackFeatureLookup(track_features),
       "candidate_mask": _ScaledFloat(),
   }
+  preprocessing.update({k: _ScaledFloat() for k in OPTIONAL_CANDIDATE_KEYS
+                        if k in observation_spec})
   return q_network.QNetwork(
       observation_spec, action_spec, preprocessing_layers=preprocessing,
       preprocessing_combiner=tf.keras.layers.Concatenate(axis=-1),

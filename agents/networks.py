@@ -25,8 +25,13 @@ response levels r_j, -1 for padding), position n, candidates c_1..c_K:
                  n / max_position]
     s         = MLP_state([u, m_listen, m_skip, last, scalars])
     cos_kj    = cos(e(c_k), e(h_j)) [r_j >= 0]     similarity to history
-    z_k       = [s, x_{c_k}, (W_s s) * e(c_k), cos_k. * listen, cos_k. * skip]
+    z_k       = [s, x_{c_k}, (W_s s) * e(c_k), cos_k. * listen, cos_k. * skip
+                 (, p_k)]
     Q(s, c_k) = MLP_head(z_k)                      one scalar per candidate
+
+where p_k is the observation's optional `candidate_scores` (a learned user
+model's P(listen) of the candidate, see `agents.score_features`), used when
+the spec has that key.
 
 The similarity features let the head see how much a candidate repeats what
 was just played (listeners tire of repetition); the product (W_s s) * e(c_k)
@@ -41,7 +46,8 @@ import numpy as np
 import tensorflow as tf
 from tf_agents.networks import network
 
-__all__ = ["ActionHeadQNetwork", "MASKED_Q_VALUE", "OBSERVATION_KEYS"]
+__all__ = ["ActionHeadQNetwork", "MASKED_Q_VALUE", "OBSERVATION_KEYS",
+           "OPTIONAL_CANDIDATE_KEYS"]
 
 #: Q value of masked candidates: finite (a discount of 0 times it is 0, so
 #: terminal targets stay finite) and far below any reachable return.
@@ -50,6 +56,9 @@ MASKED_Q_VALUE = -1e6
 #: Keys a playlist observation must have (see `simulator.PlaylistEnvironment`).
 OBSERVATION_KEYS = ("user_features", "history_ids", "history_responses",
                     "position", "candidate_ids", "candidate_mask")
+
+#: Optional per-candidate float features [K] the networks use when present.
+OPTIONAL_CANDIDATE_KEYS = ("candidate_scores",)
 
 
 def _check_observation_spec(spec) -> None:
@@ -117,6 +126,8 @@ class ActionHeadQNetwork(network.Network):
     # A constant, not a variable: it is data, is never trained, and stays out
     # of checkpoints and target-network updates.
     self._table = tf.constant(track_features)
+    self._keys = OBSERVATION_KEYS + tuple(
+        k for k in OPTIONAL_CANDIDATE_KEYS if k in input_tensor_spec)
 
     def dense(units, act=None, use_bias=True, layer_name=None):
       return tf.keras.layers.Dense(
@@ -148,7 +159,8 @@ class ActionHeadQNetwork(network.Network):
     Variables are still created from the constructor's spec (its K).
     """
     spec = dict(self._input_tensor_spec)
-    for key in ("candidate_ids", "candidate_mask"):
+    optional = getattr(self, "_keys", OBSERVATION_KEYS)[len(OBSERVATION_KEYS):]
+    for key in ("candidate_ids", "candidate_mask") + optional:
       spec[key] = tf.TensorSpec([None], spec[key].dtype, key)
     return spec
 
@@ -184,7 +196,7 @@ class ActionHeadQNetwork(network.Network):
     # Flatten any outer dimensions (e.g. [B, T]) into one batch dimension.
     obs = {k: tf.reshape(observation[k], tf.concat(
         [[-1], tf.shape(observation[k])[position.shape.rank:]], 0))
-           for k in OBSERVATION_KEYS}
+           for k in self._keys}
     candidate_x = tf.gather(self._table, obs["candidate_ids"])  # [B, K, F]
     candidate_e = self._embed(candidate_x)                       # [B, K, d]
     history_e = self._embed(tf.gather(self._table, obs["history_ids"]))
@@ -201,9 +213,11 @@ class ActionHeadQNetwork(network.Network):
     unit_h = tf.math.l2_normalize(history_e, axis=-1)
     cosine = tf.einsum("bkd,bhd->bkh", unit_c, unit_h)            # [B, K, H]
     interaction = self._interaction(state)[:, None, :] * candidate_e
-    candidate_part = tf.concat(
-        [candidate_x, interaction, cosine * listen[:, None, :],
-         cosine * skip[:, None, :]], axis=-1)
+    candidate_part = [candidate_x, interaction, cosine * listen[:, None, :],
+                      cosine * skip[:, None, :]]
+    candidate_part += [tf.cast(obs[k], tf.float32)[..., None]
+                       for k in self._keys[len(OBSERVATION_KEYS):]]
+    candidate_part = tf.concat(candidate_part, axis=-1)
     hidden = (self._head_state(state)[:, None, :] +
               self._head_candidate(candidate_part))
     if self._first_act is not None:

@@ -1,13 +1,16 @@
-"""Train and evaluate a playlist agent (AH-DQN or DQN) in gin-built worlds.
+"""Train and evaluate a playlist agent (AH-DQN, DQN or PPO) in gin-built worlds.
 
     train_eval(root_dir)   # with configs/ahdqn.gin parsed
 
 The training and evaluation environments are built by
 `simulator.EnvironmentBuilder` inside the gin scopes `train` and `eval`, so a
-config can train in a learned simulator and evaluate in the listener world:
+config trains in a learned simulator and evaluates in the listener world
+(configs/ahdqn.gin does, with the int8 CWM):
 
-    train/EnvironmentBuilder.user_model = @SomeLearnedUserModel()
+    train/EnvironmentBuilder.user_model = @LiteRTUserModel()
     eval/LogEpisodeSampler.split = 'test'
+
+PPO (agent_name='ppo') has its own on-policy loop, `agents.ppo.train_ppo`.
 
 Each iteration collects `collect_steps_per_iteration` environment steps (over
 the B rows of one natively batched environment) with the epsilon-greedy
@@ -25,15 +28,14 @@ outcome draws, so returns are paired by episode. Outputs in root_dir:
 * metrics.json: final and best evaluation return, the evaluation curve
   ([train step, seconds, mean return] rows), steps, wall time, speed, and a
   comparison with the baselines on the same held-out episodes (mean returns
-  with bootstrap 95% intervals, and the paired difference to the greedy
-  oracle);
+  with bootstrap 95% intervals, and the paired difference to each, see
+  `agents.comparison`);
 * operative_config.gin, config.gin.
 """
 
 import os
-import shutil
 import time
-from typing import Callable, Sequence
+from typing import Sequence
 
 import gin
 import numpy as np
@@ -42,7 +44,6 @@ from tf_agents.drivers import dynamic_step_driver
 from tf_agents.environments import tf_py_environment
 from tf_agents.eval import metric_utils
 from tf_agents.metrics import tf_metrics
-from tf_agents.policies import policy_saver
 from tf_agents.policies import py_tf_eager_policy
 from tf_agents.policies import random_tf_policy
 from tf_agents.replay_buffers import tf_uniform_replay_buffer
@@ -50,75 +51,45 @@ from tf_agents.utils import common
 from tqdm.auto import tqdm
 
 from agents.ahdqn import candidate_mask_splitter, create_ahdqn_agent
-from agents.baselines import make_baseline_policy
 from agents.checkpointing import RunCheckpointer, environment_generators
+from agents.comparison import final_comparison
 from agents.dqn import create_dqn_agent
-from agents.oracle import OraclePolicy
+from agents.export import export_policy
+from agents.score_features import UserModelScoreWrapper
 from simulator.builder import EnvironmentBuilder, TFAgtPyEnvironment
-from simulator.evaluation.stats import bootstrap_mean  # noqa: F401  (moved)
-from simulator.evaluation.stats import compare_policies  # (moved)
 from simulator.io_utils import ensure_writable_dir
 from simulator.rollout import run_policy
 from simulator.runs import write_run_files
-from user_models.listener import ParametricListener
+from user_models.base import UserModelLoadError
 
-__all__ = ["AGENTS", "compare_policies", "export_policy", "train_eval"]
+__all__ = ["AGENTS", "train_eval"]
 
-AGENTS = ("ahdqn", "dqn")
-_ORACLES = ("greedy_oracle", "lookahead_oracle")
+AGENTS = ("ahdqn", "dqn", "ppo")
+
+#: How to make the files of the default learned simulator (configs/ahdqn.gin).
+PREREQUISITES = (
+    "python scripts/generate_logs.py --root_dir runs/logs && "
+    "python scripts/train_user_model.py --gin_file configs/user_model_cwm.gin "
+    "--logs_dir runs/logs --root_dir runs/cwm && "
+    "python scripts/quantize_user_model.py --model runs/cwm/user_model.keras "
+    "--logs_dir runs/logs --root_dir runs/quantized")
 
 
 def _builder(scope: str) -> EnvironmentBuilder:
+  """The scope's EnvironmentBuilder; a missing user model names its recipe."""
   with gin.config_scope(scope):
-    return EnvironmentBuilder()
+    try:
+      return EnvironmentBuilder()
+    except (UserModelLoadError, FileNotFoundError) as e:
+      raise UserModelLoadError(
+          f"the {scope!r} environment's user model could not be loaded ({e}). "
+          f"The default learned simulator is made by: {PREREQUISITES} (or "
+          "bind USER_MODEL_PATH, SESSIONS and TRACKS to your files)."
+      ) from e
 
 
 def _make_env(scope: str, batch_size: int, seed: int) -> TFAgtPyEnvironment:
   return _builder(scope).get_py_env(batch_size=batch_size, seed=seed)
-
-
-def export_policy(agent, path: str, global_step: tf.Variable) -> str:
-  """Saves the agent's greedy policy as a SavedModel.
-
-  Load it with `tf.saved_model.load(path)` and call `.action(time_step)`.
-  The model is written beside `path` and renamed into place, so a reader
-  never sees half a model.
-
-  Args:
-    agent: a trained TF-Agents agent.
-    path: the SavedModel folder (replaced if present).
-    global_step: saved as the policy's train step.
-
-  Returns:
-    The path.
-  """
-  path = os.path.abspath(path)
-  tmp, old = path + ".tmp", path + ".old"
-  for leftover in (tmp, old):
-    shutil.rmtree(leftover, ignore_errors=True)
-  policy_saver.PolicySaver(agent.policy, train_step=global_step).save(tmp)
-  if os.path.exists(path):
-    os.replace(path, old)
-  os.replace(tmp, path)
-  shutil.rmtree(old, ignore_errors=True)
-  return path
-
-
-def _baseline_policies(names: Sequence[str], user_model, seed: int) -> dict:
-  """Baseline factories by name; oracles only when the truth is a listener."""
-  policies = {}
-  for name in names:
-    if name in _ORACLES:
-      if isinstance(user_model, ParametricListener):
-        policies[name] = (
-            lambda env, lookahead=(name == "lookahead_oracle"): OraclePolicy(
-                env.environment, env.environment.user_model,
-                lookahead=lookahead))
-    else:
-      policies[name] = lambda env, name=name: make_baseline_policy(
-          name, env.time_step_spec(), env.action_spec(),
-          env.environment.catalog, seed=seed)
-  return policies
 
 
 @gin.configurable(denylist=["root_dir"])
@@ -137,6 +108,7 @@ def train_eval(
     head_layers: Sequence[int] = (64, 64),
     history_decay: float = 0.8,
     fc_layer_params: Sequence[int] = (256, 128),
+    user_model_scores: bool = False,
     # Collection and replay.
     initial_collect_steps: int = 25_600,
     collect_steps_per_iteration: int = 256,
@@ -160,7 +132,8 @@ def train_eval(
     num_eval_episodes: int = 500,
     final_eval_episodes: int = 2000,
     baselines: Sequence[str] = ("random", "popularity", "cosine",
-                                "greedy_oracle", "lookahead_oracle"),
+                                "greedy_user_model", "greedy_oracle",
+                                "lookahead_oracle"),
     # Checkpoints, summaries, progress.
     checkpoint_interval: int = 5000,
     summary_interval: int = 100,
@@ -184,6 +157,10 @@ def train_eval(
     head_layers: AH-DQN action head MLP.
     history_decay: AH-DQN recency decay of the history means.
     fc_layer_params: DQN MLP.
+    user_model_scores: add the training user model's P(listen) of each
+      candidate to the observations of both environments
+      (`agents.score_features`; the world is scored by the learned model,
+      never by itself).
     initial_collect_steps: random-policy steps before training (skipped
       when resuming with a restored replay buffer).
     collect_steps_per_iteration: environment row-steps per iteration (one
@@ -207,10 +184,11 @@ def train_eval(
     num_eval_episodes: episodes per periodic evaluation.
     final_eval_episodes: episodes of the final evaluation and of each
       baseline.
-    baselines: baselines compared on the final evaluation's episodes: names
-      from `agents.BASELINES` and the oracles "greedy_oracle" and
-      "lookahead_oracle" (only when the eval user model is a
-      ParametricListener).
+    baselines: baselines compared on the final evaluation's episodes (see
+      `agents.comparison`): names from `agents.BASELINES`,
+      "greedy_user_model" (greedy by the training user model) and the
+      oracles "greedy_oracle" and "lookahead_oracle" (only when the eval user
+      model is a ParametricListener).
     checkpoint_interval: train steps between checkpoints.
     summary_interval: train steps between training summaries.
     progress: show a progress bar.
@@ -220,12 +198,27 @@ def train_eval(
 
   Raises:
     ValueError: for an unknown agent name.
+    UserModelLoadError: if a scope's user model files are missing (the
+      message gives the commands that make them).
   """
   if agent_name not in AGENTS:
     raise ValueError(f"unknown agent {agent_name!r}; choose one of {AGENTS}")
+  if agent_name == "ppo":  # On-policy: its own loop.
+    from agents.ppo import train_ppo  # pylint: disable=g-import-not-at-top
+    return train_ppo(
+        root_dir, num_iterations=num_iterations, seed=seed,
+        env_batch_size=env_batch_size, eval_batch_size=eval_batch_size,
+        eval_common_random_numbers=eval_common_random_numbers,
+        eval_interval=eval_interval, num_eval_episodes=num_eval_episodes,
+        final_eval_episodes=final_eval_episodes, baselines=baselines,
+        checkpoint_interval=checkpoint_interval, progress=progress)
   root_dir = ensure_writable_dir(root_dir)
   tf.keras.utils.set_random_seed(seed)
   train_py_env = _make_env("train", env_batch_size, seed)
+  scorer = (train_py_env.environment.user_model if user_model_scores else
+            None)
+  if scorer is not None:  # The same learned model scores in both worlds.
+    train_py_env = UserModelScoreWrapper(train_py_env, scorer)
   eval_builder, eval_seed = _builder("eval"), seed + 1
   crn = ({"common_random_numbers": True} if eval_common_random_numbers else
          {})
@@ -233,8 +226,9 @@ def train_eval(
   def make_eval_env() -> TFAgtPyEnvironment:
     # Fresh each time: with common random numbers, episode e is the same in
     # every evaluation (episode ids restart at 0).
-    return eval_builder.get_py_env(batch_size=eval_batch_size,
-                                   seed=eval_seed, **crn)
+    env = eval_builder.get_py_env(batch_size=eval_batch_size,
+                                  seed=eval_seed, **crn)
+    return env if scorer is None else UserModelScoreWrapper(env, scorer)
   train_env = tf_py_environment.TFPyEnvironment(train_py_env)
   catalog = train_py_env.environment.catalog
 
@@ -367,12 +361,11 @@ def train_eval(
   checkpointer.save(global_step=global_step)
   export_policy(agent, os.path.join(root_dir, "policy"), global_step)
 
-  policies = {agent_name: lambda env: eval_policy}
-  policies.update(_baseline_policies(baselines, eval_builder.user_model,
-                                     eval_seed))
-  comparison = compare_policies(make_eval_env, policies, final_eval_episodes,
-                                eval_seed)
-  final = comparison[agent_name]["mean_return"]
+  comparison = final_comparison(
+      agent_name, eval_policy, make_eval_env, baselines,
+      train_py_env.environment.user_model, eval_builder.user_model,
+      final_eval_episodes, eval_seed, paired=eval_common_random_numbers)
+  final = comparison["policies"][agent_name]["mean_return"]
   metrics = {
       "agent": agent_name,
       "final_eval_return": final,
@@ -388,22 +381,8 @@ def train_eval(
       "train_steps_per_s": trained / max(seconds, 1e-9),
       "env_steps_per_s": env_steps / max(seconds, 1e-9),
       "final_eval_episodes": final_eval_episodes,
-      "policies": {name: {k: v for k, v in r.items() if k != "returns"}
-                   for name, r in comparison.items()},
+      **comparison,
   }
-  if "greedy_oracle" in comparison:
-    greedy = comparison["greedy_oracle"]["returns"]
-    ours = comparison[agent_name]["returns"]
-    if eval_common_random_numbers:  # Paired by episode: a tighter interval.
-      diffs = np.random.default_rng(eval_seed).choice(
-          ours - greedy, (2000, len(ours))).mean(1)
-    else:
-      rng = np.random.default_rng(eval_seed)
-      diffs = (rng.choice(ours, (2000, len(ours))).mean(1) -
-               rng.choice(greedy, (2000, len(greedy))).mean(1))
-    metrics["gain_over_greedy_oracle"] = float(final / greedy.mean() - 1.0)
-    metrics["difference_to_greedy_ci95"] = [
-        float(x) for x in np.quantile(diffs, [0.025, 0.975])]
   write_run_files(root_dir, metrics)
   train_py_env.close()
   return metrics

@@ -36,6 +36,10 @@ def main(argv):
   for name, result in metrics["policies"].items():
     print(f"  {name:<17} {result['mean_return']:7.3f}  95% CI "
           f"[{result['ci_low']:.3f}, {result['ci_high']:.3f}]")
+  for name, diff in metrics.get("differences", {}).items():
+    low, high = diff["ci95"]
+    print(f"  {metrics['agent']} - {name:<17} {diff['difference']:+7.3f}  "
+          f"95% CI [{low:+.3f}, {high:+.3f}]  ({diff['gain']:+.1%})")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from user_models.base import AbstractUserModel, PUBLIC_RESPONSE_LEVELS
 from user_models.base import SessionContext, UserModelError
 from user_models.base import UserModelLoadError
 from user_models.catalog import TrackCatalog
-from user_models.features import FeatureSpec, FeatureTables
+from user_models.features import FeatureTables
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,g-bad-import-order
 

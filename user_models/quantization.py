@@ -16,7 +16,6 @@ changes the rest of a session, so even paired episodes differ: with 1,000
 episodes the error is about 2% for the random policy).
 """
 
-import json
 import os
 
 import gin

@@ -13,8 +13,8 @@ from agents.networks import MASKED_Q_VALUE, ActionHeadQNetwork
 NUM_TRACKS, NUM_FEATURES, USER_DIM, HISTORY, LISTEN = 12, 3, 2, 4, 3
 
 
-def _spec(pool_size):
-  return {
+def _spec(pool_size, scores=False):
+  spec = {
       "user_features": tf.TensorSpec((USER_DIM,), tf.float32),
       "history_ids": tensor_spec.BoundedTensorSpec((HISTORY,), tf.int32, 0,
                                                    NUM_TRACKS - 1),
@@ -25,6 +25,9 @@ def _spec(pool_size):
                                                      NUM_TRACKS - 1),
       "candidate_mask": tf.TensorSpec((pool_size,), tf.bool),
   }
+  if scores:
+    spec["candidate_scores"] = tf.TensorSpec((pool_size,), tf.float32)
+  return spec
 
 
 def _table(seed=0):
@@ -32,7 +35,16 @@ def _table(seed=0):
       size=(NUM_TRACKS, NUM_FEATURES)).astype(np.float32)
 
 
-def _observation(batch, pool_size, seed=0, num_tracks=NUM_TRACKS):
+def _observation(batch, pool_size, seed=0, num_tracks=NUM_TRACKS,
+                 scores=False):
+  obs = _playlist_observation(batch, pool_size, seed, num_tracks)
+  if scores:
+    obs["candidate_scores"] = np.random.default_rng(seed + 100).random(
+        (batch, pool_size)).astype(np.float32)
+  return obs
+
+
+def _playlist_observation(batch, pool_size, seed, num_tracks):
   rng = np.random.default_rng(seed)
   responses = rng.integers(-1, LISTEN + 1, size=(batch, HISTORY))
   responses[:, 0] = -1  # Left padding, as at the start of a session.
@@ -80,16 +92,20 @@ def _reference_q(net, obs, table, decay):
                                   1e-12)
   cosine = np.einsum("bkd,bhd->bkh", unit(e_c), unit(e_h))
   interaction = (state @ w["interaction"][0])[:, None, :] * e_c
-  part = np.concatenate([x_c, interaction, cosine * listen[:, None],
-                         cosine * skip[:, None]], axis=-1)
+  part = [x_c, interaction, cosine * listen[:, None], cosine * skip[:, None]]
+  if "candidate_scores" in obs:
+    part.append(obs["candidate_scores"][..., None])
+  part = np.concatenate(part, axis=-1)
   hidden = relu((state @ w["head_s"][0])[:, None] + part @ w["head_c"][0] +
                 w["head_c"][1])
   q = (hidden @ w["head_1"][0] + w["head_1"][1])[..., 0]
   return np.where(obs["candidate_mask"], q, MASKED_Q_VALUE)
 
 
-@pytest.mark.parametrize("initializer", ["constant", "glorot_uniform"])
-def test_q_values_follow_the_documented_formula(initializer):
+@pytest.mark.parametrize("initializer,scores", [
+    ("constant", False), ("glorot_uniform", False), ("constant", True),
+    ("glorot_uniform", True)])
+def test_q_values_follow_the_documented_formula(initializer, scores):
   table = _table()
   kwargs = dict(embedding_dim=3, state_layers=(5,), head_layers=(4,),
                 history_decay=0.7)
@@ -98,9 +114,9 @@ def test_q_values_follow_the_documented_formula(initializer):
                   bias_initializer=tf.constant_initializer(0.1))
   else:
     tf.random.set_seed(0)
-  net = ActionHeadQNetwork(_spec(6), table, **kwargs)
+  net = ActionHeadQNetwork(_spec(6, scores), table, **kwargs)
   net.create_variables()
-  obs = _observation(5, 6)
+  obs = _observation(5, 6, scores=scores)
   q, _ = net(tf.nest.map_structure(tf.constant, obs))
   np.testing.assert_allclose(q.numpy(), _reference_q(net, obs, table, 0.7),
                              rtol=1e-4, atol=1e-5)
@@ -191,13 +207,15 @@ def test_agents_greedy_and_exploring_policies_respect_the_mask(name):
     assert obs["candidate_mask"][np.arange(64), action].all()
 
 
-@pytest.mark.parametrize("double_dqn", [False, True])
-def test_ahdqn_scores_the_chosen_candidate_like_the_full_pool(double_dqn):
+@pytest.mark.parametrize("double_dqn,scores", [
+    (False, False), (True, False), (True, True)])
+def test_ahdqn_scores_the_chosen_candidate_like_the_full_pool(double_dqn,
+                                                            scores):
   tf.random.set_seed(5)
   agent = agents.create_ahdqn_agent(
-      _time_step_spec(8), _action_spec(8), _table(),
+      ts.time_step_spec(_spec(8, scores)), _action_spec(8), _table(),
       tf.keras.optimizers.Adam(1e-3), double_dqn=double_dqn)
-  obs = _observation(10, 8, seed=7)
+  obs = _observation(10, 8, seed=7, scores=scores)
   obs["candidate_mask"][:] = True
   actions = tf.constant(np.arange(10) % 8, tf.int32)
   time_step = _time_step(obs)

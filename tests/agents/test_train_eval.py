@@ -18,6 +18,7 @@ import simulator
 import user_models
 from agents import train_eval as train_eval_lib
 from agents.oracle import OraclePolicy
+from agents.ppo import create_ppo_agent
 from tests.conftest import REPO_ROOT, make_env
 
 TINY_WORLD = [
@@ -56,7 +57,9 @@ def test_train_eval_writes_outputs_and_resumes(tmp_path, agent_name, extra):
               "wall_time_s", "train_steps_per_s", "resumed_from_step"):
     assert key in written
   assert set(written["policies"]) == {agent_name, "random", "greedy_oracle"}
-  assert "gain_over_greedy_oracle" in written
+  assert set(written["differences"]) == {"random", "greedy_oracle"}
+  for diff in written["differences"].values():
+    assert diff["ci95"][0] <= diff["difference"] <= diff["ci95"][1]
   assert (tmp_path / "policy" / "saved_model.pb").exists()
   assert any(f.startswith("ckpt-") for f in os.listdir(tmp_path /
                                                        "checkpoint"))
@@ -69,6 +72,55 @@ def test_train_eval_writes_outputs_and_resumes(tmp_path, agent_name, extra):
                                       num_iterations=5, **TINY_RUN, **extra)
   assert resumed["resumed_from_step"] == 3
   assert resumed["global_step"] == 5 and resumed["train_steps"] == 2
+
+
+def _ppo_run(root_dir, num_iterations):
+  _parse_tiny_world()
+  gin.parse_config(["EnvironmentBuilder.track_sampler = "
+                    "@ContinuousTrackSampler()",
+                    # Epochs are unrolled in the traced train step.
+                    "train_ppo.num_epochs = 1",
+                    "train_ppo.actor_layers = (8,)",
+                    "train_ppo.value_layers = (8,)"])
+  return train_eval_lib.train_eval(
+      root_dir, agent_name="ppo", num_iterations=num_iterations,
+      env_batch_size=4, eval_batch_size=4, eval_interval=1,
+      num_eval_episodes=4, final_eval_episodes=4, checkpoint_interval=1,
+      progress=False, baselines=("random",))
+
+
+def test_ppo_train_eval_smoke_run(tmp_path):
+  metrics = _ppo_run(str(tmp_path), 2)
+  assert np.isfinite(metrics["final_loss"])
+  assert metrics["iterations"] == 2 and len(metrics["eval_curve"]) == 2
+  assert set(metrics["policies"]) == {"ppo", "random"}
+  assert (tmp_path / "policy" / "saved_model.pb").exists()
+  assert json.loads((tmp_path / "metrics.json").read_text())["agent"] == "ppo"
+
+
+@pytest.mark.slow
+def test_ppo_train_eval_resumes(tmp_path):
+  _ppo_run(str(tmp_path), 2)
+  resumed = _ppo_run(str(tmp_path), 3)
+  assert resumed["resumed_from_iteration"] == 2
+  assert resumed["train_iterations"] == 1 and np.isfinite(resumed["final_loss"])
+
+
+def test_ppo_needs_a_continuous_action_spec(small_world):
+  tf_env = tf_py_environment.TFPyEnvironment(simulator.TFAgtPyEnvironment(
+      make_env(small_world, batch_size=2, max_pool_size=5)))
+  with pytest.raises(ValueError, match="ContinuousTrackSampler"):
+    create_ppo_agent(tf_env.time_step_spec(), tf_env.action_spec(),
+                     small_world.catalog.features,
+                     tf.keras.optimizers.Adam(1e-3))
+
+
+def test_missing_learned_simulator_names_the_commands(tmp_path):
+  gin.parse_config_file(os.path.join(REPO_ROOT, "configs", "ahdqn.gin"))
+  gin.parse_config([f"USER_MODEL_PATH = '{tmp_path}/none.int8.tflite'"])
+  with pytest.raises(user_models.UserModelLoadError,
+                     match="quantize_user_model.py"):
+    train_eval_lib._make_env("train", 2, 0)  # pylint: disable=protected-access
 
 
 def test_unknown_agent_is_named(tmp_path):
@@ -87,7 +139,23 @@ def test_train_and_eval_environments_come_from_their_gin_scopes():
   assert eval_env.batch_size == 3
 
 
+def _trained_ppo_agent(tf_env, catalog):
+  tf.random.set_seed(0)
+  agent = create_ppo_agent(tf_env.time_step_spec(), tf_env.action_spec(),
+                           catalog.features, tf.keras.optimizers.Adam(1e-2),
+                           actor_layers=(8,), value_layers=(8,), num_epochs=2)
+  buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
+      agent.collect_data_spec, batch_size=tf_env.batch_size, max_length=16)
+  dynamic_step_driver.DynamicStepDriver(
+      tf_env, agent.collect_policy, observers=[buffer.add_batch],
+      num_steps=8 * tf_env.batch_size).run()
+  agent.train(buffer.gather_all())
+  return agent
+
+
 def _trained_agent(name, tf_env, catalog):
+  if name == "ppo":
+    return _trained_ppo_agent(tf_env, catalog)
   tf.random.set_seed(0)
   create = (agents.create_ahdqn_agent if name == "ahdqn" else
             agents.create_dqn_agent)
@@ -109,11 +177,12 @@ def _trained_agent(name, tf_env, catalog):
   return agent
 
 
-@pytest.mark.parametrize("name", ["ahdqn", "dqn"])
+@pytest.mark.parametrize("name", ["ahdqn", "dqn", "ppo"])
 def test_exported_policy_acts_like_the_trained_agent(tmp_path, small_world,
                                                      name):
   tf_env = tf_py_environment.TFPyEnvironment(simulator.TFAgtPyEnvironment(
-      make_env(small_world, batch_size=8, max_pool_size=15)))
+      make_env(small_world, batch_size=8, max_pool_size=15,
+               sampler="continuous" if name == "ppo" else "discrete")))
   agent = _trained_agent(name, tf_env, small_world.catalog)
   path = train_eval_lib.export_policy(agent, str(tmp_path / "policy"),
                                       tf.Variable(3, dtype=tf.int64))
@@ -122,7 +191,10 @@ def test_exported_policy_acts_like_the_trained_agent(tmp_path, small_world,
   for _ in range(5):
     expected = agent.policy.action(time_step).action
     actual = loaded.action(time_step).action
-    np.testing.assert_array_equal(actual.numpy(), expected.numpy())
+    if name == "ppo":  # A point in feature space: float round-off only.
+      np.testing.assert_allclose(actual.numpy(), expected.numpy(), atol=1e-5)
+    else:
+      np.testing.assert_array_equal(actual.numpy(), expected.numpy())
     time_step = tf_env.step(expected)
   assert int(loaded.get_train_step().numpy()) == 3
 

@@ -1,0 +1,36 @@
+"""Exporting a trained agent's greedy policy as a SavedModel."""
+
+import os
+import shutil
+
+import tensorflow as tf
+from tf_agents.policies import policy_saver
+
+__all__ = ["export_policy"]
+
+
+def export_policy(agent, path: str, global_step: tf.Variable) -> str:
+  """Saves the agent's greedy policy as a SavedModel.
+
+  Load it with `tf.saved_model.load(path)` and call `.action(time_step)`.
+  The model is written beside `path` and renamed into place, so a reader
+  never sees half a model.
+
+  Args:
+    agent: a trained TF-Agents agent.
+    path: the SavedModel folder (replaced if present).
+    global_step: saved as the policy's train step.
+
+  Returns:
+    The path.
+  """
+  path = os.path.abspath(path)
+  tmp, old = path + ".tmp", path + ".old"
+  for leftover in (tmp, old):
+    shutil.rmtree(leftover, ignore_errors=True)
+  policy_saver.PolicySaver(agent.policy, train_step=global_step).save(tmp)
+  if os.path.exists(path):
+    os.replace(path, old)
+  os.replace(tmp, path)
+  shutil.rmtree(old, ignore_errors=True)
+  return path
