@@ -22,15 +22,24 @@ computed on re-indexed rows (see `agents.baselines.GreedyUserModelPolicy`).
 
 import numpy as np
 from tf_agents.environments import wrappers
+from tf_agents.policies import py_policy
 from tf_agents.specs import array_spec
 
 from agents.baselines import _listen_probability_scores  # pylint: disable=protected-access
 from user_models.base import AbstractUserModel
 
-__all__ = ["SCORE_KEY", "UserModelScoreWrapper"]
+__all__ = ["SCORE_KEY", "ScoredObservationPolicy", "UserModelScoreWrapper"]
 
 #: Observation key of the scorer's predicted listen probabilities.
 SCORE_KEY = "candidate_scores"
+
+
+def _with_scores(time_step, score):
+  """`time_step` with `score(observation)` [B, K] added as SCORE_KEY."""
+  obs = time_step.observation
+  scores = np.where(obs["candidate_mask"], score(obs), 0.0)
+  return time_step._replace(observation=dict(
+      obs, **{SCORE_KEY: np.clip(scores, 0.0, 1.0).astype(np.float32)}))
 
 
 class UserModelScoreWrapper(wrappers.PyEnvironmentBaseWrapper):
@@ -67,13 +76,45 @@ class UserModelScoreWrapper(wrappers.PyEnvironmentBaseWrapper):
     return self._spec
 
   def _augment(self, time_step):
-    obs = time_step.observation
-    scores = np.where(obs["candidate_mask"], self._score(obs), 0.0)
-    return time_step._replace(observation=dict(
-        obs, **{SCORE_KEY: np.clip(scores, 0.0, 1.0).astype(np.float32)}))
+    return _with_scores(time_step, self._score)
 
   def _reset(self):
     return self._augment(self._env.reset())
 
   def _step(self, action):
     return self._augment(self._env.step(action))
+
+
+class ScoredObservationPolicy(py_policy.PyPolicy):
+  """Runs a policy trained on scored observations in an unwrapped env.
+
+  A policy exported from a run with `user_model_scores` expects
+  `candidate_scores` in its observation; this adds them (from `user_model`,
+  the learned model it was trained with) to the environment's time steps
+  before each action, as `UserModelScoreWrapper` does for the environment.
+  """
+
+  def __init__(self, policy: py_policy.PyPolicy, env,
+               user_model: AbstractUserModel):
+    """Wraps `policy` for the batched playlist environment `env`.
+
+    Args:
+      policy: a batched PyPolicy whose observation has SCORE_KEY.
+      env: the batched `simulator.TFAgtPyEnvironment` it will act in
+        (without the key).
+      user_model: the scorer (stateless, see the module docstring).
+    """
+    super().__init__(env.time_step_spec(), env.action_spec())
+    listen_level = int(np.max(
+        env.observation_spec()["history_responses"].maximum))
+    inner = env.environment
+    self._policy = policy
+    self._score = _listen_probability_scores(
+        user_model, listen_level, lambda: inner.session_context().user_ids)
+
+  def _get_initial_state(self, batch_size):
+    return self._policy.get_initial_state(batch_size)
+
+  def _action(self, time_step, policy_state):
+    return self._policy.action(_with_scores(time_step, self._score),
+                               policy_state)

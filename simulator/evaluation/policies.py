@@ -146,7 +146,8 @@ def make_policy(name: str, env, *, scorer=None,
     name: a baseline, "greedy", a key of `stochastic` or of
       `saved_policies`.
     env: the environment (its specs, catalog and current listeners).
-    scorer: the user model `greedy` ranks with.
+    scorer: the user model `greedy` ranks with (and that scores the
+      candidates for saved policies trained with `user_model_scores`).
     stochastic: name -> `SoftmaxSpec` (default `DEFAULT_STOCHASTIC`).
     saved_policies: name -> SavedModel folder of a TF-Agents policy.
     seed: seed of random and stochastic policies.
@@ -155,7 +156,8 @@ def make_policy(name: str, env, *, scorer=None,
     A PyPolicy for batched time steps.
 
   Raises:
-    ValueError: for an unknown name, or `greedy` without a scorer.
+    ValueError: for an unknown name, or `greedy` (or a saved policy that
+      reads scores) without a scorer.
   """
   # pylint: disable=g-import-not-at-top  (TensorFlow only when needed)
   stochastic = DEFAULT_STOCHASTIC if stochastic is None else stochastic
@@ -164,9 +166,19 @@ def make_policy(name: str, env, *, scorer=None,
   if name in saved_policies:
     from tf_agents.policies import py_tf_eager_policy
     # tf.saved_model.load under the hood, with the specs PolicySaver wrote.
-    return py_tf_eager_policy.SavedModelPyTFEagerPolicy(
+    from agents.score_features import SCORE_KEY, ScoredObservationPolicy
+    policy = py_tf_eager_policy.SavedModelPyTFEagerPolicy(
         saved_policies[name], load_specs_from_pbtxt=True,
         batch_time_steps=False)
+    if (SCORE_KEY in policy.time_step_spec.observation
+        and SCORE_KEY not in env.observation_spec()):
+      if scorer is None:
+        raise ValueError(
+            f"saved policy {name!r} ({saved_policies[name]}) reads the "
+            f"learned model's scores ({SCORE_KEY!r}): pass a scorer")
+      # Scored by the learned model it was trained with, never the world.
+      policy = ScoredObservationPolicy(policy, env, scorer)
+    return policy
   if name in stochastic:
     return softmax_policy(env.time_step_spec(), env.action_spec(), catalog,
                           stochastic[name], seed=seed, name=name)
