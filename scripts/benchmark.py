@@ -112,7 +112,7 @@ flags.DEFINE_integer("train_steps", 100, "Timed train steps (train part).")
 flags.DEFINE_integer("train_batch_size", 256,
                      "Transitions per train step (train part).")
 flags.DEFINE_integer("replay_pool_size", 500, "K of the replay part.")
-flags.DEFINE_integer("ray_episodes", 20000,
+flags.DEFINE_integer("ray_episodes", 100000,
                      "Episodes per policy in the ray part (2 policies).")
 flags.DEFINE_integer("ray_workers", 2, "Local Ray workers (ray part).")
 flags.DEFINE_integer("ray_collection_steps", 30,
