@@ -6,6 +6,7 @@ from simulator.builder import TFAgtPyEnvironment
 from simulator.environment import AbstractEnvironment
 from simulator.environment import PlaylistEnvironment
 from simulator.environment import StepResult
+from simulator.environment import playlist_observation_spec
 from simulator.episode_sampler import AbstractEpisodeSampler
 from simulator.episode_sampler import PlayModes
 from simulator.episode_sampler import RandomEpisodeSampler
@@ -35,4 +36,5 @@ __all__ = [
     "TERMINATION_REASONS",
     "TFAgtPyEnvironment",
     "consecutive_skip_limit_from_logs",
+    "playlist_observation_spec",
 ]

@@ -32,7 +32,6 @@ from user_models.catalog import TrackCatalog
 __all__ = [
     "ahdqn_decision_ms",
     "int8_cwm_user_model",
-    "playlist_observation_spec",
     "ray_collection_speedup",
     "ray_speedup",
     "replay_bytes_per_transition",
@@ -87,38 +86,18 @@ def int8_cwm_user_model(catalog: TrackCatalog, user_feature_dim: int,
   return LiteRTUserModel(path, catalog, user_feature_dim=user_feature_dim)
 
 
-def playlist_observation_spec(num_tracks: int, pool_size: int,
-                              user_feature_dim: int = 8,
-                              history_length: int = 10,
-                              num_levels: int = 4,
-                              max_playlist_length: int = 30) -> dict:
-  """The `PlaylistEnvironment` observation spec for a given pool size K."""
-  from tf_agents.specs import array_spec  # pylint: disable=g-import-not-at-top
-  n, k, h = num_tracks, pool_size, history_length
-  return {
-      "user_features": array_spec.ArraySpec((user_feature_dim,), np.float32,
-                                            "user_features"),
-      "history_ids": array_spec.BoundedArraySpec((h,), np.int32, 0, n - 1,
-                                                 "history_ids"),
-      "history_responses": array_spec.BoundedArraySpec(
-          (h,), np.int32, -1, num_levels - 1, "history_responses"),
-      "position": array_spec.BoundedArraySpec((), np.int32, 0,
-                                              max_playlist_length, "position"),
-      "candidate_ids": array_spec.BoundedArraySpec((k,), np.int32, 0, n - 1,
-                                                   "candidate_ids"),
-      "candidate_mask": array_spec.ArraySpec((k,), np.bool_, "candidate_mask"),
-  }
-
-
 def _ahdqn_agent(track_features: np.ndarray, pool_size: int, **kwargs):
   # pylint: disable=g-import-not-at-top
   import tensorflow as tf
   from tf_agents.specs import tensor_spec
   from tf_agents.trajectories import time_step as ts
   from agents.ahdqn import create_ahdqn_agent
+  from simulator.environment import playlist_observation_spec
   # pylint: enable=g-import-not-at-top
+  # The default environment's sizes (configs/simulate.gin).
   observation = tensor_spec.from_spec(playlist_observation_spec(
-      len(track_features), pool_size))
+      len(track_features), pool_size, user_feature_dim=8, history_length=10,
+      num_levels=4, max_playlist_length=30))
   action = tensor_spec.BoundedTensorSpec((), tf.int32, 0, pool_size - 1,
                                          "action")
   return create_ahdqn_agent(ts.time_step_spec(observation), action,

@@ -36,10 +36,45 @@ from simulator.track_sampler import AbstractTrackSampler, ActionError
 from simulator.tracker import EpisodeTracker
 from user_models.base import AbstractUserModel, SessionContext, UserModelError
 
-__all__ = ["AbstractEnvironment", "PlaylistEnvironment", "StepResult"]
+__all__ = ["AbstractEnvironment", "PlaylistEnvironment", "StepResult",
+           "playlist_observation_spec"]
 
 _FIRST, _MID, _LAST = (int(ts.StepType.FIRST), int(ts.StepType.MID),
                        int(ts.StepType.LAST))
+
+
+def playlist_observation_spec(num_tracks: int, pool_size: int,
+                              user_feature_dim: int, history_length: int,
+                              num_levels: int,
+                              max_playlist_length: int) -> dict:
+  """The observation spec of a `PlaylistEnvironment` of these sizes.
+
+  Args:
+    num_tracks: catalog size N (ids are catalog rows 0..N-1).
+    pool_size: candidate pool size K.
+    user_feature_dim: width of the user features.
+    history_length: recent tracks H in the observation.
+    num_levels: response levels (history responses are -1 when empty).
+    max_playlist_length: the largest position.
+
+  Returns:
+    Observation key -> ArraySpec.
+  """
+  n, k, h = num_tracks, pool_size, history_length
+  return {
+      "user_features": array_spec.ArraySpec((user_feature_dim,), np.float32,
+                                            "user_features"),
+      "history_ids": array_spec.BoundedArraySpec((h,), np.int32, 0, n - 1,
+                                                 "history_ids"),
+      "history_responses": array_spec.BoundedArraySpec(
+          (h,), np.int32, -1, num_levels - 1, "history_responses"),
+      "position": array_spec.BoundedArraySpec(
+          (), np.int32, 0, max_playlist_length, "position"),
+      "candidate_ids": array_spec.BoundedArraySpec((k,), np.int32, 0, n - 1,
+                                                   "candidate_ids"),
+      "candidate_mask": array_spec.ArraySpec((k,), np.bool_,
+                                             "candidate_mask"),
+  }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,24 +221,10 @@ class PlaylistEnvironment(AbstractEnvironment):
   # -- specs ----------------------------------------------------------------
 
   def _make_observation_spec(self) -> dict:
-    n = self.catalog.num_tracks
-    k, h = self.episode_sampler.max_pool_size, self.history_length
-    u = self.episode_sampler.user_feature_dim
-    return {
-        "user_features": array_spec.ArraySpec((u,), np.float32,
-                                              "user_features"),
-        "history_ids": array_spec.BoundedArraySpec((h,), np.int32, 0, n - 1,
-                                                   "history_ids"),
-        "history_responses": array_spec.BoundedArraySpec(
-            (h,), np.int32, -1, len(self.response_levels) - 1,
-            "history_responses"),
-        "position": array_spec.BoundedArraySpec(
-            (), np.int32, 0, self.max_playlist_length, "position"),
-        "candidate_ids": array_spec.BoundedArraySpec((k,), np.int32, 0, n - 1,
-                                                     "candidate_ids"),
-        "candidate_mask": array_spec.ArraySpec((k,), np.bool_,
-                                               "candidate_mask"),
-    }
+    return playlist_observation_spec(
+        self.catalog.num_tracks, self.episode_sampler.max_pool_size,
+        self.episode_sampler.user_feature_dim, self.history_length,
+        len(self.response_levels), self.max_playlist_length)
 
   @property
   def observation_space(self) -> dict:
