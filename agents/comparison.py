@@ -30,8 +30,7 @@ from user_models.base import AbstractUserModel
 from user_models.listener import ParametricListener
 
 __all__ = ["ORACLES", "GREEDY_USER_MODEL", "baseline_policies",
-           "final_comparison",
-           "paired_differences"]
+           "final_comparison", "paired_differences", "run_metrics"]
 
 ORACLES = ("greedy_oracle", "lookahead_oracle")
 GREEDY_USER_MODEL = "greedy_user_model"
@@ -154,4 +153,38 @@ def final_comparison(agent_name: str, agent_policy, make_eval_env: Callable,
       "differences": paired_differences(
           {name: r["returns"] for name, r in comparison.items()}, agent_name,
           seed, paired=paired),
+  }
+
+
+def run_metrics(agent_name: str, comparison: dict, curve: list,
+                final_loss: float | None, env_steps: int, seconds: float,
+                final_eval_episodes: int) -> dict:
+  """The metrics every agent's run writes, around its `final_comparison`.
+
+  Args:
+    agent_name: the agent's name in `comparison`.
+    comparison: the result of `final_comparison`.
+    curve: the evaluation curve, [step, seconds, mean return] rows.
+    final_loss: the last training loss (None if nothing was trained).
+    env_steps: environment row-steps collected in this run.
+    seconds: wall time of the training loop.
+    final_eval_episodes: episodes of the final evaluation.
+
+  Returns:
+    The agent, final and best evaluation return, the curve, the loss,
+    steps, wall time and speed, and the comparison's keys; callers add
+    their own step counters.
+  """
+  final = comparison["policies"][agent_name]["mean_return"]
+  return {
+      "agent": agent_name,
+      "final_eval_return": final,
+      "best_eval_return": max([r for _, _, r in curve] + [final]),
+      "eval_curve": curve,
+      "final_loss": final_loss,
+      "env_steps": env_steps,
+      "wall_time_s": seconds,
+      "env_steps_per_s": env_steps / max(seconds, 1e-9),
+      "final_eval_episodes": final_eval_episodes,
+      **comparison,
   }

@@ -41,7 +41,7 @@ from tf_agents.typing import types
 from tf_agents.utils import common
 from tqdm.auto import tqdm
 
-from agents.comparison import final_comparison
+from agents.comparison import final_comparison, run_metrics
 from agents.networks import OBSERVATION_KEYS
 from simulator.io_utils import ensure_writable_dir
 from simulator.rollout import run_policy
@@ -321,24 +321,14 @@ def train_ppo(root_dir: str,
       "ppo", eval_policy, make_eval_env, baselines,
       train_py_env.environment.user_model, eval_builder.user_model,
       final_eval_episodes, eval_seed, paired=eval_common_random_numbers)
-  final = comparison["policies"]["ppo"]["mean_return"]
-  metrics = {
-      "agent": "ppo",
-      "final_eval_return": final,
-      "best_eval_return": max([r for _, _, r in curve] + [final]),
-      "eval_curve": curve,
-      "final_loss": loss if trained else None,
-      "global_step": int(global_step.numpy()),
-      "iterations": max(num_iterations, resumed_from),
-      "resumed_from_iteration": resumed_from,
-      "train_iterations": trained,
-      "env_steps": env_steps,
-      "wall_time_s": seconds,
-      "iterations_per_s": trained / max(seconds, 1e-9),
-      "env_steps_per_s": env_steps / max(seconds, 1e-9),
-      "final_eval_episodes": final_eval_episodes,
-      **comparison,
-  }
+  metrics = run_metrics("ppo", comparison, curve, loss if trained else None,
+                        env_steps, seconds, final_eval_episodes)
+  metrics.update(
+      global_step=int(global_step.numpy()),
+      iterations=max(num_iterations, resumed_from),
+      resumed_from_iteration=resumed_from,
+      train_iterations=trained,
+      iterations_per_s=trained / max(seconds, 1e-9))
   write_run_files(root_dir, metrics)
   train_py_env.close()
   return metrics

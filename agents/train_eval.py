@@ -52,7 +52,7 @@ from tqdm.auto import tqdm
 
 from agents.ahdqn import candidate_mask_splitter, create_ahdqn_agent
 from agents.checkpointing import RunCheckpointer, environment_generators
-from agents.comparison import final_comparison
+from agents.comparison import final_comparison, run_metrics
 from agents.dqn import create_dqn_agent
 from agents.export import export_policy
 from agents.score_features import UserModelScoreWrapper
@@ -365,24 +365,15 @@ def train_eval(
       agent_name, eval_policy, make_eval_env, baselines,
       train_py_env.environment.user_model, eval_builder.user_model,
       final_eval_episodes, eval_seed, paired=eval_common_random_numbers)
-  final = comparison["policies"][agent_name]["mean_return"]
-  metrics = {
-      "agent": agent_name,
-      "final_eval_return": final,
-      "best_eval_return": max([r for _, _, r in curve] + [final]),
-      "eval_curve": curve,
-      "final_loss": loss if trained else None,
-      "global_step": step,
-      "resumed_from_step": resumed_from_step,
-      "resume_history": checkpointer.resumed_from_steps,
-      "train_steps": trained,
-      "env_steps": env_steps,
-      "wall_time_s": seconds,
-      "train_steps_per_s": trained / max(seconds, 1e-9),
-      "env_steps_per_s": env_steps / max(seconds, 1e-9),
-      "final_eval_episodes": final_eval_episodes,
-      **comparison,
-  }
+  metrics = run_metrics(agent_name, comparison, curve,
+                        loss if trained else None, env_steps, seconds,
+                        final_eval_episodes)
+  metrics.update(
+      global_step=step,
+      resumed_from_step=resumed_from_step,
+      resume_history=checkpointer.resumed_from_steps,
+      train_steps=trained,
+      train_steps_per_s=trained / max(seconds, 1e-9))
   write_run_files(root_dir, metrics)
   train_py_env.close()
   return metrics
