@@ -34,6 +34,15 @@ __all__ = ["SCORE_KEY", "ScoredObservationPolicy", "UserModelScoreWrapper"]
 SCORE_KEY = "candidate_scores"
 
 
+def _env_scores(env, user_model: AbstractUserModel):
+  """`observation -> [B, K]` P(listen) by `user_model` in batched `env`."""
+  levels = env.observation_spec()["history_responses"]
+  listen_level = int(np.max(levels.maximum))
+  inner = env.environment
+  return _listen_probability_scores(
+      user_model, listen_level, lambda: inner.session_context().user_ids)
+
+
 def _with_scores(time_step, score):
   """`time_step` with `score(observation)` [B, K] added as SCORE_KEY."""
   obs = time_step.observation
@@ -63,10 +72,7 @@ class UserModelScoreWrapper(wrappers.PyEnvironmentBaseWrapper):
     spec = env.observation_spec()
     if SCORE_KEY in spec:
       raise ValueError(f"the observation already has {SCORE_KEY!r}")
-    listen_level = int(np.max(spec["history_responses"].maximum))
-    inner = env.environment
-    self._score = _listen_probability_scores(
-        user_model, listen_level, lambda: inner.session_context().user_ids)
+    self._score = _env_scores(env, user_model)
     pool = spec["candidate_ids"].shape
     self._spec = dict(spec, **{SCORE_KEY: array_spec.BoundedArraySpec(
         pool, np.float32, 0.0, 1.0, name=SCORE_KEY)})
@@ -105,12 +111,8 @@ class ScoredObservationPolicy(py_policy.PyPolicy):
       user_model: the scorer (stateless, see the module docstring).
     """
     super().__init__(env.time_step_spec(), env.action_spec())
-    listen_level = int(np.max(
-        env.observation_spec()["history_responses"].maximum))
-    inner = env.environment
     self._policy = policy
-    self._score = _listen_probability_scores(
-        user_model, listen_level, lambda: inner.session_context().user_ids)
+    self._score = _env_scores(env, user_model)
 
   def _get_initial_state(self, batch_size):
     return self._policy.get_initial_state(batch_size)
