@@ -5,11 +5,20 @@ takes one logged session's listener and a candidate pool made of that
 session's own tracks plus tracks drawn from the catalog (uniformly, or
 weighted by popularity), shuffled so the logged tracks hold no special slots.
 
-The user context is the listener's taste profile from the logs: the mean
-`acoustic_vector_*` of the tracks they listened to (not skipped) in the
-*training* sessions, or of the session's own listens when the log has no
-user id. Sessions are split into train and held-out parts by session, or by
-user with `split_by="user"`, with a seeded hash so the split is stable.
+Sessions are split into train and held-out parts by session, or by user with
+`split_by="user"`, with a seeded hash so the split is stable. The user context
+is the listener's taste profile from the logs, the mean `acoustic_vector_*`
+of the tracks they listened to (not skipped) in their visible history, so a
+session's own outcomes never leak into its context:
+
+* split by session: the user's *training* sessions (a held-out session's
+  profile is what training saw of its listener);
+* split by user: the user's *other* sessions (leave-session-out). A held-out
+  listener has no training sessions; their profile is what a recommender
+  knows of a listener it never trained on: their past listening.
+
+Without a `user_id` column every session is its own user: the profile of a
+training session is then its own listens and a held-out session's is zero.
 """
 
 import dataclasses
@@ -82,7 +91,9 @@ class LoggedSessions:
     session_users: int64 [S] user of each session.
     held_out: bool [S], sessions in the held-out split.
     session_profile: float32 [S, 8] the user's taste profile: mean
-      acoustic vector of their listens in training sessions.
+      acoustic vector of their listens in their visible history (see the
+      module docstring).
+    split_by: "session" or "user", how `held_out` was drawn.
   """
   catalog: TrackCatalog
   table: pa.Table
@@ -93,6 +104,7 @@ class LoggedSessions:
   session_users: np.ndarray
   held_out: np.ndarray
   session_profile: np.ndarray
+  split_by: str = "session"
 
   @classmethod
   def load(cls, sessions_path: str, tracks_path: str,
@@ -112,7 +124,11 @@ class LoggedSessions:
 
     Raises:
       simulator.logs.LogFormatError: for malformed files.
+      ValueError: for an unknown `split_by`.
     """
+    if split_by not in ("session", "user"):
+      raise ValueError(f"split_by must be 'session' or 'user', got "
+                       f"{split_by!r}")
     catalog = logs.read_tracks(tracks_path)
     table = logs.read_sessions(sessions_path, catalog=catalog)
     bounds = log_stats.session_boundaries(table)
@@ -127,18 +143,47 @@ class LoggedSessions:
     keys = session_users if split_by == "user" else np.arange(
         bounds.num_sessions)
     held_out = split_sessions(keys, holdout_fraction, split_seed)
-    # Taste profiles from training listens only, so held-out outcomes do not
-    # leak into the context.
-    vectors = acoustic_vectors(catalog)
-    train_rows = (~held_out)[bounds.session_index] & (levels == 3)
-    users, inverse = np.unique(row_users, return_inverse=True)
-    sums = np.zeros((len(users), vectors.shape[1]))
-    np.add.at(sums, inverse[train_rows], vectors[rows[train_rows]])
-    counts = np.bincount(inverse[train_rows], minlength=len(users))
-    profile = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
-    return cls(catalog, table, bounds, rows, levels, row_users.astype(np.int64),
-               session_users.astype(np.int64), held_out,
-               profile[np.searchsorted(users, session_users)])
+    data = cls(catalog, table, bounds, rows, levels,
+               row_users.astype(np.int64), session_users.astype(np.int64),
+               held_out, np.zeros((bounds.num_sessions, 8), np.float32),
+               split_by)
+    data.session_profile = data.taste_profiles(
+        leave_session_out=split_by == "user")
+    return data
+
+  def taste_profiles(self, leave_session_out: bool) -> np.ndarray:
+    """Each session's profile: the mean vector of its user's visible listens.
+
+    A session's visible history is its user's training sessions (split by
+    session) or all their sessions (split by user); a held-out session's
+    listens are never visible to another session of a session split.
+
+    Args:
+      leave_session_out: leave each session's own listens out of its
+        profile (always so for `session_profile` split by user; training
+        a model on a session split wants it too, see
+        `user_models.log_inputs`).
+
+    Returns:
+      float32 [S, 8] profiles (zeros for a user without visible listens).
+    """
+    vectors = acoustic_vectors(self.catalog).astype(np.float64)
+    session = self.bounds.session_index
+    num_sessions = self.bounds.num_sessions
+    listens = self.levels == 3
+    if self.split_by == "session":
+      listens &= ~self.held_out[session]
+    own_sum = np.zeros((num_sessions, vectors.shape[1]))
+    np.add.at(own_sum, session[listens], vectors[self.track_rows[listens]])
+    own_count = np.bincount(session[listens], minlength=num_sessions)
+    _, user_of = np.unique(self.session_users, return_inverse=True)
+    user_sum = np.zeros((user_of.max() + 1, vectors.shape[1]))
+    np.add.at(user_sum, user_of, own_sum)
+    sums = user_sum[user_of]
+    counts = np.bincount(user_of, own_count)[user_of]
+    if leave_session_out:
+      sums, counts = sums - own_sum, counts - own_count
+    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
 
 
 @gin.configurable

@@ -17,7 +17,7 @@ import simulator
 import user_models
 from simulator import io_utils, logs, runs
 from simulator.evaluation import estimators
-from simulator.log_episodes import LogEpisodeSampler
+from simulator.log_episodes import LogEpisodeSampler, LoggedSessions
 from tests.conftest import ConstantUserModel, REPO_ROOT, make_env
 from tests.simulator.test_logs import csv_text, session_columns
 
@@ -305,6 +305,11 @@ CASES = [
     ("log_sampler_bad_split", lambda t: LogEpisodeSampler(
         sessions_path="a", tracks_path="b", split="validation"), ValueError,
      "split"),
+    ("log_sampler_bad_split_by", lambda t: LogEpisodeSampler(
+        sessions_path="a", tracks_path="b", split_by="listener"), ValueError,
+     "split_by"),
+    ("logged_sessions_bad_split_by", lambda t: LoggedSessions.load(
+        "a", "b", split_by="track"), ValueError, "split_by"),
     ("log_sampler_bad_rule", lambda t: LogEpisodeSampler(
         sessions_path="a", tracks_path="b", extra_tracks="nearest"),
      ValueError, "extra_tracks"),

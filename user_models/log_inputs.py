@@ -24,7 +24,6 @@ __all__ = ["LogInputs", "find_log_files", "hashed_share",
            "leave_session_out_profiles", "model_inputs", "prepare_inputs",
            "true_probabilities"]
 
-_LISTEN = features.NUM_LEVELS - 1
 
 def find_log_files(logs_dir: str) -> tuple[str, str]:
   """The sessions and tracks files of a logs folder (Parquet, else CSV).
@@ -95,43 +94,26 @@ def true_probabilities(true_user_model: AbstractUserModel | None,
   return np.asarray(probs, np.float64), None
 
 
-def leave_session_out_profiles(data: LoggedSessions) -> np.ndarray | None:
-  """Taste profiles of training sessions without their own listens.
+def leave_session_out_profiles(data: LoggedSessions) -> np.ndarray:
+  """Taste profiles that leave each session's own listens out.
 
-  `LoggedSessions.session_profile` averages the acoustic vectors of a user's
-  listens over all training sessions, so a training session's profile
-  contains its own outcomes while a held-out session's does not. Training on
-  the leaky profile teaches a model to trust it more than it deserves on
-  held-out sessions and in the environment, so every training session gets
-  the average over the user's *other* training sessions (zeros if none, as
-  for a user with no training sessions).
+  Split by session, `LoggedSessions.session_profile` averages the acoustic
+  vectors of a user's listens over all their training sessions, so a
+  training session's profile contains its own outcomes while a held-out
+  session's does not. Training on the leaky profile teaches a model to trust
+  it more than it deserves on held-out sessions and in the environment, so
+  every training session gets the average over the user's *other* training
+  sessions (zeros if none, as for a user with no training sessions); a
+  held-out session's profile is unchanged. Split by user, the logs' profiles
+  already leave the session out.
 
   Args:
     data: the logs.
 
   Returns:
-    float32 [S, U] profiles (held-out sessions unchanged), or None if the
-    logs' profiles are not the mean acoustic vector of training listens
-    (then they are used as they are).
+    float32 [S, 8] profiles.
   """
-  vectors = features.FeatureTables(data.catalog).acoustic.astype(np.float64)
-  session = data.bounds.session_index
-  listens = (data.levels == _LISTEN) & ~data.held_out[session]
-  num_sessions = data.bounds.num_sessions
-  own_sum = np.zeros((num_sessions, vectors.shape[1]))
-  np.add.at(own_sum, session[listens], vectors[data.track_rows[listens]])
-  own_count = np.bincount(session[listens], minlength=num_sessions)
-  users, user_of = np.unique(data.session_users, return_inverse=True)
-  user_sum = np.zeros((len(users), vectors.shape[1]))
-  np.add.at(user_sum, user_of, own_sum)
-  user_count = np.bincount(user_of, own_count, len(users))
-  full = user_sum[user_of] / np.maximum(user_count[user_of], 1)[:, None]
-  if not np.allclose(full, data.session_profile, atol=1e-4):
-    return None
-  rest = user_count[user_of] - own_count
-  loso = (user_sum[user_of] - own_sum) / np.maximum(rest, 1)[:, None]
-  return np.where(data.held_out[:, None], data.session_profile,
-                  loso).astype(np.float32)
+  return data.taste_profiles(leave_session_out=True)
 
 
 def hashed_share(keys: np.ndarray, fraction: float, salt: int) -> np.ndarray:
@@ -189,7 +171,6 @@ class LogInputs:
     user_vocab: rows of the user embedding (0: none).
     user_index: float32 [R, 1] the embedding index of each row (0 for the
       sessions trained as the unknown user), or None.
-    profiles_note: why leave-session-out profiles were not used, or None.
   """
   data: LoggedSessions
   tables: features.FeatureTables
@@ -199,7 +180,6 @@ class LogInputs:
   validation: np.ndarray
   user_vocab: int
   user_index: np.ndarray | None
-  profiles_note: str | None
 
 
 def prepare_inputs(logs_dir: str, split_by: str = "session",
@@ -233,10 +213,9 @@ def prepare_inputs(logs_dir: str, split_by: str = "session",
                              split_seed=split_seed)
   tables = features.FeatureTables(data.catalog)
   session = data.bounds.session_index
-  profiles = leave_session_out_profiles(data)
   context = features.logged_contexts(
       data.track_rows, data.levels, data.bounds.offsets, data.row_users,
-      (data.session_profile if profiles is None else profiles)[session])
+      leave_session_out_profiles(data)[session])
   keys = np.arange(data.bounds.num_sessions)
   validation = ~data.held_out & hashed_share(keys, validation_fraction,
                                               2 * split_seed + 1)
@@ -253,11 +232,8 @@ def prepare_inputs(logs_dir: str, split_by: str = "session",
                                   2 * split_seed + 2)
     index = features.user_index_column(data.row_users, user_vocab)
     index[unknown[session]] = 0.0
-  note = None if profiles is not None else (
-      "the logs' profiles are not mean acoustic vectors of training listens; "
-      "used as they are")
   return LogInputs(data, tables, tables.spec(data.session_profile.shape[1]),
-                   context, fit, validation, user_vocab, index, note)
+                   context, fit, validation, user_vocab, index)
 
 
 def model_inputs(inputs: LogInputs, model_type: str) -> dict[str, np.ndarray]:

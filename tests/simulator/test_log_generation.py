@@ -13,7 +13,9 @@ from tf_agents.environments import utils as env_utils
 
 import simulator
 from simulator import log_stats, logs
-from simulator.log_episodes import LogEpisodeSampler, split_sessions
+from agents.baselines import acoustic_vectors
+from simulator.log_episodes import LogEpisodeSampler, LoggedSessions
+from simulator.log_episodes import split_sessions
 from simulator.log_generation import generate_logs
 from tests.conftest import REPO_ROOT
 
@@ -126,6 +128,34 @@ def test_log_sampler_splits_are_disjoint_and_pools_hold_session_tracks(
     own = test._track_rows[test._offsets[session]:test._offsets[session + 1]]
     assert len(set(row)) == 60
     assert set(own[:60]) <= set(row) or len(set(own)) > 60
+
+
+def _mean_listen_vector(data, sessions):
+  rows = np.isin(data.bounds.session_index, sessions) & (data.levels == 3)
+  if not rows.any():
+    return np.zeros(8)
+  return acoustic_vectors(data.catalog)[data.track_rows[rows]].mean(0)
+
+
+@pytest.mark.parametrize("split_by", ["session", "user"])
+def test_taste_profiles_never_hold_the_sessions_own_outcomes(world_logs,
+                                                             split_by):
+  root, _ = world_logs
+  data = LoggedSessions.load(str(root / "sessions.parquet"),
+                             str(root / "tracks.parquet"), split_by=split_by)
+  assert data.split_by == split_by
+  held_users = set(data.session_users[data.held_out])
+  if split_by == "user":  # Held-out listeners have no training session.
+    assert not held_users & set(data.session_users[~data.held_out])
+  checked = 0
+  for s in np.flatnonzero(data.held_out)[:20]:
+    mine = np.flatnonzero(data.session_users == data.session_users[s])
+    visible = (mine[mine != s] if split_by == "user" else
+               mine[~data.held_out[mine]])
+    np.testing.assert_allclose(data.session_profile[s],
+                               _mean_listen_vector(data, visible), atol=1e-5)
+    checked += int(len(visible) > 0)
+  assert checked > 0  # Held-out listeners are not cold: they have a past.
 
 
 def test_log_sampler_rejects_bad_arguments(world_logs):
