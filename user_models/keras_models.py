@@ -56,14 +56,16 @@ costs one small call per played track, whatever the session length.
 
 from typing import Sequence
 
+import numpy as np
+
 from user_models import _keras2  # noqa: F401  (must run before TensorFlow)
 from user_models.features import ACOUSTIC_DIM, FeatureSpec, NUM_LEVELS
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,g-bad-import-order
 
 __all__ = ["CWM_LAYERS", "CWM_NAME", "SWM_NAME", "build_cwm", "build_swm",
-           "copy_cwm_weights", "model_kind", "swm_serving_models",
-           "user_vocab_size"]
+           "copy_cwm_weights", "model_kind", "share_unknown_user",
+           "swm_serving_models", "user_vocab_size"]
 
 CWM_NAME = "cwm"
 SWM_NAME = "swm"
@@ -348,6 +350,34 @@ def user_vocab_size(model: tf.keras.Model) -> int:
   for layer in model.layers:
     if layer.name == "user_embedding":
       return int(layer.input_dim)
+  return 0
+
+
+def share_unknown_user(model: tf.keras.Model,
+                       trained_index: np.ndarray) -> int:
+  """Gives every user row that training never read the unknown user's vector.
+
+  The embedding has a row for every user id up to the largest in the logs,
+  held-out users' included (split by user). Rows no training row looked up
+  hold their random start shrunk by the L2 term, not a taste; row 0, the
+  unknown user, learned the fallback for exactly such listeners.
+
+  Args:
+    model: a CWM or SWM with a user embedding (others are left alone).
+    trained_index: the embedding indices training read (any shape).
+
+  Returns:
+    How many rows were set.
+  """
+  for layer in model.layers:
+    if layer.name == "user_embedding":
+      table = layer.embeddings.numpy()
+      untrained = np.ones(len(table), bool)
+      untrained[np.unique(np.asarray(trained_index, np.int64))] = False
+      untrained[0] = False
+      table[untrained] = table[0]
+      layer.embeddings.assign(table)
+      return int(untrained.sum())
   return 0
 
 

@@ -1,4 +1,4 @@
-"""Training a CWM or SWM from session logs, and scoring it on held-out sessions.
+"""Training a CWM or SWM from session logs, and scoring it on held-out data.
 
 `train_user_model` prepares the logs with `user_models.log_inputs` (held-out
 sessions split by a seeded hash of the session, each logged track's
@@ -22,7 +22,11 @@ own listens (`leave_session_out_profiles`), as a held-out session's does.
 With `user_embedding` (the default when the logs have a
 `user_id` column) the models also learn a taste vector per user id; a share
 of the training sessions (`unknown_user_fraction`) is trained as the
-"unknown user" so that ids unseen in training get a sensible fallback.
+"unknown user" so that ids unseen in training get a sensible fallback;
+after training, every embedding row that training never read (the held-out
+users' of a split by user) gets that fallback vector
+(`keras_models.share_unknown_user`), so held-out metrics and serving treat
+an unseen listener as the unknown user, known only by their profile.
 
 An SWM trains in two stages (`keras_models` describes the model): its CWM
 part first, exactly as a CWM; then, from that CWM (the residual starts at
@@ -227,6 +231,12 @@ def train_user_model(
                  batch_size, learning_rate, weighted=False,
                  backup_dir=os.path.join(root_dir, "fit_backup", "cwm"),
                  **fit_args)
+  # Users training never saw (held out by user) fall back to the unknown
+  # user, in the metrics below and wherever the model serves.
+  trained_index = (None if inputs.user_index is None else
+                   inputs.user_index[fit[session]])
+  untrained_users = (0 if trained_index is None else
+                     keras_models.share_unknown_user(cwm, trained_index))
   cwm_probs = cwm.predict(x[held_rows], batch_size=8192, verbose=0)
   skipped = (data.levels[held_rows] != _LISTEN).astype(np.float64)
   # history.epoch counts from 0 across a resume.
@@ -268,6 +278,8 @@ def train_user_model(
                    backup_dir=os.path.join(root_dir, "fit_backup", "swm"),
                    **fit_args)
     epochs += history.epoch[-1] + 1
+    if trained_index is not None:  # In case stage 2 moved them (no freeze).
+      keras_models.share_unknown_user(model, trained_index)
     out = model.predict((seq[0][held], seq[1][held]), batch_size=512,
                         verbose=0)
     probs = out[weights[held] > 0]
@@ -296,12 +308,11 @@ def train_user_model(
       num_validation_sessions=int(validation.sum()),
       num_held_out_sessions=int(held.sum()),
       num_held_out_rows=int(held_rows.sum()),
-      user_vocab=inputs.user_vocab, epochs=epochs,
+      user_vocab=inputs.user_vocab, untrained_users=untrained_users,
+      split_by=split_by, epochs=epochs,
       best_val_loss=float(min(history.history["val_loss"])),
       train_seconds=train_seconds, wall_seconds=time.time() - started,
       ece_bins=skip_metrics_lib.DEFAULT_NUM_BINS)
-  if inputs.profiles_note:
-    metrics["profiles_note"] = inputs.profiles_note
   if user_embedding and not inputs.user_vocab:
     metrics["user_embedding_skipped"] = "the logs have no user_id column"
   write_run_files(root_dir, metrics)

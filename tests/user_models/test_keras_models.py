@@ -41,6 +41,26 @@ def test_cwm_is_one_float_input_to_four_probabilities(vocab):
   assert keras_models.user_vocab_size(model) == vocab
 
 
+def test_untrained_users_share_the_unknown_users_vector():
+  model = keras_models.build_cwm(SPEC, VOCAB)
+  table = model.get_layer("user_embedding").embeddings.numpy()
+  assert keras_models.share_unknown_user(model, np.array([[3.0], [5.0]])) == (
+      VOCAB - 3)
+  after = model.get_layer("user_embedding").embeddings.numpy()
+  np.testing.assert_array_equal(after[[0, 3, 5]], table[[0, 3, 5]])
+  untrained = [i for i in range(1, VOCAB) if i not in (3, 5)]
+  np.testing.assert_array_equal(after[untrained],
+                                np.repeat(table[:1], len(untrained), 0))
+  # A held-out user (row 7) is now scored exactly as the unknown user (0).
+  x = _cwm_input(2, np.random.default_rng(1))
+  x[:, -1] = [0, 7]
+  x[1, :-1] = x[0, :-1]
+  probs = model(x).numpy()
+  np.testing.assert_allclose(probs[0], probs[1], atol=1e-6)
+  assert keras_models.share_unknown_user(keras_models.build_cwm(SPEC, 0),
+                                         np.array([1])) == 0
+
+
 def test_models_use_no_lambda_layers():
   for model in (keras_models.build_cwm(SPEC, VOCAB),
                 keras_models.build_swm(SPEC, VOCAB)):
