@@ -13,6 +13,10 @@ from agents.checkpointing import CheckpointError
 from agents.checkpointing import RunCheckpointer
 from agents.dqn import create_dqn_agent
 from agents.dqn import create_dqn_network
+from agents.environments import PREREQUISITES
+from agents.environments import eval_env_factory
+from agents.environments import make_env
+from agents.environments import scoped_builder
 from agents.export import export_policy
 from agents.networks import ActionHeadQNetwork
 from agents.ppo import create_ppo_agent
@@ -20,9 +24,10 @@ from agents.score_features import UserModelScoreWrapper
 
 __all__ = [
     "ActionHeadQNetwork", "BASELINES", "CheckpointError",
-    "GreedyUserModelPolicy", "RunCheckpointer", "ScoringPyPolicy",
-    "UserModelScoreWrapper", "candidate_mask_splitter",
+    "GreedyUserModelPolicy", "PREREQUISITES", "RunCheckpointer",
+    "ScoringPyPolicy", "UserModelScoreWrapper", "candidate_mask_splitter",
     "context_from_observation", "create_ahdqn_agent", "create_dqn_agent",
-    "create_dqn_network", "create_ppo_agent", "export_policy",
-    "make_baseline_policy", "make_q_agent",
+    "create_dqn_network", "create_ppo_agent", "eval_env_factory",
+    "export_policy", "make_baseline_policy", "make_env", "make_q_agent",
+    "scoped_builder",
 ]

@@ -41,7 +41,10 @@ from tf_agents.typing import types
 from tf_agents.utils import common
 from tqdm.auto import tqdm
 
+from agents.checkpointing import RunCheckpointer, environment_generators
 from agents.comparison import final_comparison, run_metrics
+from agents.environments import eval_env_factory, make_env, scoped_builder
+from agents.export import export_policy
 from agents.networks import OBSERVATION_KEYS
 from simulator.io_utils import ensure_writable_dir
 from simulator.rollout import run_policy
@@ -226,18 +229,12 @@ def train_ppo(root_dir: str,
   Returns:
     The metrics written to root_dir/metrics.json.
   """
-  # Imported here: train_eval imports this module lazily.
-  from agents import train_eval as te  # pylint: disable=g-import-not-at-top
   root_dir = ensure_writable_dir(root_dir)
   tf.keras.utils.set_random_seed(seed)
-  train_py_env = te._make_env("train", env_batch_size, seed)  # pylint: disable=protected-access
-  eval_builder, eval_seed = te._builder("eval"), seed + 1  # pylint: disable=protected-access
-  crn = ({"common_random_numbers": True} if eval_common_random_numbers else
-         {})
-
-  def make_eval_env():
-    return eval_builder.get_py_env(batch_size=eval_batch_size,
-                                   seed=eval_seed, **crn)
+  train_py_env = make_env("train", env_batch_size, seed)
+  eval_builder, eval_seed = scoped_builder("eval"), seed + 1
+  make_eval_env = eval_env_factory(eval_builder, eval_batch_size, eval_seed,
+                                   eval_common_random_numbers)
   train_env = tf_py_environment.TFPyEnvironment(train_py_env)
   global_step = tf.Variable(0, dtype=tf.int64, trainable=False,
                             name="global_step")
@@ -257,12 +254,15 @@ def train_ppo(root_dir: str,
   train_metrics = [tf_metrics.NumberOfEpisodes(), tf_metrics.EnvironmentSteps(),
                    tf_metrics.AverageReturnMetric(
                        batch_size=train_env.batch_size, buffer_size=100)]
-  checkpointer = common.Checkpointer(
-      ckpt_dir=os.path.join(root_dir, "checkpoint"), max_to_keep=1,
+  # As train_eval's: the environment's generator state and a fingerprint
+  # live in the checkpoint; another run's checkpoint is refused.
+  checkpointer = RunCheckpointer(
+      os.path.join(root_dir, "checkpoint"), seed=seed, max_to_keep=1,
+      generators=environment_generators(train_py_env.environment, seed),
+      fingerprint={"agent": "ppo"},
       agent=agent, policy=agent.policy, global_step=global_step,
       metrics=metric_utils.MetricsGroup(train_metrics, "train_metrics"))
-  checkpointer.initialize_or_restore()
-  resumed_from = int(global_step.numpy()) // num_epochs
+  resumed_from = checkpointer.restore() // num_epochs
 
   collect = common.function(dynamic_episode_driver.DynamicEpisodeDriver(
       train_env, agent.collect_policy,
@@ -316,7 +316,7 @@ def train_ppo(root_dir: str,
   trained = max(num_iterations - resumed_from, 0)
   env_steps = int(train_metrics[1].result().numpy()) - env_steps_start
   checkpointer.save(global_step=global_step)
-  te.export_policy(agent, os.path.join(root_dir, "policy"), global_step)
+  export_policy(agent, os.path.join(root_dir, "policy"), global_step)
   comparison = final_comparison(
       "ppo", eval_policy, make_eval_env, baselines,
       train_py_env.environment.user_model, eval_builder.user_model,
@@ -327,6 +327,7 @@ def train_ppo(root_dir: str,
       global_step=int(global_step.numpy()),
       iterations=max(num_iterations, resumed_from),
       resumed_from_iteration=resumed_from,
+      resume_history=checkpointer.resumed_from_steps,
       train_iterations=trained,
       iterations_per_s=trained / max(seconds, 1e-9))
   write_run_files(root_dir, metrics)

@@ -8,7 +8,8 @@ config trains in a learned simulator and evaluates in the listener world
 (configs/ahdqn.gin does, with the int8 CWM):
 
     train/EnvironmentBuilder.user_model = @LiteRTUserModel()
-    eval/LogEpisodeSampler.split = 'test'
+    LogEpisodeSampler.split_by = 'user'   # train on some users, evaluate
+    eval/LogEpisodeSampler.split = 'test' # on the others
 
 PPO (agent_name='ppo') has its own on-policy loop, `agents.ppo.train_ppo`.
 
@@ -54,43 +55,16 @@ from agents.ahdqn import candidate_mask_splitter, create_ahdqn_agent
 from agents.checkpointing import RunCheckpointer, environment_generators
 from agents.comparison import final_comparison, run_metrics
 from agents.dqn import create_dqn_agent
+from agents.environments import eval_env_factory, make_env, scoped_builder
 from agents.export import export_policy
 from agents.score_features import UserModelScoreWrapper
-from simulator.builder import EnvironmentBuilder, TFAgtPyEnvironment
 from simulator.io_utils import ensure_writable_dir
 from simulator.rollout import run_policy
 from simulator.runs import write_run_files
-from user_models.base import UserModelLoadError
 
 __all__ = ["AGENTS", "train_eval"]
 
 AGENTS = ("ahdqn", "dqn", "ppo")
-
-#: How to make the files of the default learned simulator (configs/ahdqn.gin).
-PREREQUISITES = (
-    "python scripts/generate_logs.py --root_dir runs/logs && "
-    "python scripts/train_user_model.py --gin_file configs/user_model_cwm.gin "
-    "--logs_dir runs/logs --root_dir runs/cwm && "
-    "python scripts/quantize_user_model.py --model runs/cwm/user_model.keras "
-    "--logs_dir runs/logs --root_dir runs/quantized")
-
-
-def _builder(scope: str) -> EnvironmentBuilder:
-  """The scope's EnvironmentBuilder; a missing user model names its recipe."""
-  with gin.config_scope(scope):
-    try:
-      return EnvironmentBuilder()
-    except (UserModelLoadError, FileNotFoundError) as e:
-      raise UserModelLoadError(
-          f"the {scope!r} environment's user model could not be loaded ({e}). "
-          f"The default learned simulator is made by: {PREREQUISITES} (or "
-          "bind USER_MODEL_PATH, SESSIONS and TRACKS to your files)."
-      ) from e
-
-
-def _make_env(scope: str, batch_size: int, seed: int) -> TFAgtPyEnvironment:
-  return _builder(scope).get_py_env(batch_size=batch_size, seed=seed)
-
 
 @gin.configurable(denylist=["root_dir"])
 def train_eval(
@@ -214,21 +188,14 @@ def train_eval(
         checkpoint_interval=checkpoint_interval, progress=progress)
   root_dir = ensure_writable_dir(root_dir)
   tf.keras.utils.set_random_seed(seed)
-  train_py_env = _make_env("train", env_batch_size, seed)
+  train_py_env = make_env("train", env_batch_size, seed)
   scorer = (train_py_env.environment.user_model if user_model_scores else
             None)
   if scorer is not None:  # The same learned model scores in both worlds.
     train_py_env = UserModelScoreWrapper(train_py_env, scorer)
-  eval_builder, eval_seed = _builder("eval"), seed + 1
-  crn = ({"common_random_numbers": True} if eval_common_random_numbers else
-         {})
-
-  def make_eval_env() -> TFAgtPyEnvironment:
-    # Fresh each time: with common random numbers, episode e is the same in
-    # every evaluation (episode ids restart at 0).
-    env = eval_builder.get_py_env(batch_size=eval_batch_size,
-                                  seed=eval_seed, **crn)
-    return env if scorer is None else UserModelScoreWrapper(env, scorer)
+  eval_builder, eval_seed = scoped_builder("eval"), seed + 1
+  make_eval_env = eval_env_factory(eval_builder, eval_batch_size, eval_seed,
+                                   eval_common_random_numbers, scorer)
   train_env = tf_py_environment.TFPyEnvironment(train_py_env)
   catalog = train_py_env.environment.catalog
 

@@ -16,6 +16,7 @@ from tf_agents.trajectories import time_step as ts
 import agents
 import simulator
 import user_models
+from agents import environments as agent_envs
 from agents import train_eval as train_eval_lib
 from agents.oracle import OraclePolicy
 from agents.ppo import create_ppo_agent
@@ -96,6 +97,11 @@ def test_ppo_train_eval_smoke_run(tmp_path):
   assert set(metrics["policies"]) == {"ppo", "random"}
   assert (tmp_path / "policy" / "saved_model.pb").exists()
   assert json.loads((tmp_path / "metrics.json").read_text())["agent"] == "ppo"
+  # PPO's checkpoint carries a fingerprint too: another agent refuses it.
+  _parse_tiny_world()
+  with pytest.raises(agents.CheckpointError, match="another run"):
+    train_eval_lib.train_eval(str(tmp_path), agent_name="ahdqn",
+                              num_iterations=3, **TINY_RUN)
 
 
 @pytest.mark.slow
@@ -103,6 +109,7 @@ def test_ppo_train_eval_resumes(tmp_path):
   _ppo_run(str(tmp_path), 2)
   resumed = _ppo_run(str(tmp_path), 3)
   assert resumed["resumed_from_iteration"] == 2
+  assert resumed["resume_history"] == [2]  # Global steps (one epoch each).
   assert resumed["train_iterations"] == 1 and np.isfinite(resumed["final_loss"])
 
 
@@ -120,7 +127,7 @@ def test_missing_learned_simulator_names_the_commands(tmp_path):
   gin.parse_config([f"USER_MODEL_PATH = '{tmp_path}/none.int8.tflite'"])
   with pytest.raises(user_models.UserModelLoadError,
                      match="quantize_user_model.py"):
-    train_eval_lib._make_env("train", 2, 0)  # pylint: disable=protected-access
+    agent_envs.make_env("train", 2, 0)
 
 
 def test_unknown_agent_is_named(tmp_path):
@@ -132,8 +139,8 @@ def test_train_and_eval_environments_come_from_their_gin_scopes():
   _parse_tiny_world()
   gin.parse_config(["train/RandomEpisodeSampler.max_pool_size = 7",
                     "eval/RandomEpisodeSampler.max_pool_size = 9"])
-  train_env = train_eval_lib._make_env("train", 2, 0)  # pylint: disable=protected-access
-  eval_env = train_eval_lib._make_env("eval", 3, 1)  # pylint: disable=protected-access
+  train_env = agent_envs.make_env("train", 2, 0)
+  eval_env = agent_envs.make_env("eval", 3, 1)
   assert train_env.action_spec().maximum == 6
   assert eval_env.action_spec().maximum == 8
   assert eval_env.batch_size == 3
