@@ -202,8 +202,9 @@ def _env_user_model(builder) -> AbstractUserModel:
   if choice == "gin":
     return builder.user_model
   if choice == "int8":
-    return benchmarks.int8_cwm_user_model(sampler.catalog,
-                                          sampler.user_feature_dim)
+    return benchmarks.int8_cwm_user_model(
+        sampler.catalog, sampler.user_feature_dim,
+        model_dir=os.path.join(FLAGS.root_dir, "int8_cwm"))
   if not choice.endswith(".tflite") or not os.path.isfile(choice):
     raise app.UsageError(f"--user_model must be 'int8', 'gin' or an existing "
                          f".tflite file, got {choice!r}")
