@@ -4,13 +4,16 @@
 Stages, on the gin-configured world (`configs/world.gin` by default):
 
 1. logs: session logs from the stochastic logging policy in the world;
-2. user_model: a CWM trained on them (held-out metrics);
+2. user_model: a CWM trained on them (held-out metrics), on the training
+   users' sessions (`split_by`, "user" by default, as in the agent configs);
 3. quantize: LiteRT fp32 and int8 versions and the quantisation report;
 4. agents: AH-DQN and DQN trained in the learned simulator (the int8 CWM) on
-   the logs' training sessions, with `agents.train_eval.train_eval` and the
-   agent config (`configs/ahdqn.gin`), each exporting root_dir/<agent>/policy;
+   the training users' play modes, with `agents.train_eval.train_eval` and
+   the agent config (`configs/ahdqn.gin`), each exporting
+   root_dir/<agent>/policy;
 5. evaluate: every policy (baselines, greedy by the simulator, the agents,
-   stochastic variants) on held-out sessions in the learned simulator and in
+   stochastic variants) on held-out play modes (of the held-out users, or of
+   held-out sessions with `split_by="session"`) in the learned simulator and in
    the listener world, the logged-data estimators against the world, the
    offline-online agreement and the report
    (`simulator.evaluation.evaluate_policies`).
@@ -52,7 +55,7 @@ QUICK_SIZES = {
 
 def _train_agents(root_dir: str, logs_dir: str, int8_path: str,
                   agent_config: str, agents: tuple[str, ...], sizes: dict,
-                  seed: int) -> dict:
+                  seed: int, split_by: str) -> dict:
   """Trains each agent in the learned simulator; returns name -> policy dir."""
   from simulator.runs import parse_gin  # pylint: disable=g-import-not-at-top
   sessions = os.path.join(logs_dir, "sessions.parquet")
@@ -64,7 +67,9 @@ def _train_agents(root_dir: str, logs_dir: str, int8_path: str,
       f"USER_MODEL_PATH = '{int8_path}'",
       "train/EnvironmentBuilder.user_model = @LiteRTUserModel()",
       f"LiteRTUserModel.model_path = '{int8_path}'",
-      f"LiteRTUserModel.catalog = '{tracks}'"])
+      f"LiteRTUserModel.catalog = '{tracks}'",
+      # The user model's split, whatever the agent config says.
+      f"LogEpisodeSampler.split_by = '{split_by}'"])
   policies, metrics = {}, {}
   for agent in agents:
     agent_dir = os.path.join(root_dir, agent)
@@ -87,6 +92,7 @@ def _train_agents(root_dir: str, logs_dir: str, int8_path: str,
 def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
                  agents: tuple[str, ...] = ("ahdqn", "dqn"),
                  agent_config: str = "configs/ahdqn.gin",
+                 split_by: str = "user",
                  sizes: dict | None = None,
                  quick_sizes: dict | None = None) -> dict:
   """Runs every stage and returns the summary.
@@ -97,17 +103,25 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
     seed: seed of every stage.
     agents: agents trained (names of `agents.train_eval.AGENTS`).
     agent_config: gin file of the agents' environments.
+    split_by: "user" or "session": how every stage splits the logs into
+      training and held-out parts (the user model's `split_by`; bound to
+      `LogEpisodeSampler.split_by` for the agents and the evaluation).
     sizes: overrides of `DEFAULT_SIZES`.
     quick_sizes: overrides of `QUICK_SIZES`.
 
   Returns:
     The summary written to root_dir/pipeline.json.
+
+  Raises:
+    ValueError: for an unknown `split_by`.
   """
+  if split_by not in ("user", "session"):
+    raise ValueError(f"split_by must be 'user' or 'session', got {split_by!r}")
   root_dir = ensure_writable_dir(root_dir)
   chosen = ({**QUICK_SIZES, **(quick_sizes or {})} if quick else
             {**DEFAULT_SIZES, **(sizes or {})})
-  summary = {"quick": quick, "seed": seed, "sizes": chosen, "stages": {},
-             "seconds": {}}
+  summary = {"quick": quick, "seed": seed, "split_by": split_by,
+             "sizes": chosen, "stages": {}, "seconds": {}}
   stages, seconds = summary["stages"], summary["seconds"]
   clock = time.perf_counter()
 
@@ -125,7 +139,7 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
   stages["user_model"] = os.path.join(root_dir, "user_model")
   summary["user_model"] = train_user_model(
       stages["user_model"], stages["logs"], model_type="cwm", seed=seed,
-      max_epochs=chosen["max_epochs"])
+      split_by=split_by, max_epochs=chosen["max_epochs"])
   lap("user_model")
   stages["quantize"] = os.path.join(root_dir, "quantized")
   report = quantize_user_model(
@@ -138,13 +152,15 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
   saved = {}
   if agents:
     trained = _train_agents(root_dir, stages["logs"], int8_path, agent_config,
-                            tuple(agents), chosen, seed)
+                            tuple(agents), chosen, seed, split_by)
     saved = trained["policies"]
     summary["agents"] = trained["metrics"]
     for agent, path in saved.items():
       stages[agent] = path
     lap("agents")
   stages["evaluate"] = os.path.join(root_dir, "evaluation.json")
+  # The evaluation's play modes come from the split the model trained on.
+  gin.bind_parameter("LogEpisodeSampler.split_by", split_by)
   evaluation = evaluate_policies(
       root_dir, stages["logs"], int8_path, saved_policies=saved, seed=seed,
       num_episodes=chosen["num_episodes"],

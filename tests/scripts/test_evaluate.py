@@ -124,3 +124,5 @@ def test_pipeline_quick_without_agents(tmp_path):
                     ["logging", "softmax_t0.08", "softmax_t0.6"])
   summary = json.loads((tmp_path / "pipeline.json").read_text())
   assert "agreement" in summary and "int8" in summary["quantization"]
+  # Every stage splits by user: the model's metrics are on held-out users.
+  assert summary["split_by"] == summary["user_model"]["split_by"] == "user"
