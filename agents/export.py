@@ -6,7 +6,28 @@ import shutil
 import tensorflow as tf
 from tf_agents.policies import policy_saver
 
-__all__ = ["export_policy"]
+__all__ = ["export_policy", "recover_interrupted_export"]
+
+
+def recover_interrupted_export(path: str) -> bool:
+  """Puts the previous policy back if an export was killed mid-swap.
+
+  `export_policy` moves the old model aside (`path.old`) before renaming the
+  new one into place; a kill between the two renames leaves no `path`. The
+  old model is whole, so it goes back.
+
+  Args:
+    path: the SavedModel folder.
+
+  Returns:
+    True if the previous policy was put back.
+  """
+  path = os.path.abspath(path)
+  old = path + ".old"
+  if os.path.exists(path) or not os.path.isdir(old):
+    return False
+  os.replace(old, path)
+  return True
 
 
 def export_policy(agent, path: str, global_step: tf.Variable) -> str:
@@ -14,7 +35,8 @@ def export_policy(agent, path: str, global_step: tf.Variable) -> str:
 
   Load it with `tf.saved_model.load(path)` and call `.action(time_step)`.
   The model is written beside `path` and renamed into place, so a reader
-  never sees half a model.
+  never sees half a model (a kill between the renames is undone by
+  `recover_interrupted_export`, which `train_eval` also runs at start).
 
   Args:
     agent: a trained TF-Agents agent.
@@ -25,6 +47,7 @@ def export_policy(agent, path: str, global_step: tf.Variable) -> str:
     The path.
   """
   path = os.path.abspath(path)
+  recover_interrupted_export(path)
   tmp, old = path + ".tmp", path + ".old"
   for leftover in (tmp, old):
     shutil.rmtree(leftover, ignore_errors=True)

@@ -56,7 +56,7 @@ from agents.checkpointing import RunCheckpointer, environment_generators
 from agents.comparison import final_comparison, run_metrics
 from agents.dqn import create_dqn_agent
 from agents.environments import eval_env_factory, make_env, scoped_builder
-from agents.export import export_policy
+from agents.export import export_policy, recover_interrupted_export
 from agents.score_features import UserModelScoreWrapper
 from simulator.io_utils import ensure_writable_dir
 from simulator.rollout import run_policy
@@ -177,6 +177,8 @@ def train_eval(
   """
   if agent_name not in AGENTS:
     raise ValueError(f"unknown agent {agent_name!r}; choose one of {AGENTS}")
+  # A kill in the middle of the last run's export leaves policy.old only.
+  recover_interrupted_export(os.path.join(root_dir, "policy"))
   if agent_name == "ppo":  # On-policy: its own loop.
     from agents.ppo import train_ppo  # pylint: disable=g-import-not-at-top
     return train_ppo(

@@ -184,6 +184,17 @@ def _trained_agent(name, tf_env, catalog):
   return agent
 
 
+def test_an_export_killed_between_its_renames_is_undone(tmp_path):
+  path = tmp_path / "policy"
+  (tmp_path / "policy.old").mkdir()
+  (tmp_path / "policy.old" / "saved_model.pb").write_bytes(b"previous")
+  (tmp_path / "policy.tmp").mkdir()
+  assert agents.recover_interrupted_export(str(path))
+  assert (path / "saved_model.pb").read_bytes() == b"previous"
+  assert not (tmp_path / "policy.old").exists()
+  assert not agents.recover_interrupted_export(str(path))  # Nothing to do.
+
+
 @pytest.mark.parametrize("name", ["ahdqn", "dqn", "ppo"])
 def test_exported_policy_acts_like_the_trained_agent(tmp_path, small_world,
                                                      name):
