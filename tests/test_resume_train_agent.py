@@ -1,8 +1,8 @@
 """scripts/train_agent.py killed with SIGKILL and started again resumes.
 
-Each run kills the script at random points (seeded delays after it has saved
-a checkpoint, so kills land in training, in checkpoint writes and in
-evaluation alike), restarts it on the same root_dir, and checks that it
+Each run kills the script at random points (a seeded number of new
+checkpoints, then a seeded delay, so kills land in training, in checkpoint
+writes and in evaluation alike), restarts it on the same root_dir, and checks that it
 resumes from the last checkpoint, that checkpoint steps never go backwards,
 that every artefact parses, and that the final policy is within noise of an
 uninterrupted run's.
@@ -67,14 +67,14 @@ def _latest_step(root_dir) -> int:
   return step
 
 
-def _wait_for_new_checkpoint(proc, log_path, timeout=240.0):
-  """Waits until this run has saved a checkpoint (or ended)."""
+def _wait_for_new_checkpoints(proc, log_path, count, timeout=240.0):
+  """Waits until this run has saved `count` checkpoints (or ended)."""
   deadline = time.monotonic() + timeout
   while time.monotonic() < deadline and proc.poll() is None:
     with open(log_path) as f:
-      if "Saved checkpoint" in f.read():
+      if f.read().count("Saved checkpoint") >= count:
         return
-    time.sleep(0.05)
+    time.sleep(0.02)
 
 
 def _assert_artefacts_parse(root_dir, finished):
@@ -104,8 +104,10 @@ def _kill_and_resume(root_dir, num_iterations, kills, seed, tmp_path,
     log_path = tmp_path / f"attempt{attempt}.log"
     proc, log = _start(root_dir, num_iterations, log_path, extra)
     if attempt < kills:
-      _wait_for_new_checkpoint(proc, log_path)
-      time.sleep(rng.uniform(0.0, 1.5))
+      # Progress between kills is counted in checkpoints, not seconds, so a
+      # fast machine does not finish the run before the last kill.
+      _wait_for_new_checkpoints(proc, log_path, int(rng.integers(1, 4)))
+      time.sleep(rng.uniform(0.0, 0.3))
       proc.send_signal(signal.SIGKILL)
     code = proc.wait(timeout=600)
     log.close()
