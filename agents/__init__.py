@@ -17,6 +17,7 @@ from agents.environments import PREREQUISITES
 from agents.environments import eval_env_factory
 from agents.environments import make_env
 from agents.environments import scoped_builder
+from agents.environments import split_mismatch
 from agents.export import export_policy
 from agents.export import recover_interrupted_export
 from agents.networks import ActionHeadQNetwork
@@ -30,5 +31,5 @@ __all__ = [
     "context_from_observation", "create_ahdqn_agent", "create_dqn_agent",
     "create_dqn_network", "create_ppo_agent", "eval_env_factory",
     "export_policy", "make_baseline_policy", "make_env", "make_q_agent",
-    "recover_interrupted_export", "scoped_builder",
+    "recover_interrupted_export", "scoped_builder", "split_mismatch",
 ]

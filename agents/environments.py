@@ -16,7 +16,8 @@ from agents.score_features import UserModelScoreWrapper
 from simulator.builder import EnvironmentBuilder, TFAgtPyEnvironment
 from user_models.base import AbstractUserModel, UserModelLoadError
 
-__all__ = ["PREREQUISITES", "eval_env_factory", "make_env", "scoped_builder"]
+__all__ = ["PREREQUISITES", "eval_env_factory", "make_env", "scoped_builder",
+           "split_mismatch"]
 
 #: How to make the files of the default learned simulator (configs/ahdqn.gin).
 PREREQUISITES = (
@@ -91,3 +92,35 @@ def eval_env_factory(builder: EnvironmentBuilder, batch_size: int, seed: int,
     env = builder.get_py_env(batch_size=batch_size, seed=seed, **crn)
     return env if scorer is None else UserModelScoreWrapper(env, scorer)
   return make
+
+
+def split_mismatch(train_user_model: AbstractUserModel,
+                   eval_builder: EnvironmentBuilder) -> str | None:
+  """Why the evaluation episodes may not be held out from the simulator.
+
+  A learned user model records the split of the logs it trained on
+  (`training_split`); the evaluation's held-out play modes come from the
+  split of its `LogEpisodeSampler`. If the two differ (say, a model trained
+  on a session split, evaluated on held-out users), some evaluation
+  listeners or sessions were in the simulator's training data.
+
+  Args:
+    train_user_model: the training environment's user model.
+    eval_builder: the evaluation scope's builder.
+
+  Returns:
+    A message naming both splits, or None if they agree or cannot be told.
+  """
+  trained = getattr(train_user_model, "training_split", None)
+  sampler = eval_builder.episode_sampler
+  ours = getattr(sampler, "split_settings", None)
+  if not trained or not ours or getattr(sampler, "split", None) != "test":
+    return None
+  if all(trained.get(key) == value for key, value in ours.items()):
+    return None
+  return (f"the training user model was trained on the logs split {trained} "
+          f"but the evaluation episodes are the held-out part of {ours}: "
+          "some evaluation listeners or sessions may be in the simulator's "
+          "training data (train the user model with the evaluation's split, "
+          "e.g. configs/user_model_cwm_users.gin for "
+          "LogEpisodeSampler.split_by = 'user')")

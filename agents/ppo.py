@@ -24,6 +24,7 @@ import os
 import time
 from typing import Sequence
 
+from absl import logging
 import gin
 import numpy as np
 import tensorflow as tf
@@ -44,6 +45,7 @@ from tqdm.auto import tqdm
 from agents.checkpointing import RunCheckpointer, environment_generators
 from agents.comparison import final_comparison, run_metrics
 from agents.environments import eval_env_factory, make_env, scoped_builder
+from agents.environments import split_mismatch
 from agents.export import export_policy
 from agents.networks import OBSERVATION_KEYS
 from simulator.io_utils import ensure_writable_dir
@@ -235,6 +237,10 @@ def train_ppo(root_dir: str,
   eval_builder, eval_seed = scoped_builder("eval"), seed + 1
   make_eval_env = eval_env_factory(eval_builder, eval_batch_size, eval_seed,
                                    eval_common_random_numbers)
+  split_warning = split_mismatch(train_py_env.environment.user_model,
+                                 eval_builder)
+  if split_warning:
+    logging.warning("%s", split_warning)
   train_env = tf_py_environment.TFPyEnvironment(train_py_env)
   global_step = tf.Variable(0, dtype=tf.int64, trainable=False,
                             name="global_step")
@@ -323,6 +329,8 @@ def train_ppo(root_dir: str,
       final_eval_episodes, eval_seed, paired=eval_common_random_numbers)
   metrics = run_metrics("ppo", comparison, curve, loss if trained else None,
                         env_steps, seconds, final_eval_episodes)
+  if split_warning:
+    metrics["split_warning"] = split_warning
   metrics.update(
       global_step=int(global_step.numpy()),
       iterations=max(num_iterations, resumed_from),

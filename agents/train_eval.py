@@ -38,6 +38,7 @@ import os
 import time
 from typing import Sequence
 
+from absl import logging
 import gin
 import numpy as np
 import tensorflow as tf
@@ -56,6 +57,7 @@ from agents.checkpointing import RunCheckpointer, environment_generators
 from agents.comparison import final_comparison, run_metrics
 from agents.dqn import create_dqn_agent
 from agents.environments import eval_env_factory, make_env, scoped_builder
+from agents.environments import split_mismatch
 from agents.export import export_policy, recover_interrupted_export
 from agents.score_features import UserModelScoreWrapper
 from simulator.io_utils import ensure_writable_dir
@@ -136,7 +138,8 @@ def train_eval(
       (`agents.score_features`; the world is scored by the learned model,
       never by itself).
     initial_collect_steps: random-policy steps before training (skipped
-      when resuming with a restored replay buffer).
+      when resuming with a restored replay buffer); with the first
+      iteration's steps, at least (n_step_update + 1) * env_batch_size.
     collect_steps_per_iteration: environment row-steps per iteration (one
       batched step moves env_batch_size rows).
     replay_buffer_capacity: transitions kept in total.
@@ -171,12 +174,23 @@ def train_eval(
     The metrics written to root_dir/metrics.json.
 
   Raises:
-    ValueError: for an unknown agent name.
+    ValueError: for an unknown agent name, or too few steps collected
+      before the first n-step sample.
     UserModelLoadError: if a scope's user model files are missing (the
       message gives the commands that make them).
   """
   if agent_name not in AGENTS:
     raise ValueError(f"unknown agent {agent_name!r}; choose one of {AGENTS}")
+  first_rows = ((initial_collect_steps + collect_steps_per_iteration) //
+                env_batch_size)
+  if agent_name != "ppo" and first_rows < n_step_update + 1:
+    # Each replay row must hold n + 1 steps before the first sample.
+    raise ValueError(
+        f"train_eval.initial_collect_steps = {initial_collect_steps} and "
+        f"collect_steps_per_iteration = {collect_steps_per_iteration} give "
+        f"{first_rows} steps per row of the {env_batch_size} listeners before "
+        f"the first train step; {n_step_update}-step returns need "
+        f"{n_step_update + 1}")
   # A kill in the middle of the last run's export leaves policy.old only.
   recover_interrupted_export(os.path.join(root_dir, "policy"))
   if agent_name == "ppo":  # On-policy: its own loop.
@@ -198,6 +212,10 @@ def train_eval(
   eval_builder, eval_seed = scoped_builder("eval"), seed + 1
   make_eval_env = eval_env_factory(eval_builder, eval_batch_size, eval_seed,
                                    eval_common_random_numbers, scorer)
+  split_warning = split_mismatch(train_py_env.environment.user_model,
+                                 eval_builder)
+  if split_warning:
+    logging.warning("%s", split_warning)
   train_env = tf_py_environment.TFPyEnvironment(train_py_env)
   catalog = train_py_env.environment.catalog
 
@@ -337,6 +355,8 @@ def train_eval(
   metrics = run_metrics(agent_name, comparison, curve,
                         loss if trained else None, env_steps, seconds,
                         final_eval_episodes)
+  if split_warning:
+    metrics["split_warning"] = split_warning
   metrics.update(
       global_step=step,
       resumed_from_step=resumed_from_step,

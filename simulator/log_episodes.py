@@ -231,6 +231,11 @@ class LogEpisodeSampler(AbstractEpisodeSampler):
     if not chosen.any():
       raise ValueError(f"the {split!r} split of {sessions_path} is empty")
     self.max_pool_size = int(max_pool_size)
+    self.split = split
+    #: How the logs were split (compare a learned model's `training_split`).
+    self.split_settings = {"split_by": split_by,
+                           "holdout_fraction": float(holdout_fraction),
+                           "split_seed": int(split_seed)}
     self.user_feature_dim = data.session_profile.shape[1]
     self.extra_tracks = extra_tracks
     self._session_index = np.flatnonzero(chosen)

@@ -341,6 +341,10 @@ CASES = [
         t, file_format="xlsx"), ValueError, "xlsx"),
     ("train_eval_unknown_agent", lambda t: _train_eval(
         t, agent_name="telepathy"), ValueError, "telepathy"),
+    ("train_eval_too_few_initial_steps", lambda t: _train_eval(
+        t, initial_collect_steps=8, collect_steps_per_iteration=8,
+        env_batch_size=8, n_step_update=3), ValueError,
+     "initial_collect_steps"),
 ]
 
 

@@ -19,6 +19,7 @@ environment will feed; every failure is a `UserModelLoadError` that names
 the file and the mismatch.
 """
 
+import json
 import os
 
 import gin
@@ -35,7 +36,8 @@ from user_models.features import FeatureTables
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,g-bad-import-order
 
-__all__ = ["KerasUserModel", "load_user_model", "save_user_model"]
+__all__ = ["KerasUserModel", "load_user_model", "save_user_model",
+           "training_split"]
 
 
 def save_user_model(model: tf.keras.Model, path: str | os.PathLike) -> str:
@@ -105,6 +107,26 @@ def load_user_model(path: str | os.PathLike) -> tf.keras.Model:
   return model
 
 
+def training_split(model_path: str | os.PathLike) -> dict | None:
+  """How the logs were split when the model beside `metrics.json` trained.
+
+  Args:
+    model_path: a model written by `scripts/train_user_model.py`.
+
+  Returns:
+    {"split_by", "holdout_fraction", "split_seed"} from the `metrics.json`
+    of the model's training run, or None if there is none to read.
+  """
+  path = os.path.join(os.path.dirname(os.path.abspath(model_path)),
+                      "metrics.json")
+  try:
+    with open(path) as f:
+      split = json.load(f).get("split")
+  except (OSError, ValueError, AttributeError):
+    return None
+  return split if isinstance(split, dict) else None
+
+
 def _check_shape(path: str, what: str, actual, expected: tuple,
                  explain: str) -> None:
   actual = tuple(None if d is None else int(d) for d in actual)
@@ -158,6 +180,8 @@ class KerasUserModel(AbstractUserModel):
     self.tables = FeatureTables(self.catalog)
     self.spec = self.tables.spec(user_feature_dim, history_window)
     self.model = load_user_model(self.model_path)
+    #: The logs' split it trained on (`training_split`), or None.
+    self.training_split = training_split(self.model_path)
     self.kind = keras_models.model_kind(self.model)
     self.user_vocab = keras_models.user_vocab_size(self.model)
     index = 1 if self.user_vocab else 0

@@ -97,6 +97,7 @@ class LiteRTUserModel(KerasUserModel):
       with open(meta_path) as f:
         meta = json.load(f)
       self.kind, self.user_vocab = meta["kind"], int(meta["user_vocab"])
+      self.training_split = meta.get("training_split")
     except (OSError, ValueError, KeyError) as e:
       raise UserModelLoadError(
           f"LiteRT user model {self.model_path!r} needs {META_FILE} beside "

@@ -154,7 +154,8 @@ def quantize_user_model(model_path: str, logs_dir: str, root_dir: str,
   keras_auc = metrics.auc(skipped, 1.0 - reference[:, 3])
 
   meta = {"kind": kind, "user_vocab": keras_model.user_vocab,
-          "source": os.path.abspath(model_path)}
+          "source": os.path.abspath(model_path),
+          "training_split": keras_model.training_split}
   parts = {"": model}
   calibration = {"": [np.concatenate(recorded["x"])] if recorded["x"] else
                  None}

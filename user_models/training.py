@@ -310,6 +310,10 @@ def train_user_model(
       num_held_out_rows=int(held_rows.sum()),
       user_vocab=inputs.user_vocab, untrained_users=untrained_users,
       split_by=split_by, epochs=epochs,
+      # Read back by the served model (`training_split`), so an agent run
+      # can tell whether its evaluation episodes were held out from it.
+      split={"split_by": split_by, "holdout_fraction": holdout_fraction,
+             "split_seed": split_seed},
       best_val_loss=float(min(history.history["val_loss"])),
       train_seconds=train_seconds, wall_seconds=time.time() - started,
       ece_bins=skip_metrics_lib.DEFAULT_NUM_BINS)

@@ -3,6 +3,7 @@ scopes, and the greedy-by-user-model baseline."""
 
 import json
 import os
+import types
 
 import gin
 import numpy as np
@@ -182,6 +183,22 @@ def _trained_agent(name, tf_env, catalog):
   for _ in range(3):
     agent.train(experience)
   return agent
+
+
+def test_a_simulator_trained_on_another_split_is_reported():
+  def builder(split, **settings):
+    sampler = types.SimpleNamespace(split=split, split_settings={
+        "split_by": "user", "holdout_fraction": 0.2, "split_seed": 0,
+        **settings})
+    return types.SimpleNamespace(episode_sampler=sampler)
+  model = types.SimpleNamespace(training_split={
+      "split_by": "session", "holdout_fraction": 0.2, "split_seed": 0})
+  message = agents.split_mismatch(model, builder("test"))
+  assert "'split_by': 'session'" in message and "'split_by': 'user'" in message
+  same = builder("test", split_by="session")
+  assert agents.split_mismatch(model, same) is None
+  assert agents.split_mismatch(model, builder("train")) is None
+  assert agents.split_mismatch(types.SimpleNamespace(), builder("test")) is None
 
 
 def test_an_export_killed_between_its_renames_is_undone(tmp_path):

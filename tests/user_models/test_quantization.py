@@ -47,6 +47,10 @@ def test_report_and_files(quantized, kind):
   assert set(int8["return_delta"]) == {"random", "popularity", "greedy"}
   assert all(se >= 0 for se in int8["return_delta_se"].values())
   assert int8["file_bytes"] < fp32["file_bytes"]
+  # The split the model trained on travels with it to the served file.
+  meta = json.load(open(os.path.join(qdir, "user_model.meta.json")))
+  assert meta["training_split"] == {"split_by": "session",
+                                    "holdout_fraction": 0.2, "split_seed": 0}
   on_disk = json.load(open(os.path.join(qdir, "quantization_report.json")))
   assert on_disk["variants"].keys() == report["variants"].keys()
   assert os.path.isfile(os.path.join(qdir, "quantization_report.png"))
