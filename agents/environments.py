@@ -5,7 +5,8 @@ environments the same way: an `EnvironmentBuilder` inside each gin scope, so
 one config trains in a learned simulator and evaluates in the listener world
 (configs/ahdqn.gin), and a fresh evaluation environment for every evaluation
 so that, with common random numbers, evaluation episode e is the same play
-mode and outcome draws for every policy.
+mode and outcome draws for every policy. `split_mismatch` tells when the
+evaluation's held-out episodes are not held out from the learned simulator.
 """
 
 from typing import Callable

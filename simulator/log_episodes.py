@@ -145,7 +145,7 @@ class LoggedSessions:
     held_out = split_sessions(keys, holdout_fraction, split_seed)
     data = cls(catalog, table, bounds, rows, levels,
                row_users.astype(np.int64), session_users.astype(np.int64),
-               held_out, np.zeros((bounds.num_sessions, 8), np.float32),
+               held_out, np.zeros((0, 0), np.float32),  # Set just below.
                split_by)
     data.session_profile = data.taste_profiles(
         leave_session_out=split_by == "user")
