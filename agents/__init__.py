@@ -14,6 +14,7 @@ from agents.checkpointing import RunCheckpointer
 from agents.dqn import create_dqn_agent
 from agents.dqn import create_dqn_network
 from agents.environments import PREREQUISITES
+from agents.environments import RunEvaluation
 from agents.environments import eval_env_factory
 from agents.environments import make_env
 from agents.environments import scoped_builder
@@ -27,9 +28,10 @@ from agents.score_features import UserModelScoreWrapper
 __all__ = [
     "ActionHeadQNetwork", "BASELINES", "CheckpointError",
     "GreedyUserModelPolicy", "PREREQUISITES", "RunCheckpointer",
-    "ScoringPyPolicy", "UserModelScoreWrapper", "candidate_mask_splitter",
-    "context_from_observation", "create_ahdqn_agent", "create_dqn_agent",
-    "create_dqn_network", "create_ppo_agent", "eval_env_factory",
-    "export_policy", "make_baseline_policy", "make_env", "make_q_agent",
+    "RunEvaluation", "ScoringPyPolicy", "UserModelScoreWrapper",
+    "candidate_mask_splitter", "context_from_observation",
+    "create_ahdqn_agent", "create_dqn_agent", "create_dqn_network",
+    "create_ppo_agent", "eval_env_factory", "export_policy",
+    "make_baseline_policy", "make_env", "make_q_agent",
     "recover_interrupted_export", "scoped_builder", "split_mismatch",
 ]

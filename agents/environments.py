@@ -7,18 +7,27 @@ one config trains in a learned simulator and evaluates in the listener world
 so that, with common random numbers, evaluation episode e is the same play
 mode and outcome draws for every policy. `split_mismatch` tells when the
 evaluation's held-out episodes are not held out from the learned simulator.
+`RunEvaluation` is the evaluation side of a run: the periodic evaluations
+(with their TensorBoard summaries) and the final comparison with baselines.
 """
 
-from typing import Callable
+from typing import Callable, Sequence
 
+from absl import logging
 import gin
+import numpy as np
+import tensorflow as tf
+from tf_agents.policies import py_tf_eager_policy
+from tf_agents.policies import tf_policy
 
+from agents.comparison import final_comparison
 from agents.score_features import UserModelScoreWrapper
 from simulator.builder import EnvironmentBuilder, TFAgtPyEnvironment
+from simulator.rollout import run_policy
 from user_models.base import AbstractUserModel, UserModelLoadError
 
-__all__ = ["PREREQUISITES", "eval_env_factory", "make_env", "scoped_builder",
-           "split_mismatch"]
+__all__ = ["PREREQUISITES", "RunEvaluation", "eval_env_factory", "make_env",
+           "scoped_builder", "split_mismatch"]
 
 #: How to make the files of the default learned simulator (configs/ahdqn.gin).
 PREREQUISITES = (
@@ -125,3 +134,94 @@ def split_mismatch(train_user_model: AbstractUserModel,
           "training data (train the user model with the evaluation's split, "
           "e.g. configs/user_model_cwm_users.gin for "
           "LogEpisodeSampler.split_by = 'user')")
+
+
+class RunEvaluation:
+  """The evaluation side of an agent run (AH-DQN, DQN or PPO).
+
+  Built from the `eval` gin scope with the run's seed + 1; every evaluation
+  gets a fresh environment (`eval_env_factory`). A `split_mismatch` is
+  logged as a warning and kept in `split_warning`.
+  """
+
+  def __init__(self, train_user_model: AbstractUserModel, batch_size: int,
+               seed: int, common_random_numbers: bool = True,
+               scorer: AbstractUserModel | None = None):
+    """Builds the evaluation environment's builder.
+
+    Args:
+      train_user_model: the training environment's user model (for the
+        `greedy_user_model` baseline and the split check).
+      batch_size: listeners stepped together in an evaluation.
+      seed: the run's seed (the evaluation uses seed + 1).
+      common_random_numbers: see `eval_env_factory`; returns are then paired
+        by episode.
+      scorer: see `eval_env_factory`.
+
+    Raises:
+      UserModelLoadError: see `scoped_builder`.
+    """
+    self.builder, self.seed = scoped_builder("eval"), seed + 1
+    self.paired = common_random_numbers
+    self.make_env = eval_env_factory(self.builder, batch_size, self.seed,
+                                     common_random_numbers, scorer)
+    self._train_user_model = train_user_model
+    self.split_warning = split_mismatch(train_user_model, self.builder)
+    if self.split_warning:
+      logging.warning("%s", self.split_warning)
+    self.policy = None
+    self._writer = self._step = None
+
+  def attach(self, policy: tf_policy.TFPolicy, summary_dir: str,
+             step: tf.Variable) -> py_tf_eager_policy.PyTFEagerPolicy:
+    """Sets the policy evaluated, and where its returns are summarised.
+
+    Args:
+      policy: the agent's greedy policy.
+      summary_dir: TensorBoard folder (root_dir/eval).
+      step: the train step the summaries are written at.
+
+    Returns:
+      The policy as run in the evaluation environments.
+    """
+    self.policy = py_tf_eager_policy.PyTFEagerPolicy(
+        policy, use_tf_function=True, batch_time_steps=False)
+    self._writer = tf.summary.create_file_writer(summary_dir)
+    self._step = step
+    return self.policy
+
+  def evaluate(self, num_episodes: int) -> np.ndarray:
+    """Runs the attached policy and writes the mean return's summary.
+
+    Args:
+      num_episodes: episodes (the same ones at every call, with common
+        random numbers).
+
+    Returns:
+      The episodes' returns.
+    """
+    env = self.make_env()
+    returns = run_policy(env, self.policy, num_episodes,
+                         progress=False).returns
+    env.close()
+    with self._writer.as_default():
+      tf.summary.scalar("Metrics/AverageReturn", returns.mean(),
+                        step=self._step)
+    return returns
+
+  def compare(self, agent_name: str, baselines: Sequence[str],
+              num_episodes: int) -> dict:
+    """The attached policy against the baselines (`final_comparison`).
+
+    Args:
+      agent_name: the agent's key in the comparison.
+      baselines: baseline names (see `agents.comparison`).
+      num_episodes: episodes per policy.
+
+    Returns:
+      The comparison, for `agents.comparison.run_metrics`.
+    """
+    return final_comparison(
+        agent_name, self.policy, self.make_env, baselines,
+        self._train_user_model, self.builder.user_model, num_episodes,
+        self.seed, paired=self.paired)

@@ -24,7 +24,6 @@ import os
 import time
 from typing import Sequence
 
-from absl import logging
 import gin
 import numpy as np
 import tensorflow as tf
@@ -35,7 +34,6 @@ from tf_agents.eval import metric_utils
 from tf_agents.metrics import tf_metrics
 from tf_agents.networks import actor_distribution_network
 from tf_agents.networks import value_network
-from tf_agents.policies import py_tf_eager_policy
 from tf_agents.replay_buffers import tf_uniform_replay_buffer
 from tf_agents.trajectories import time_step as ts
 from tf_agents.typing import types
@@ -43,13 +41,11 @@ from tf_agents.utils import common
 from tqdm.auto import tqdm
 
 from agents.checkpointing import RunCheckpointer, environment_generators
-from agents.comparison import final_comparison, run_metrics
-from agents.environments import eval_env_factory, make_env, scoped_builder
-from agents.environments import split_mismatch
+from agents.comparison import run_metrics
+from agents.environments import RunEvaluation, make_env
 from agents.export import export_policy
 from agents.networks import OBSERVATION_KEYS
 from simulator.io_utils import ensure_writable_dir
-from simulator.rollout import run_policy
 from simulator.runs import write_run_files
 
 __all__ = ["SessionStateFeatures", "create_ppo_agent", "train_ppo"]
@@ -234,13 +230,9 @@ def train_ppo(root_dir: str,
   root_dir = ensure_writable_dir(root_dir)
   tf.keras.utils.set_random_seed(seed)
   train_py_env = make_env("train", env_batch_size, seed)
-  eval_builder, eval_seed = scoped_builder("eval"), seed + 1
-  make_eval_env = eval_env_factory(eval_builder, eval_batch_size, eval_seed,
-                                   eval_common_random_numbers)
-  split_warning = split_mismatch(train_py_env.environment.user_model,
-                                 eval_builder)
-  if split_warning:
-    logging.warning("%s", split_warning)
+  evaluation = RunEvaluation(train_py_env.environment.user_model,
+                             eval_batch_size, seed,
+                             eval_common_random_numbers)
   train_env = tf_py_environment.TFPyEnvironment(train_py_env)
   global_step = tf.Variable(0, dtype=tf.int64, trainable=False,
                             name="global_step")
@@ -280,19 +272,8 @@ def train_ppo(root_dir: str,
     return agent.train(replay_buffer.gather_all())
 
   train_writer = tf.summary.create_file_writer(os.path.join(root_dir, "train"))
-  eval_writer = tf.summary.create_file_writer(os.path.join(root_dir, "eval"))
-  eval_policy = py_tf_eager_policy.PyTFEagerPolicy(
-      agent.policy, use_tf_function=True, batch_time_steps=False)
-
-  def evaluate(num_episodes):
-    env = make_eval_env()
-    returns = run_policy(env, eval_policy, num_episodes,
-                         progress=False).returns
-    env.close()
-    with eval_writer.as_default():
-      tf.summary.scalar("Metrics/AverageReturn", returns.mean(),
-                        step=global_step)
-    return returns
+  evaluation.attach(agent.policy, os.path.join(root_dir, "eval"),
+                    global_step)
 
   curve, loss = [], float("nan")
   env_steps_start = int(train_metrics[1].result().numpy())
@@ -313,7 +294,7 @@ def train_ppo(root_dir: str,
                           step=global_step)
     if iteration % eval_interval == 0 or iteration == num_iterations:
       curve.append((iteration, round(time.perf_counter() - start, 1),
-                    float(evaluate(num_eval_episodes).mean())))
+                    float(evaluation.evaluate(num_eval_episodes).mean())))
       bar.set_postfix(loss=f"{loss:.3f}", eval_return=f"{curve[-1][2]:.2f}")
     if iteration % checkpoint_interval == 0:
       checkpointer.save(global_step=global_step)
@@ -323,14 +304,11 @@ def train_ppo(root_dir: str,
   env_steps = int(train_metrics[1].result().numpy()) - env_steps_start
   checkpointer.save(global_step=global_step)
   export_policy(agent, os.path.join(root_dir, "policy"), global_step)
-  comparison = final_comparison(
-      "ppo", eval_policy, make_eval_env, baselines,
-      train_py_env.environment.user_model, eval_builder.user_model,
-      final_eval_episodes, eval_seed, paired=eval_common_random_numbers)
+  comparison = evaluation.compare("ppo", baselines, final_eval_episodes)
   metrics = run_metrics("ppo", comparison, curve, loss if trained else None,
                         env_steps, seconds, final_eval_episodes)
-  if split_warning:
-    metrics["split_warning"] = split_warning
+  if evaluation.split_warning:
+    metrics["split_warning"] = evaluation.split_warning
   metrics.update(
       global_step=int(global_step.numpy()),
       iterations=max(num_iterations, resumed_from),

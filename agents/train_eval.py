@@ -38,15 +38,12 @@ import os
 import time
 from typing import Sequence
 
-from absl import logging
 import gin
-import numpy as np
 import tensorflow as tf
 from tf_agents.drivers import dynamic_step_driver
 from tf_agents.environments import tf_py_environment
 from tf_agents.eval import metric_utils
 from tf_agents.metrics import tf_metrics
-from tf_agents.policies import py_tf_eager_policy
 from tf_agents.policies import random_tf_policy
 from tf_agents.replay_buffers import tf_uniform_replay_buffer
 from tf_agents.utils import common
@@ -54,14 +51,12 @@ from tqdm.auto import tqdm
 
 from agents.ahdqn import candidate_mask_splitter, create_ahdqn_agent
 from agents.checkpointing import RunCheckpointer, environment_generators
-from agents.comparison import final_comparison, run_metrics
+from agents.comparison import run_metrics
 from agents.dqn import create_dqn_agent
-from agents.environments import eval_env_factory, make_env, scoped_builder
-from agents.environments import split_mismatch
+from agents.environments import RunEvaluation, make_env
 from agents.export import export_policy, recover_interrupted_export
 from agents.score_features import UserModelScoreWrapper
 from simulator.io_utils import ensure_writable_dir
-from simulator.rollout import run_policy
 from simulator.runs import write_run_files
 
 __all__ = ["AGENTS", "train_eval"]
@@ -209,13 +204,9 @@ def train_eval(
             None)
   if scorer is not None:  # The same learned model scores in both worlds.
     train_py_env = UserModelScoreWrapper(train_py_env, scorer)
-  eval_builder, eval_seed = scoped_builder("eval"), seed + 1
-  make_eval_env = eval_env_factory(eval_builder, eval_batch_size, eval_seed,
-                                   eval_common_random_numbers, scorer)
-  split_warning = split_mismatch(train_py_env.environment.user_model,
-                                 eval_builder)
-  if split_warning:
-    logging.warning("%s", split_warning)
+  evaluation = RunEvaluation(train_py_env.environment.user_model,
+                             eval_batch_size, seed,
+                             eval_common_random_numbers, scorer)
   train_env = tf_py_environment.TFPyEnvironment(train_py_env)
   catalog = train_py_env.environment.catalog
 
@@ -293,19 +284,8 @@ def train_eval(
     return agent.train(experience)
 
   train_writer = tf.summary.create_file_writer(os.path.join(root_dir, "train"))
-  eval_writer = tf.summary.create_file_writer(os.path.join(root_dir, "eval"))
-  eval_policy = py_tf_eager_policy.PyTFEagerPolicy(
-      agent.policy, use_tf_function=True, batch_time_steps=False)
-
-  def evaluate(num_episodes: int) -> np.ndarray:
-    env = make_eval_env()
-    returns = run_policy(env, eval_policy, num_episodes,
-                         progress=False).returns
-    env.close()
-    with eval_writer.as_default():
-      tf.summary.scalar("Metrics/AverageReturn", returns.mean(),
-                        step=global_step)
-    return returns
+  evaluation.attach(agent.policy, os.path.join(root_dir, "eval"),
+                    global_step)
 
   curve = []
   step = resumed_from_step
@@ -337,7 +317,7 @@ def train_eval(
                             step=global_step)
     if crossed(eval_interval):
       curve.append((step, round(time.perf_counter() - start, 1),
-                    float(evaluate(num_eval_episodes).mean())))
+                    float(evaluation.evaluate(num_eval_episodes).mean())))
       bar.set_postfix(loss=f"{loss:.3f}", eval_return=f"{curve[-1][2]:.2f}")
     if crossed(checkpoint_interval):
       checkpointer.save(global_step=global_step)
@@ -348,15 +328,12 @@ def train_eval(
   checkpointer.save(global_step=global_step)
   export_policy(agent, os.path.join(root_dir, "policy"), global_step)
 
-  comparison = final_comparison(
-      agent_name, eval_policy, make_eval_env, baselines,
-      train_py_env.environment.user_model, eval_builder.user_model,
-      final_eval_episodes, eval_seed, paired=eval_common_random_numbers)
+  comparison = evaluation.compare(agent_name, baselines, final_eval_episodes)
   metrics = run_metrics(agent_name, comparison, curve,
                         loss if trained else None, env_steps, seconds,
                         final_eval_episodes)
-  if split_warning:
-    metrics["split_warning"] = split_warning
+  if evaluation.split_warning:
+    metrics["split_warning"] = evaluation.split_warning
   metrics.update(
       global_step=step,
       resumed_from_step=resumed_from_step,
