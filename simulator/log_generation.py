@@ -28,6 +28,10 @@ from agents.baselines import ScoringPyPolicy, cosine_scores
 from simulator import logs
 from simulator.builder import EnvironmentBuilder
 from simulator.io_utils import ensure_writable_dir
+from simulator.log_stats import ENDED_OTHERWISE
+from simulator.log_stats import LISTEN_LEVEL
+from simulator.log_stats import SKIP_2
+from simulator.log_stats import flags_from_levels
 from simulator.log_stats import summarize_logs
 from simulator.tracker import EpisodeTracker
 from user_models.base import PUBLIC_RESPONSE_LEVELS
@@ -140,7 +144,7 @@ def generate_logs(root_dir: str, num_sessions: int = 20000,
 
   Raises:
     ValueError: on a bad format or size, or a user model whose levels are
-      neither the public four nor skip/not_skipped.
+      neither the five public ones nor skip/not_skipped.
   """
   if file_format not in ("parquet", "csv"):
     raise ValueError(f"file_format must be 'parquet' or 'csv', got "
@@ -226,9 +230,13 @@ def _session_table(rows: pa.Table, prop_keys: np.ndarray,
   users = col["user_id"]
   premium = (np.random.default_rng([seed, 7]).random(users.max() + 1) <
              0.7)[users]
-  skipped = level < 3
+  skipped = level != LISTEN_LEVEL
   pause = rng.random(n)
-  reason_end = np.where(skipped, "fwdbtn", "trackdone")
+  # A track that ended otherwise (neither skipped early nor played out) ends
+  # by the back button, as most such rows of the public data that do not
+  # close the session.
+  reason_end = np.select([level == ENDED_OTHERWISE, skipped],
+                         ["backbtn", "fwdbtn"], "trackdone")
   reason_start = np.empty(n, dtype=object)
   reason_start[1:] = reason_end[:-1]
   reason_start[starts] = rng.choice(np.array(["clickrow", "playbtn",
@@ -242,8 +250,7 @@ def _session_table(rows: pa.Table, prop_keys: np.ndarray,
       "session_position": position,
       "session_length": lengths[session_index],
       "track_id_clean": col["track_id"].astype(str),
-      "skip_1": level <= 0, "skip_2": level <= 1, "skip_3": level <= 2,
-      "not_skipped": level == 3,
+      **flags_from_levels(level),
       "context_switch": np.zeros(n, np.int64),
       "no_pause_before_play": (pause < 0.85).astype(np.int64),
       "short_pause_before_play": ((pause >= 0.85) & (pause < 0.95)
@@ -270,9 +277,9 @@ def _session_table(rows: pa.Table, prop_keys: np.ndarray,
 
 
 def _level_index(responses: np.ndarray, levels: tuple) -> np.ndarray:
-  """Public level index (0..3) of each response name."""
+  """Public level index (`PUBLIC_RESPONSE_LEVELS`) of each response name."""
   if levels == PUBLIC_RESPONSE_LEVELS:
     lookup = {name: i for i, name in enumerate(levels)}
   else:  # A binary model's skip is logged as a skip_2 (the challenge label).
-    lookup = {"skip": 1, "not_skipped": 3}
+    lookup = {"skip": SKIP_2, "not_skipped": LISTEN_LEVEL}
   return np.vectorize(lookup.__getitem__, otypes=[np.int64])(responses)

@@ -19,19 +19,71 @@ import pyarrow.compute as pc
 from user_models.base import PUBLIC_RESPONSE_LEVELS
 
 __all__ = [
+    "ENDED_OTHERWISE",
+    "LISTEN_LEVEL",
+    "SKIP_1",
+    "SKIP_2",
+    "SKIP_3",
     "SKIP_COLUMNS",
+    "SKIP_FLAG_RULES",
     "SessionBoundaries",
     "consecutive_skip_limit",
     "final_skip_runs",
+    "flags_from_levels",
+    "levels_from_flags",
     "response_levels",
     "session_boundaries",
+    "skip_flag_violations",
     "summarize_logs",
 ]
 
-#: Skip flags, earliest skip first; they nest (skip_1 => skip_2 => skip_3)
-#: and `not_skipped == not skip_3`. Same order as `PUBLIC_RESPONSE_LEVELS`.
+#: The public outcome flags, earliest skip first. They nest
+#: (skip_1 => skip_2 => skip_3) and `skip_3` never comes with `not_skipped`;
+#: a row with none of them set is the fifth public outcome, `ended_otherwise`.
 SKIP_COLUMNS: tuple[str, ...] = ("skip_1", "skip_2", "skip_3", "not_skipped")
-_LISTEN_LEVEL = len(SKIP_COLUMNS) - 1
+#: Level index of each outcome in `PUBLIC_RESPONSE_LEVELS`.
+SKIP_1, SKIP_2, SKIP_3, ENDED_OTHERWISE, LISTEN_LEVEL = range(
+    len(PUBLIC_RESPONSE_LEVELS))
+#: The combinations of flags no real row has, as (name of the flag that
+#: breaks the rule, rule); `skip_flag_violations` checks them.
+SKIP_FLAG_RULES = ("skip_1 implies skip_2, skip_2 implies skip_3, and "
+                   "skip_3 never comes with not_skipped")
+
+
+def skip_flag_violations(skip_1: np.ndarray, skip_2: np.ndarray,
+                         skip_3: np.ndarray, not_skipped: np.ndarray
+                         ) -> list[tuple[str, np.ndarray]]:
+  """Rows whose outcome flags are impossible, per offending flag.
+
+  Args:
+    skip_1, skip_2, skip_3, not_skipped: bool [R] flags of the rows.
+
+  Returns:
+    [(flag name, bool [R] mask of the rows where that flag breaks
+    `SKIP_FLAG_RULES`)], in the order the rules are checked.
+  """
+  return [("skip_2", skip_1 & ~skip_2), ("skip_3", skip_2 & ~skip_3),
+          ("not_skipped", skip_3 & not_skipped)]
+
+
+def levels_from_flags(skip_1: np.ndarray, skip_2: np.ndarray,
+                      skip_3: np.ndarray, not_skipped: np.ndarray
+                      ) -> np.ndarray:
+  """Level index (`PUBLIC_RESPONSE_LEVELS`) of rows with valid flags.
+
+  The one place where public flags become levels: the earliest skip flag
+  set, else `not_skipped`, else (no flag set) `ended_otherwise`.
+  """
+  return np.select([skip_1, skip_2, skip_3, not_skipped],
+                   [SKIP_1, SKIP_2, SKIP_3, LISTEN_LEVEL],
+                   ENDED_OTHERWISE).astype(np.int32)
+
+
+def flags_from_levels(levels: np.ndarray) -> dict[str, np.ndarray]:
+  """The public flags of each level index (inverse of `levels_from_flags`)."""
+  levels = np.asarray(levels)
+  return {"skip_1": levels <= SKIP_1, "skip_2": levels <= SKIP_2,
+          "skip_3": levels <= SKIP_3, "not_skipped": levels == LISTEN_LEVEL}
 
 
 class SessionBoundaries(NamedTuple):
@@ -101,23 +153,23 @@ def response_levels(table: pa.Table) -> np.ndarray:
     table: a session log with the `SKIP_COLUMNS`.
 
   Returns:
-    int32 [R]: 0 if skip_1, 1 if skip_2 (not skip_1), 2 if skip_3 (not
-    skip_2), 3 if not_skipped.
+    int32 [R]: 0 skip_1, 1 skip_2 (not skip_1), 2 skip_3 (not skip_2),
+    3 ended_otherwise (no flag set), 4 not_skipped.
 
   Raises:
-    ValueError: if a skip column is missing or the flags do not nest.
+    ValueError: if a skip column is missing or a row's flags are impossible
+      (see `SKIP_FLAG_RULES`).
   """
   missing = [c for c in SKIP_COLUMNS if c not in table.column_names]
   if missing:
     raise ValueError(f"response_levels: the table has no column(s) {missing}")
-  skip_1, skip_2, skip_3, listened = (_bools(table, c) for c in SKIP_COLUMNS)
-  bad = (skip_1 & ~skip_2) | (skip_2 & ~skip_3) | (listened == skip_3)
-  if bad.any():
-    raise ValueError(f"response_levels: skip flags do not nest at row "
-                     f"{int(np.flatnonzero(bad)[0])} (skip_1 implies skip_2 "
-                     "implies skip_3, not_skipped == not skip_3)")
-  levels = np.select([skip_1, skip_2, skip_3], [0, 1, 2], _LISTEN_LEVEL)
-  return levels.astype(np.int32)
+  flags = [_bools(table, c) for c in SKIP_COLUMNS]
+  for name, bad in skip_flag_violations(*flags):
+    if bad.any():
+      raise ValueError(f"response_levels: impossible skip flags ({name}) at "
+                       f"row {int(np.flatnonzero(bad)[0])}: "
+                       f"{SKIP_FLAG_RULES}")
+  return levels_from_flags(*flags)
 
 
 def final_skip_runs(table: pa.Table) -> np.ndarray:
@@ -130,7 +182,7 @@ def final_skip_runs(table: pa.Table) -> np.ndarray:
     int64 [S], 0 for a session whose last track was listened to.
   """
   bounds = session_boundaries(table)
-  skipped = response_levels(table) != _LISTEN_LEVEL
+  skipped = response_levels(table) != LISTEN_LEVEL
   rows = np.arange(table.num_rows)
   # The row before the current skip run began: a listen, or the row before
   # the session's first row when the session opens with skips.
@@ -199,7 +251,7 @@ def summarize_logs(table: pa.Table) -> dict[str, Any]:
       "num_sessions": bounds.num_sessions,
       "num_rows": int(table.num_rows),
       "mean_session_length": float(bounds.lengths.mean()),
-      "skip_rate": float(np.mean(levels != _LISTEN_LEVEL)),
+      "skip_rate": float(np.mean(levels != LISTEN_LEVEL)),
       "level_rates": {name: float(n / table.num_rows) for name, n in
                       zip(PUBLIC_RESPONSE_LEVELS, counts)},
       "consecutive_skip_limit": skip_limit,

@@ -29,9 +29,11 @@ import pyarrow.parquet as pq
 
 from simulator.io_utils import atomic_path
 from simulator.log_stats import SKIP_COLUMNS
+from simulator.log_stats import SKIP_FLAG_RULES
 from simulator.log_stats import SessionBoundaries  # noqa: F401 (re-export)
 from simulator.log_stats import response_levels  # noqa: F401 (re-export)
 from simulator.log_stats import session_boundaries
+from simulator.log_stats import skip_flag_violations
 from user_models.catalog import TRACK_FEATURE_COLUMNS
 from user_models.catalog import TrackCatalog
 
@@ -326,14 +328,12 @@ def _check_sessions(table: pa.Table, source: _Source) -> None:
 
 
 def _skip_flag_errors(table: pa.Table, source: _Source) -> None:
-  s1, s2, s3, listened = (table.column(c).to_numpy(zero_copy_only=False)
-                          for c in SKIP_COLUMNS)
-  rule = ("(skip flags nest: skip_1 implies skip_2 implies skip_3, "
-          "not_skipped == not skip_3)")
-  for name, bad in (("skip_2", s1 & ~s2), ("skip_3", s2 & ~s3),
-                    ("not_skipped", listened == s3)):
+  flags = [table.column(c).to_numpy(zero_copy_only=False)
+           for c in SKIP_COLUMNS]
+  for name, bad in skip_flag_violations(*flags):
     if bad.any():
-      raise source.error(name, f"inconsistent skip flags {rule}", _first(bad))
+      raise source.error(name, f"impossible skip flags ({SKIP_FLAG_RULES})",
+                         _first(bad))
 
 
 def _check_tracks_known(table: pa.Table, catalog: TrackCatalog,

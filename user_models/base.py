@@ -8,9 +8,18 @@ model holds no randomness of its own.
 
 Response levels are named by the model (`response_levels`). By convention the
 last level is the listen (the track was not skipped) and every other level is
-a kind of skip; the public Spotify data uses
-`("skip_1", "skip_2", "skip_3", "not_skipped")`, a binary model
-`("skip", "not_skipped")`.
+a kind of skip; the public Spotify data gives five outcomes,
+`("skip_1", "skip_2", "skip_3", "ended_otherwise", "not_skipped")`, a binary
+model uses `("skip", "not_skipped")`.
+
+The public outcomes follow how far into the track the listener got: skipped
+very briefly (`skip_1`), briefly (`skip_2`), before most of the track
+(`skip_3`), played past that but ended before the end (`ended_otherwise`: all
+four flags false in the public files, e.g. the session ended by `endplay`,
+`backbtn` or `logout`; about 4.5% of real rows), and played to the end
+(`not_skipped`). Every level but the last counts as "not listened to" (the
+public data's `1 - not_skipped`); `skip_2` (the Skip Prediction Challenge's
+target) is true for levels 0 and 1.
 """
 
 import abc
@@ -29,7 +38,8 @@ __all__ = [
 ]
 
 BINARY_RESPONSE_LEVELS = ("skip", "not_skipped")
-PUBLIC_RESPONSE_LEVELS = ("skip_1", "skip_2", "skip_3", "not_skipped")
+PUBLIC_RESPONSE_LEVELS = ("skip_1", "skip_2", "skip_3", "ended_otherwise",
+                          "not_skipped")
 
 
 class UserModelError(ValueError):

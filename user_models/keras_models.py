@@ -1,11 +1,11 @@
 """Keras builders of the learned user models: CWM (dense) and SWM (GRU).
 
-Both predict the four public response levels of a track (softmax over
-`skip_1, skip_2, skip_3, not_skipped`) from the inputs of
+Both predict the five public response levels of a track (softmax over
+`PUBLIC_RESPONSE_LEVELS`) from the inputs of
 `user_models.features`, and use only built-in Keras layers, so a saved
 `.keras` file loads with `safe_mode=True` and converts to LiteRT.
 
-**CWM** (`build_cwm`, model name "cwm"): one float32 input [N, D] -> [N, 4].
+**CWM** (`build_cwm`, model name "cwm"): one float32 input [N, D] -> [N, L].
 The row is the CWM feature vector, plus, with a user embedding, the user
 index as a float in the last column (exact below 2**24 users). Inside, the
 input is cut into parts with `Reshape` + `Cropping1D` (no Lambda layer):
@@ -23,7 +23,7 @@ affinity; an MLP alone learns them poorly.
 [N, T, Dx] (the start token, then each played track and its level) and
 "candidates" [N, T, Dc] (the CWM row of the track played at t, with its
 unit acoustic vector after its catalog features, then the user index)
--> [N, T, 4]. The SWM is the CWM plus a sequential correction:
+-> [N, T, L]. The SWM is the CWM plus a sequential correction:
 
     base      = the CWM's logits of the candidate's CWM row (same layers,
                 same names, so `copy_cwm_weights` can start it as a trained
@@ -47,7 +47,7 @@ saved layers by name, the two small models the environment (and LiteRT)
 runs one step at a time:
 
     step: (x [N, Dx], state [N, U]) -> new state [N, U]   (GRU unrolled, 1 step)
-    head: (state [N, U], candidates [N, Dc]) -> [N, 4]
+    head: (state [N, U], candidates [N, Dc]) -> [N, L]
 
 We chose a cell step plus a head over an unrolled fixed window because a
 session's state then lives in the caller ([B, U] per environment row) and
@@ -391,7 +391,7 @@ def swm_serving_models(model: tf.keras.Model, spec: FeatureSpec
 
   Returns:
     (step, head): step maps (x [N, Dx], state [N, U]) to the new state,
-    head maps (state [N, U], candidates [N, Dc]) to [N, 4] probabilities.
+    head maps (state [N, U], candidates [N, Dc]) to [N, L] probabilities.
   """
   seq = _Sequence.from_model(model)
   head_layers = _Head.from_model(model)

@@ -195,7 +195,7 @@ class KerasUserModel(AbstractUserModel):
                    f"{parts} + 5 session scalars + 2 x "
                    f"{self.spec.history_window} history slots{with_index}")
       _check_shape(self.model_path, "the output", self.model.output_shape,
-                   levels, "the 4 public response levels")
+                   levels, f"the {features.NUM_LEVELS} public response levels")
       signature = [tf.TensorSpec([None, self.spec.cwm_dim + index],
                                  tf.float32)]
       cwm = tf.function(lambda x: self.model(x, training=False),
@@ -212,7 +212,7 @@ class KerasUserModel(AbstractUserModel):
                    f"{parts} + 8 unit acoustic + 5 session scalars + 2 x "
                    f"{self.spec.history_window} history slots{with_index}")
       _check_shape(self.model_path, "the output", self.model.output_shape,
-                   (None,) + levels, "the 4 public response levels")
+                   (None,) + levels, f"the {features.NUM_LEVELS} public response levels")
       self._init_swm()
 
   # -- SWM state ---------------------------------------------------------------
@@ -297,7 +297,7 @@ class KerasUserModel(AbstractUserModel):
 
   def predict(self, context: SessionContext,
               track_ids: np.ndarray) -> np.ndarray:
-    """Level probabilities [R, k, 4] from one batched model call."""
+    """Level probabilities [R, k, L] from one batched model call."""
     track_ids = np.asarray(track_ids)
     self._check_context(context, track_ids)
     r, k = track_ids.shape

@@ -1,7 +1,8 @@
 """The ground-truth listener: a parametric model in which order matters.
 
 `ParametricListener` turns a `SyntheticWorld` into skip/listen responses with
-the public levels `("skip_1", "skip_2", "skip_3", "not_skipped")`. Unlike
+the five public levels (`PUBLIC_RESPONSE_LEVELS`: skip_1, skip_2, skip_3,
+ended_otherwise, not_skipped). Unlike
 `LogisticUserModel`, a track's appeal depends on what was played before it, so
 the order of a playlist changes how many tracks are listened to.
 
@@ -43,14 +44,16 @@ tires the listener less for the best remaining ones, keeps sessions alive
 longer (a session ends after a run of skips) and wins about 8-10% more
 listens per session (see tests/user_models/test_listener.py).
 
-The skip mass 1 - P(not_skipped) is split among the exclusive skip levels
-(the earliest skip flag that fired) by a softmax whose shares move with the
-logit, so that a strong dislike is skipped early:
+The mass 1 - P(not_skipped) is split among the four other levels (the
+earliest skip flag that fired, or none: ended otherwise) by a softmax whose
+shares move with the logit, so that a strong dislike is skipped early and a
+mild one plays further:
 
     share = softmax([skip_1_bias - skip_share_slope * logit,
                      0,
-                     skip_3_bias + skip_share_slope * logit])
-    P(skip_i) = (1 - P(not_skipped)) * share_i
+                     skip_3_bias + skip_share_slope * logit,
+                     ended_otherwise_bias + skip_share_slope * logit])
+    P(level_i) = (1 - P(not_skipped)) * share_i
 
 With the default biases, a skip at logit 0 is a skip_1 with probability about
 0.65 (close to the public data, where most skips happen early in the track).
@@ -107,7 +110,8 @@ class ParametricListener(AbstractUserModel):
                position_weight: float = 0.02,
                skip_share_slope: float = 0.5,
                skip_1_bias: float = 1.4,
-               skip_3_bias: float = 0.2):
+               skip_3_bias: float = 0.2,
+               ended_otherwise_bias: float = -0.15):
     """Builds the listener.
 
     Args:
@@ -132,6 +136,8 @@ class ParametricListener(AbstractUserModel):
         share shrinks) as the logit falls.
       skip_1_bias: log-odds of skip_1 against skip_2 at logit 0.
       skip_3_bias: log-odds of skip_3 against skip_2 at logit 0.
+      ended_otherwise_bias: log-odds of ended_otherwise (no flag set: played
+        past skip_3 but not to the end) against skip_2 at logit 0.
 
     Raises:
       ValueError: on a decay outside [0, 1), a similarity floor outside
@@ -170,6 +176,7 @@ class ParametricListener(AbstractUserModel):
     self.skip_share_slope = float(skip_share_slope)
     self.skip_1_bias = float(skip_1_bias)
     self.skip_3_bias = float(skip_3_bias)
+    self.ended_otherwise_bias = float(ended_otherwise_bias)
 
     # Everything per track is looked up by catalog row in the hot loop, so
     # the scaling is folded into the tables once here.
@@ -324,14 +331,16 @@ class ParametricListener(AbstractUserModel):
       track_ids: int [R, k] catalog rows of the tracks placed, in play order.
 
     Returns:
-      float32 [R, k, 4] probabilities over `PUBLIC_RESPONSE_LEVELS`.
+      float32 [R, k, 5] probabilities over `PUBLIC_RESPONSE_LEVELS`.
     """
     logit = np.clip(self.listen_logits(context, track_ids), -_LOGIT_CLIP,
                     _LOGIT_CLIP)
     p_listen = 1.0 / (1.0 + np.exp(-logit))
     slope = np.float32(self.skip_share_slope)
-    # Softmax against skip_2 (logit 0): e1, 1, e3.
+    # Softmax against skip_2 (logit 0): e1, 1, e3, e4.
     e1 = np.exp(np.float32(self.skip_1_bias) - slope * logit)
     e3 = np.exp(np.float32(self.skip_3_bias) + slope * logit)
-    p_skip = (1.0 - p_listen) / (e1 + 1.0 + e3)
-    return np.stack([p_skip * e1, p_skip, p_skip * e3, p_listen], axis=-1)
+    e4 = np.exp(np.float32(self.ended_otherwise_bias) + slope * logit)
+    p_skip = (1.0 - p_listen) / (e1 + 1.0 + e3 + e4)
+    return np.stack([p_skip * e1, p_skip, p_skip * e3, p_skip * e4,
+                     p_listen], axis=-1)

@@ -62,7 +62,7 @@ def true_probabilities(true_user_model: AbstractUserModel | None,
     context: `logged_contexts` of every row.
 
   Returns:
-    (probs [R, 4], None), or (None, reason) when the logs cannot be scored
+    (probs [R, L], None), or (None, reason) when the logs cannot be scored
     by this model: no model, other levels, or a world whose catalog or
     users differ from the logs'.
   """
@@ -71,7 +71,7 @@ def true_probabilities(true_user_model: AbstractUserModel | None,
   if tuple(true_user_model.response_levels) != PUBLIC_RESPONSE_LEVELS:
     return None, (f"the true user model's levels "
                   f"{tuple(true_user_model.response_levels)} are not the "
-                  "public four")
+                  "five public ones")
   world = getattr(true_user_model, "world", None)
   catalog = getattr(world, "catalog", None)
   if catalog is None:

@@ -44,7 +44,7 @@ def replay_probabilities(user_model, inputs: training.LogInputs,
       predict.
 
   Returns:
-    float32 [R, 4] for the rows of those sessions, in log order.
+    float32 [R, L] (L response levels) for the rows of those sessions, in log order.
   """
   offsets = inputs.data.bounds.offsets
   starts, lengths = offsets[sessions], np.diff(offsets)[sessions]
@@ -150,8 +150,9 @@ def quantize_user_model(model_path: str, logs_dir: str, root_dir: str,
   rows = np.concatenate([np.arange(inputs.data.bounds.offsets[s],
                                    inputs.data.bounds.offsets[s + 1])
                          for s in held])
-  skipped = (inputs.data.levels[rows] != 3).astype(np.float64)
-  keras_auc = metrics.auc(skipped, 1.0 - reference[:, 3])
+  listen = features.NUM_LEVELS - 1
+  skipped = (inputs.data.levels[rows] != listen).astype(np.float64)
+  keras_auc = metrics.auc(skipped, 1.0 - reference[:, listen])
 
   meta = {"kind": kind, "user_vocab": keras_model.user_vocab,
           "source": os.path.abspath(model_path),
@@ -206,7 +207,7 @@ def quantize_user_model(model_path: str, logs_dir: str, root_dir: str,
         "mean_abs_err": float(error.mean()),
         "argmax_agreement": float((probs.argmax(1) ==
                                    reference.argmax(1)).mean()),
-        "auc_delta": float(metrics.auc(skipped, 1.0 - probs[:, 3]) -
+        "auc_delta": float(metrics.auc(skipped, 1.0 - probs[:, listen]) -
                            keras_auc),
         "file_bytes": int(size),
         "mean_return": {p: float(r.mean()) for p, r in returns.items()},

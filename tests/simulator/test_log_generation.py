@@ -131,7 +131,7 @@ def test_log_sampler_splits_are_disjoint_and_pools_hold_session_tracks(
 
 
 def _mean_listen_vector(data, sessions):
-  rows = np.isin(data.bounds.session_index, sessions) & (data.levels == 3)
+  rows = np.isin(data.bounds.session_index, sessions) & (data.levels == 4)
   if not rows.any():
     return np.zeros(8)
   return acoustic_vectors(data.catalog)[data.track_rows[rows]].mean(0)

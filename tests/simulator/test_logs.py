@@ -37,8 +37,9 @@ PUBLIC_SCHEMA = (
 EXTRA_SCHEMA = (("user_id", pa.int64()), ("play_mode_id", pa.int64()),
                 ("propensity", pa.float64()))
 
-# Response levels per session: 0 skip_1, 1 skip_2, 2 skip_3, 3 listened.
-LEVELS = {"s1": [3, 0, 1], "s2": [2, 3, 3, 0, 0], "s3": [1, 1]}
+# Response levels per session: 0 skip_1, 1 skip_2, 2 skip_3, 3 ended
+# otherwise (no flag set), 4 listened.
+LEVELS = {"s1": [4, 0, 1], "s2": [2, 4, 3, 0, 0], "s3": [1, 1]}
 
 # Verbatim in the public files' style: unquoted, true/false, YYYY-MM-DD.
 PUBLIC_CSV = """\
@@ -64,8 +65,9 @@ def session_columns(levels=None, extras=True) -> dict:
       values = {
           "session_id": sid, "session_position": p + 1,
           "session_length": len(session), "track_id_clean": f"t_{row:07d}",
-          "skip_1": level == 0, "skip_2": level <= 1, "skip_3": level <= 2,
-          "not_skipped": level == 3, "context_switch": int(p == 0),
+          **{k: bool(v) for k, v in
+             log_stats.flags_from_levels(level).items()},
+          "context_switch": int(p == 0),
           "no_pause_before_play": row % 2, "short_pause_before_play": 0,
           "long_pause_before_play": 1 - row % 2,
           "hist_user_behavior_n_seekfwd": row % 3,
@@ -75,8 +77,9 @@ def session_columns(levels=None, extras=True) -> dict:
           "date": datetime.date(2018, 7, 15 + s % 3), "premium": s != 1,
           "context_type": ("editorial_playlist", "radio", "catalog")[s % 3],
           "hist_user_behavior_reason_start": "trackdone" if p else "clickrow",
-          "hist_user_behavior_reason_end": "trackdone" if level == 3
-                                           else "fwdbtn",
+          "hist_user_behavior_reason_end": (
+              "trackdone" if level == 4 else
+              "endplay" if level == 3 else "fwdbtn"),
           "user_id": 10 + s, "play_mode_id": s % 2,
           "propensity": 1.0 / (row + 2)}
       for name, value in values.items():
@@ -136,6 +139,19 @@ def test_read_schema_names_and_types(tmp_path):
       PUBLIC_SCHEMA + EXTRA_SCHEMA)
 
 
+def test_fifth_state_and_capitalised_booleans_load(tmp_path):
+  # Real rows: no flag set (ended by endplay/backbtn), True/False spelling.
+  text = PUBLIC_CSV.replace("false,false,false,true,0,0,0,0,0,0,true,16",
+                            "False,False,False,False,0,0,0,0,0,0,True,16")
+  path = tmp_path / "public.csv"
+  path.write_text(text)
+  table = logs.read_sessions(path)
+  assert table.num_rows == 3
+  np.testing.assert_array_equal(logs.response_levels(table), [3, 0, 1])
+  assert PUBLIC_RESPONSE_LEVELS[3] == "ended_otherwise"
+  assert table.column("skip_2").to_pylist() == [False, True, True]
+
+
 def test_public_csv_loads(tmp_path):
   path = tmp_path / "public.csv"
   path.write_text(PUBLIC_CSV)
@@ -144,7 +160,7 @@ def test_public_csv_loads(tmp_path):
   assert table.num_rows == 3
   assert table.column("date").to_pylist()[0] == datetime.date(2018, 7, 15)
   assert table.column("skip_1").to_pylist() == [False, True, False]
-  np.testing.assert_array_equal(logs.response_levels(table), [3, 0, 1])
+  np.testing.assert_array_equal(logs.response_levels(table), [4, 0, 1])
 
 
 @pytest.mark.parametrize("name", ["s.parquet", "s.pq", "s.csv", "s.csv.gz"])
@@ -297,6 +313,9 @@ MALFORMED = [
     ("listen_and_skip", _csv_edit(
         lambda c: _set_levels(c, 0, False, False, True, True)),
      ["'not_skipped'", "skip flags", "session_id='s1'"]),
+    ("skip_1_alone", _csv_edit(
+        lambda c: _set_levels(c, 1, True, False, False, False)),
+     ["'skip_2'", "impossible skip flags", "session_position=2"]),
     ("hour_24", _csv_with("hour_of_day", 0, 24),
      ["'hour_of_day'", "24", "0..23"]),
     ("pause_flag_2", _csv_with("no_pause_before_play", 0, 2),
@@ -439,8 +458,9 @@ def test_response_levels_and_boundaries():
 
 
 # Trailing skip runs: a 1, b 2, c 3 (all skips), d 0, e 1, f 5, g 2, h 1.
-SKIP_RUNS = {"a": [3, 0], "b": [3, 3, 1, 2], "c": [0, 1, 2], "d": [0, 3],
-             "e": [0, 3, 2], "f": [0, 0, 0, 0, 0, 3, 1, 1, 2, 0, 1],
+# Level 3 (ended otherwise) is not a listen, so it extends a run.
+SKIP_RUNS = {"a": [4, 0], "b": [4, 4, 1, 3], "c": [0, 1, 2], "d": [0, 4],
+             "e": [0, 4, 2], "f": [0, 0, 0, 0, 0, 4, 1, 1, 2, 0, 1],
              "g": [1, 0], "h": [2]}
 
 
@@ -466,7 +486,7 @@ def test_consecutive_skip_limit_errors():
       log_stats.consecutive_skip_limit(table, fraction)
   with pytest.raises(ValueError, match="no session .* ends on a skip"):
     log_stats.consecutive_skip_limit(
-        session_table(levels={"a": [0, 3], "b": [3]}))
+        session_table(levels={"a": [0, 4], "b": [4]}))
 
 
 def test_summarize_logs():
@@ -474,11 +494,12 @@ def test_summarize_logs():
   json.dumps(summary)  # Plain Python types, ready for metrics.json.
   assert summary == {
       "num_sessions": 3, "num_rows": 10,
-      "mean_session_length": pytest.approx(10 / 3), "skip_rate": 0.7,
-      "level_rates": dict(zip(PUBLIC_RESPONSE_LEVELS, (0.3, 0.3, 0.1, 0.3))),
-      "consecutive_skip_limit": 2, "num_users": 3}
+      "mean_session_length": pytest.approx(10 / 3), "skip_rate": 0.8,
+      "level_rates": dict(zip(PUBLIC_RESPONSE_LEVELS,
+                              (0.3, 0.3, 0.1, 0.1, 0.2))),
+      "consecutive_skip_limit": 3, "num_users": 3}
   no_users = log_stats.summarize_logs(session_table(extras=False))
   assert "num_users" not in no_users
-  listens = log_stats.summarize_logs(session_table(levels={"a": [3, 3]}))
+  listens = log_stats.summarize_logs(session_table(levels={"a": [4, 4]}))
   assert listens["consecutive_skip_limit"] is None
   assert listens["skip_rate"] == 0.0

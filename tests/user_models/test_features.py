@@ -59,7 +59,7 @@ class _ScriptedListener(user_models.AbstractUserModel):
   def predict(self, context, track_ids):
     self.queries.append((context, track_ids.copy()))
     level = self.levels[len(self.queries) - 1]
-    return np.eye(4, dtype=np.float32)[level][None, None, :]
+    return np.eye(len(PUBLIC_RESPONSE_LEVELS), dtype=np.float32)[level][None, None, :]
 
 
 def replay(data, session):
@@ -82,14 +82,14 @@ def _session_with_skips(data, min_length=13):
   lengths = data.bounds.lengths
   for s in np.flatnonzero(data.held_out & (lengths >= min_length)):
     rows = slice(data.bounds.offsets[s], data.bounds.offsets[s + 1])
-    if (data.levels[rows] != 3).sum() >= 2:
+    if (data.levels[rows] != 4).sum() >= 2:
       return int(s)
   pytest.skip("no long held-out session with skips in the tiny logs")
 
 
 def test_logged_contexts_by_hand():
-  # Two sessions: levels 3,0,1,3 then 0,0. History window 3.
-  levels = np.array([3, 0, 1, 3, 0, 0])
+  # Two sessions: levels 4,0,1,4 then 0,0 (4 = listen). History window 3.
+  levels = np.array([4, 0, 1, 4, 0, 0])
   tracks = np.array([10, 11, 12, 13, 20, 21])
   ctx = features.logged_contexts(tracks, levels, np.array([0, 4, 6]),
                                  np.array([7, 7, 7, 7, 8, 8]),
@@ -98,7 +98,7 @@ def test_logged_contexts_by_hand():
   np.testing.assert_array_equal(ctx.consecutive_skips, [0, 0, 1, 2, 0, 1])
   np.testing.assert_array_equal(ctx.num_skips, [0, 0, 1, 2, 0, 1])
   np.testing.assert_array_equal(ctx.history_ids[3], [10, 11, 12])
-  np.testing.assert_array_equal(ctx.history_responses[3], [3, 0, 1])
+  np.testing.assert_array_equal(ctx.history_responses[3], [4, 0, 1])
   np.testing.assert_array_equal(ctx.history_ids[5], [0, 0, 20])
   np.testing.assert_array_equal(ctx.history_responses[5], [-1, -1, 0])
   np.testing.assert_array_equal(ctx.history_responses[4], [-1, -1, -1])

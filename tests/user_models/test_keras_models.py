@@ -35,7 +35,7 @@ def test_cwm_is_one_float_input_to_four_probabilities(vocab):
   assert len(model.inputs) == 1
   assert model.input_shape == (None, SPEC.cwm_dim + (1 if vocab else 0))
   probs = model(_cwm_input(5, np.random.default_rng(0), vocab)).numpy()
-  assert probs.shape == (5, 4)
+  assert probs.shape == (5, 5)
   np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
   assert keras_models.model_kind(model) == "cwm"
   assert keras_models.user_vocab_size(model) == vocab
@@ -116,7 +116,7 @@ def test_swm_starts_as_the_cwm_it_copies():
   # The candidate row is the CWM row with the unit acoustics inside it.
   u, f = SPEC.user_dim, SPEC.track_dim
   x = np.concatenate([cands[..., :u + f], cands[..., u + f + 8:]], axis=-1)
-  expected = cwm(x.reshape(10, -1)).numpy().reshape(2, 5, 4)
+  expected = cwm(x.reshape(10, -1)).numpy().reshape(2, 5, 5)
   np.testing.assert_allclose(swm([steps, cands]).numpy(), expected,
                              atol=1e-6)
   _randomise_residual(swm, rng)  # Then the state changes predictions.

@@ -87,8 +87,8 @@ def test_swm_state_is_per_row_and_reset_by_begin_sessions(trained):
                         for w in residual.get_weights()])
   model.begin_sessions(np.array([0, 1, 2]), np.array([4, 4, 4]))
   fresh = model.predict(_context([2], [4], 0), np.array([[7]]))
-  model.observe(np.array([0, 1]), np.array([[11], [12]]), np.array([[3], [0]]))
-  model.observe(np.array([0, 1]), np.array([[13], [14]]), np.array([[3], [0]]))
+  model.observe(np.array([0, 1]), np.array([[11], [12]]), np.array([[4], [0]]))
+  model.observe(np.array([0, 1]), np.array([[13], [14]]), np.array([[4], [0]]))
   # Same context for both rows: only their states differ.
   probs = model.predict(_context([0, 1], [4, 4], 2), np.array([[7], [7]]))
   assert np.abs(probs[0] - probs[1]).max() > 1e-4

@@ -16,7 +16,7 @@ H = 10              # history window
 POOL = 100          # candidates per episode
 MAX_LEN = 30        # tracks per session at most
 MAX_SKIPS = 3       # consecutive skips that end a session
-LISTEN = 3          # index of not_skipped
+LISTEN = 4          # index of not_skipped
 # Every sequential weight, to switch all but one off.
 SEQUENTIAL = ("fatigue_weight", "jump_weight", "consecutive_skip_weight",
               "skip_weight", "position_weight")
@@ -82,7 +82,7 @@ def test_probabilities_are_valid(world, model, k):
   probs = model.predict(ctx, rng.integers(0, world.catalog.num_tracks,
                                           (200, k)))
   assert model.response_levels == PUBLIC_RESPONSE_LEVELS
-  assert probs.shape == (200, k, 4)
+  assert probs.shape == (200, k, 5)
   assert np.isfinite(probs).all()
   assert (probs >= 0).all() and (probs <= 1).all()
   np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
@@ -262,7 +262,7 @@ def test_skip_one_share_grows_as_the_logit_falls(model):
   users = np.zeros(6, np.int64)
   probs = model.predict(context(users, consecutive_skips=np.arange(6)),
                         np.full((6, 1), 17))[:, 0]
-  share = probs[:, :3] / probs[:, :3].sum(-1, keepdims=True)
+  share = probs[:, :LISTEN] / probs[:, :LISTEN].sum(-1, keepdims=True)
   assert (np.diff(probs[:, LISTEN]) < 0).all()
   assert (np.diff(share[:, 0]) > 0).all()
   assert (np.diff(share[:, 2]) < 0).all()
