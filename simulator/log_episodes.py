@@ -170,7 +170,7 @@ class LoggedSessions:
     vectors = acoustic_vectors(self.catalog).astype(np.float64)
     session = self.bounds.session_index
     num_sessions = self.bounds.num_sessions
-    listens = self.levels == 3
+    listens = self.levels == log_stats.LISTEN_LEVEL
     if self.split_by == "session":
       listens &= ~self.held_out[session]
     own_sum = np.zeros((num_sessions, vectors.shape[1]))

@@ -44,13 +44,14 @@ def replay_probabilities(user_model, inputs: training.LogInputs,
       predict.
 
   Returns:
-    float32 [R, L] (L response levels) for the rows of those sessions, in log order.
+    float32 [R, L] over the L response levels, for the rows of those
+    sessions, in log order.
   """
   offsets = inputs.data.bounds.offsets
   starts, lengths = offsets[sessions], np.diff(offsets)[sessions]
   slots = np.arange(len(sessions))
   user_model.begin_sessions(slots, inputs.data.session_users[sessions])
-  out = np.zeros((lengths.sum(), 4), np.float32)
+  out = np.zeros((lengths.sum(), features.NUM_LEVELS), np.float32)
   out_start = np.concatenate([[0], np.cumsum(lengths)[:-1]])
   context = inputs.context
   for t in range(int(lengths.max())):

@@ -17,6 +17,7 @@ from agents.baselines import acoustic_vectors
 from simulator.log_episodes import LogEpisodeSampler, LoggedSessions
 from simulator.log_episodes import split_sessions
 from simulator.log_generation import generate_logs
+from user_models import PUBLIC_RESPONSE_LEVELS
 from tests.conftest import REPO_ROOT
 
 _BINDINGS = """
@@ -55,7 +56,7 @@ def test_logs_round_trip_through_the_reader(world_logs):
   propensity = table.column("propensity").to_numpy()
   assert ((propensity > 0) & (propensity <= 1)).all()
   levels = log_stats.response_levels(table)
-  assert set(np.unique(levels)) <= {0, 1, 2, 3}
+  assert set(np.unique(levels)) <= set(range(len(PUBLIC_RESPONSE_LEVELS)))
   assert summary["consecutive_skip_limit"] >= 1
 
 

@@ -126,7 +126,7 @@ def test_swm_starts_as_the_cwm_it_copies():
 def test_swm_serving_parts_share_the_trained_weights():
   swm = keras_models.build_swm(SPEC, 0, state_units=8)
   _, head = keras_models.swm_serving_models(swm, SPEC)
-  swm.get_layer("levels").bias.assign(np.array([5.0, 0, 0, 0], np.float32))
+  swm.get_layer("levels").bias.assign(np.array([5.0, 0, 0, 0, 0], np.float32))
   probs = head([np.zeros((1, 8), np.float32),
                 np.zeros((1, SPEC.swm_candidate_dim), np.float32)]).numpy()
   assert probs[0, 0] > 0.9  # The head sees the new bias: same variables.
