@@ -25,7 +25,8 @@ outcome draws, so returns are paired by episode. Outputs in root_dir:
 * train/, eval/: TensorBoard summaries;
 * checkpoint/: agent, policy, replay buffer, global step and train metrics
   (a run whose root_dir holds a checkpoint resumes from it);
-* policy/: the greedy policy as a SavedModel (`PolicySaver`);
+* policy/: the greedy policy as a portable SavedModel (`agents.export`;
+  load it with `tf.saved_model.load` or `agents.load_policy`);
 * metrics.json: final and best evaluation return, the evaluation curve
   ([train step, seconds, mean return] rows), steps, wall time, speed, and a
   comparison with the baselines on the same held-out episodes (mean returns
@@ -326,7 +327,8 @@ def train_eval(
   env_steps = int(train_metrics[1].result().numpy()) - env_steps_start
   trained = step - resumed_from_step
   checkpointer.save(global_step=global_step)
-  export_policy(agent, os.path.join(root_dir, "policy"), global_step)
+  export_policy(agent, os.path.join(root_dir, "policy"), global_step,
+                scorer=scorer)
 
   comparison = evaluation.compare(agent_name, baselines, final_eval_episodes)
   metrics = run_metrics(agent_name, comparison, curve,
