@@ -95,7 +95,8 @@ def export_policy(agent, path: str, global_step: tf.Variable,
 
   Load it with `tf.saved_model.load(path)` (no package import needed) and
   call `.signatures["select_track"](**observation)`, or with
-  `agents.load_policy(path)` as a TF-Agents policy. The model is written beside `path` and renamed into place, so a reader
+  `agents.load_policy(path)` as a TF-Agents policy. The model is written
+  beside `path` and renamed into place, so a reader
   never sees half a model (a kill between the renames is undone by
   `recover_interrupted_export`, which `train_eval` also runs at start).
 

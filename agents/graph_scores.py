@@ -22,7 +22,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from agents.baselines import _listen_probability_scores  # pylint: disable=protected-access
+# pylint: disable-next=protected-access
+from agents.baselines import _listen_probability_scores
 from user_models import features
 from user_models import keras_models
 from user_models.keras_user_model import KerasUserModel, load_user_model
