@@ -3,6 +3,7 @@ exported, then loaded in fresh Pythons that import nothing of ours."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -218,3 +219,17 @@ def test_load_policy_runs_in_tf_py_environment(scored_run):
 def test_load_policy_rejects_other_folders(tmp_path):
   with pytest.raises(agents.PolicyLoadError, match="no exported policy"):
     agents.load_policy(str(tmp_path))
+
+
+def test_docs_policies_examples_run(scored_run):
+  # Every Python block of docs/policies.md, in order, on the tiny run.
+  text = open(os.path.join(REPO_ROOT, "docs", "policies.md")).read()
+  blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+  assert len(blocks) >= 4
+  namespace = {"RUN": scored_run["root"]}
+  for block in blocks:
+    gin.clear_config()
+    exec(compile(block, "docs/policies.md", "exec"), namespace)  # pylint: disable=exec-used
+  assert namespace["slots"].shape == (2,)
+  assert namespace["terminated"]
+  assert np.isfinite(namespace["listens"])
