@@ -229,7 +229,8 @@ def test_docs_policies_examples_run(scored_run):
   namespace = {"RUN": scored_run["root"]}
   for block in blocks:
     gin.clear_config()
-    exec(compile(block, "docs/policies.md", "exec"), namespace)  # pylint: disable=exec-used
+    # pylint: disable-next=exec-used
+    exec(compile(block, "docs/policies.md", "exec"), namespace)
   assert namespace["slots"].shape == (2,)
   assert namespace["terminated"]
   assert np.isfinite(namespace["listens"])

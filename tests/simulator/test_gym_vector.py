@@ -1,6 +1,7 @@
 """Tests of the Gymnasium vector environment (`simulator.gym_vector`)."""
 
 import pathlib
+import re
 import time
 import warnings
 
@@ -108,3 +109,26 @@ def test_bad_arguments():
   envs = make_gym_vector_env(2, _GIN)
   with pytest.raises(RuntimeError, match="reset"):
     envs.step(np.zeros(2, np.int64))
+
+
+def test_docs_gymnasium_examples_run(monkeypatch):
+  # Every Python block of docs/gymnasium.md, from the repository root.
+  monkeypatch.chdir(_GIN.parents[1])
+  text = (_GIN.parents[1] / "docs" / "gymnasium.md").read_text()
+  blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+  assert len(blocks) == 2
+  for block in blocks:
+    gin.clear_config()
+    namespace = {}
+    # pylint: disable-next=exec-used
+    exec(compile(block, "docs/gymnasium.md", "exec"), namespace)
+  assert isinstance(namespace["envs"], PlaylistVectorEnv)
+
+
+def test_sync_vectorization_also_works():
+  envs = gymnasium.make_vec(gym_adapter.ENV_ID, num_envs=2,
+                            vectorization_mode="sync", gin_file=str(_GIN))
+  obs, info = envs.reset(seed=0)
+  assert info["action_mask"].shape == (2, 100)
+  envs.step(np.argmax(info["action_mask"], axis=1))
+  envs.close()
