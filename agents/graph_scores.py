@@ -120,7 +120,7 @@ class GraphScorer(tf.Module):
       ids, valid = tf.pad(ids, pad), tf.pad(valid, pad, constant_values=False)
     return trailing, num_skips, ids, valid
 
-  @tf.function
+  @tf.function(autograph=False)  # Plain ops: no source lookup needed.
   def __call__(self, obs: dict) -> tf.Tensor:
     """Scores every candidate; unavailable ones get 0.
 
