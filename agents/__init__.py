@@ -20,18 +20,23 @@ from agents.environments import make_env
 from agents.environments import scoped_builder
 from agents.environments import split_mismatch
 from agents.export import export_policy
+from agents.export import portable_policy
 from agents.export import recover_interrupted_export
 from agents.networks import ActionHeadQNetwork
+from agents.portable import PolicyLoadError
+from agents.portable import ScoredTFPolicy
+from agents.portable import load_policy
 from agents.ppo import create_ppo_agent
 from agents.score_features import UserModelScoreWrapper
 
 __all__ = [
     "ActionHeadQNetwork", "BASELINES", "CheckpointError",
-    "GreedyUserModelPolicy", "PREREQUISITES", "RunCheckpointer",
-    "RunEvaluation", "ScoringPyPolicy", "UserModelScoreWrapper",
+    "GreedyUserModelPolicy", "PREREQUISITES", "PolicyLoadError",
+    "RunCheckpointer", "RunEvaluation", "ScoredTFPolicy", "ScoringPyPolicy",
+    "UserModelScoreWrapper",
     "candidate_mask_splitter", "context_from_observation",
     "create_ahdqn_agent", "create_dqn_agent", "create_dqn_network",
-    "create_ppo_agent", "eval_env_factory", "export_policy",
-    "make_baseline_policy", "make_env", "make_q_agent",
+    "create_ppo_agent", "eval_env_factory", "export_policy", "load_policy",
+    "make_baseline_policy", "portable_policy", "make_env", "make_q_agent",
     "recover_interrupted_export", "scoped_builder", "split_mismatch",
 ]

@@ -2,16 +2,34 @@
 
 `PlaylistGymEnv` wraps a `PlaylistEnvironment` built with batch_size 1 so that
 libraries speaking the Gymnasium API (Stable-Baselines3, RLlib, CleanRL, ...)
-can train on the simulator:
+can train on the simulator; `simulator.gym_vector.PlaylistVectorEnv` is the
+vector form over the natively batched core (one user-model call per step for
+all sub-environments). Importing this module registers both under
+`ENV_ID` ("PlaylistSim-v0"):
+
+    import gymnasium
+    import simulator.gym_adapter  # registers PlaylistSim-v0
+    env = gymnasium.make("PlaylistSim-v0", gin_file="configs/simulate.gin")
+    envs = gymnasium.make_vec("PlaylistSim-v0", num_envs=8,
+                              vectorization_mode="vector_entry_point",
+                              gin_file="configs/simulate.gin")
+
+(`gymnasium.make("simulator.gym_adapter:PlaylistSim-v0", ...)` imports the
+module itself.)
 
 * observation space: a `spaces.Dict` mirroring the environment's array specs
   for one row. Bounded int and float specs become `Box`es with the spec's
-  bounds and dtype (`user_features` has no bounds in the spec, so its Box is
-  unbounded); the bool `candidate_mask` becomes `MultiBinary`, delivered as
-  int8 0/1 (MultiBinary's dtype).
+  bounds and dtype; `user_features`, unbounded in the spec, gets the finite
+  box [-USER_FEATURE_BOUND, USER_FEATURE_BOUND] (observations are clipped to
+  it; the synthetic world's features stay within +-5); the bool
+  `candidate_mask` becomes `MultiBinary`, delivered as int8 0/1.
 * action space: `Discrete(K)` for the discrete track sampler, `MultiDiscrete`
-  ([K] * k) for slates, `Box` with the catalog's per-feature bounds for the
-  continuous sampler.
+  ([K] * k) for slates, and for the continuous sampler a `Box` in [-1, 1]
+  mapped linearly onto the catalog's per-feature bounds (the symmetric,
+  normalised range Gymnasium's checker and most libraries expect).
+* `info["action_mask"]`: int8 [K], 1 for the candidates still available
+  (after reset and after every step), the form maskable-PPO code reads;
+  `action_masks()` returns it as bools (sb3-contrib's `MaskablePPO`).
 * `terminated` is True on the step that ends the session. Every ending is a
   true end of the session (consecutive skips, full playlist, exhausted pool),
   so `truncated` is always False; `info["termination_reason"]` names the
@@ -55,11 +73,19 @@ from simulator.track_sampler import ActionError
 from simulator.tracker import TERMINATION_REASONS
 
 __all__ = [
+    "ENV_ID",
     "PlaylistGymEnv",
+    "PlaylistSpaces",
+    "USER_FEATURE_BOUND",
     "action_spec_to_space",
     "make_gym_env",
     "observation_spec_to_space",
 ]
+
+#: The id registered with Gymnasium on import.
+ENV_ID = "PlaylistSim-v0"
+#: Finite bound of the (unbounded) float observations, e.g. user features.
+USER_FEATURE_BOUND = 10.0
 
 _LAST = int(ts.StepType.LAST)
 _PathLike = str | os.PathLike
@@ -71,7 +97,7 @@ def _bounds(spec: array_spec.ArraySpec) -> tuple[np.ndarray, np.ndarray]:
   if isinstance(spec, array_spec.BoundedArraySpec):
     low, high = spec.minimum, spec.maximum
   elif dtype.kind == "f":
-    low, high = -np.inf, np.inf
+    low, high = -USER_FEATURE_BOUND, USER_FEATURE_BOUND
   else:
     info = np.iinfo(dtype)
     low, high = info.min, info.max
@@ -88,7 +114,8 @@ def observation_spec_to_space(spec: array_spec.ArraySpec) -> spaces.Space:
 
   Returns:
     `MultiBinary` for bool specs (observations are int8 0/1), else a `Box`
-    with the spec's shape, dtype and bounds (unbounded where the spec is).
+    with the spec's shape, dtype and bounds (+-USER_FEATURE_BOUND for an
+    unbounded float spec).
 
   Raises:
     ValueError: for a dtype that is neither bool, integer nor float.
@@ -113,7 +140,8 @@ def action_spec_to_space(spec: array_spec.BoundedArraySpec) -> spaces.Space:
 
   Returns:
     `Discrete` for a scalar integer spec, `MultiDiscrete` for an integer
-    array (a slate), `Box` for a float spec.
+    array (a slate), `Box` in [-1, 1] for a float spec (see
+    `PlaylistSpaces.to_env_action`).
 
   Raises:
     ValueError: for an unbounded or non-numeric spec.
@@ -128,9 +156,80 @@ def action_spec_to_space(spec: array_spec.BoundedArraySpec) -> spaces.Space:
     return spaces.MultiDiscrete((high - low + 1).astype(np.int64),
                                 start=low.astype(np.int64))
   if dtype.kind == "f":
-    return spaces.Box(low=low, high=high, shape=tuple(spec.shape), dtype=dtype)
+    return spaces.Box(low=-1.0, high=1.0, shape=tuple(spec.shape),
+                      dtype=dtype)
   raise ValueError(f"action spec has dtype {dtype}, which has no Gymnasium "
                    "space")
+
+
+class PlaylistSpaces:
+  """One row's Gymnasium spaces and the conversions to and from the core.
+
+  Shared by `PlaylistGymEnv` and `simulator.gym_vector.PlaylistVectorEnv`.
+
+  Attributes:
+    observation_space: `spaces.Dict` of one row's observation.
+    action_space: one row's action space.
+  """
+
+  def __init__(self, environment: PlaylistEnvironment):
+    """Builds the spaces of `environment`'s specs.
+
+    Args:
+      environment: the core environment.
+    """
+    self._obs_specs = dict(environment.observation_space)
+    self._action_spec = environment.action_space
+    self.observation_space = spaces.Dict(
+        {name: observation_spec_to_space(spec)
+         for name, spec in self._obs_specs.items()})
+    self.action_space = action_spec_to_space(self._action_spec)
+    self._continuous = np.dtype(self._action_spec.dtype).kind == "f"
+    if self._continuous:
+      self._low, self._high = _bounds(self._action_spec)
+
+  def observations(self, observation: dict) -> dict[str, np.ndarray]:
+    """The core's batched observation in the spaces' dtypes and bounds."""
+    out = {}
+    for name in self._obs_specs:
+      space = self.observation_space[name]
+      # np.array copies (the core reuses its buffers) and casts the bool
+      # mask to MultiBinary's int8.
+      value = np.array(observation[name], dtype=space.dtype)
+      if isinstance(space, spaces.Box) and space.dtype.kind == "f":
+        np.clip(value, space.low, space.high, out=value)
+      out[name] = value
+    return out
+
+  def to_env_action(self, action: Any, batch: int | None) -> np.ndarray:
+    """A (batch of) space action(s) as the core's batched action.
+
+    Args:
+      action: one row's action (`batch` None) or `batch` rows' actions.
+      batch: rows, or None for a single row.
+
+    Returns:
+      The core's action array [B, ...].
+
+    Raises:
+      ActionError: if the shape does not fit the action space.
+    """
+    action = np.asarray(action)
+    shape = ((1,) if batch is None else (batch,)) + tuple(
+        self._action_spec.shape)
+    if action.shape != shape:
+      # Libraries often hand a Discrete action over as shape (1,).
+      if action.size != int(np.prod(shape, dtype=np.int64)):
+        raise ActionError(f"action has shape {action.shape}, expected "
+                          f"{shape[1:] if batch is None else shape} for "
+                          f"action space {self.action_space}")
+      action = action.reshape(shape)
+    if self._continuous:  # [-1, 1] onto the catalog's feature bounds.
+      unit = np.clip(action.astype(np.float64), -1.0, 1.0)
+      action = (self._low + (unit + 1.0) / 2.0 * (self._high - self._low)
+                ).astype(self._action_spec.dtype)
+    # Dtype and range are checked by the track sampler.
+    return action
 
 
 class PlaylistGymEnv(gymnasium.Env):
@@ -166,12 +265,9 @@ class PlaylistGymEnv(gymnasium.Env):
           "training use EnvironmentBuilder.get_py_env/get_tf_env, or vectorise "
           "several PlaylistGymEnvs with gymnasium.vector")
     self.environment = environment
-    self._obs_specs = dict(environment.observation_space)
-    self._action_spec = environment.action_space
-    self.observation_space = spaces.Dict(
-        {name: observation_spec_to_space(spec)
-         for name, spec in self._obs_specs.items()})
-    self.action_space = action_spec_to_space(self._action_spec)
+    self.spaces = PlaylistSpaces(environment)
+    self.observation_space = self.spaces.observation_space
+    self.action_space = self.spaces.action_space
     # np_random is handed to the simulator on every reset, so it is what
     # actually drives episodes; it starts like the environment's own seeded
     # generator (as gymnasium.utils.seeding.np_random(seed) would).
@@ -183,23 +279,13 @@ class PlaylistGymEnv(gymnasium.Env):
   # -- conversions -----------------------------------------------------------
 
   def _row_observation(self, result: StepResult) -> dict[str, np.ndarray]:
-    # np.asarray keeps 0-d entries (position) as arrays and casts the bool
-    # mask to MultiBinary's int8; the rows are fresh copies from the env.
-    return {name: np.asarray(result.observation[name][0],
-                             dtype=self.observation_space[name].dtype)
-            for name in self._obs_specs}
+    rows = self.spaces.observations(result.observation)
+    # value[0, ...] keeps 0-d entries (position) as arrays, as Box expects.
+    return {name: value[0, ...] for name, value in rows.items()}
 
-  def _batched_action(self, action: Any) -> np.ndarray:
-    action = np.asarray(action)
-    shape = tuple(self._action_spec.shape)
-    if action.shape != shape:
-      # Libraries often hand a Discrete action over as shape (1,).
-      if action.size != int(np.prod(shape, dtype=np.int64)):
-        raise ActionError(f"action has shape {action.shape}, expected {shape} "
-                          f"for action space {self.action_space}")
-      action = action.reshape(shape)
-    # Dtype and range are checked by the track sampler.
-    return action[None]
+  def action_masks(self) -> np.ndarray:
+    """bool [K]: the candidates still available (sb3-contrib's hook)."""
+    return self._mask.astype(bool)
 
   # -- gymnasium API ---------------------------------------------------------
 
@@ -213,7 +299,8 @@ class PlaylistGymEnv(gymnasium.Env):
       options: unused (accepted for API compatibility).
 
     Returns:
-      (observation, info); info is empty.
+      (observation, info); info["action_mask"] is the int8 [K] mask of the
+      candidates available.
     """
     del options  # The simulator has no per-episode options.
     super().reset(seed=seed)
@@ -222,7 +309,9 @@ class PlaylistGymEnv(gymnasium.Env):
     self.environment.reseed(self.np_random)
     result = self.environment.reset()
     self._needs_reset = False
-    return self._row_observation(result), {}
+    obs = self._row_observation(result)
+    self._mask = obs["candidate_mask"]
+    return obs, {"action_mask": self._mask.copy()}
 
   def step(self, action: Any
            ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
@@ -234,7 +323,8 @@ class PlaylistGymEnv(gymnasium.Env):
 
     Returns:
       (observation, reward, terminated, truncated, info). `terminated` is True
-      when the session ended; `truncated` is always False; on termination
+      when the session ended; `truncated` is always False;
+      info["action_mask"] is the int8 [K] availability mask; on termination
       info["termination_reason"] is one of "consecutive_skips",
       "max_length" or "pool_exhausted".
 
@@ -245,15 +335,16 @@ class PlaylistGymEnv(gymnasium.Env):
     if self._needs_reset:
       raise RuntimeError("PlaylistGymEnv.step() called before reset() or "
                          "after the episode terminated; call reset() first")
-    result = self.environment.step(self._batched_action(action))
+    result = self.environment.step(self.spaces.to_env_action(action, None))
     terminated = bool(result.step_type[0] == _LAST)
-    info: dict[str, Any] = {}
+    obs = self._row_observation(result)
+    self._mask = obs["candidate_mask"]
+    info: dict[str, Any] = {"action_mask": self._mask.copy()}
     if terminated:
       info["termination_reason"] = TERMINATION_REASONS[
           int(result.termination_reason[0])]
       self._needs_reset = True
-    return (self._row_observation(result), float(result.reward[0]),
-            terminated, False, info)
+    return obs, float(result.reward[0]), terminated, False, info
 
   def close(self) -> None:
     """Flushes and closes the episode tracker, if any."""
@@ -292,3 +383,12 @@ def make_gym_env(gin_file: _PathLike | Sequence[_PathLike] | None = None, *,
     gin.parse_config(list(gin_bindings))
   env_kwargs.setdefault("batch_size", 1)
   return PlaylistGymEnv(EnvironmentBuilder().build(**env_kwargs))
+
+
+# `gymnasium.make(ENV_ID, ...)` / `gymnasium.make_vec(ENV_ID, num_envs=n,
+# vectorization_mode="vector_entry_point", ...)`; keyword arguments go to
+# `make_gym_env` / `simulator.gym_vector.make_gym_vector_env`.
+if ENV_ID not in gymnasium.registry:
+  gymnasium.register(
+      ENV_ID, entry_point="simulator.gym_adapter:make_gym_env",
+      vector_entry_point="simulator.gym_vector:make_gym_vector_env")

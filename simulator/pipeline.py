@@ -43,13 +43,14 @@ DEFAULT_SIZES = {
     "quantize_episodes": 1000, "ahdqn_iterations": 6000,
     "dqn_iterations": 2000, "initial_collect_steps": 12800,
     "agent_eval_episodes": 500, "max_epochs": 40,
+    "checkpoint_replay_buffer": True,
 }
 #: Sizes of `--quick` (at most 5 minutes on 2 cores).
 QUICK_SIZES = {
     "num_sessions": 20000, "num_episodes": 400, "num_logged_sessions": 800,
     "quantize_episodes": 100, "ahdqn_iterations": 300, "dqn_iterations": 150,
     "initial_collect_steps": 2560, "agent_eval_episodes": 100,
-    "max_epochs": 15,
+    "max_epochs": 15, "checkpoint_replay_buffer": False,
 }
 
 
@@ -81,6 +82,7 @@ def _train_agents(root_dir: str, logs_dir: str, int8_path: str,
         num_eval_episodes=sizes["agent_eval_episodes"],
         final_eval_episodes=sizes["agent_eval_episodes"],
         checkpoint_interval=sizes[f"{agent}_iterations"],
+        checkpoint_replay_buffer=sizes["checkpoint_replay_buffer"],
         baselines=("popularity", "greedy_oracle"), progress=False)
     policies[agent] = os.path.join(agent_dir, "policy")
   return {"policies": policies, "metrics": {

@@ -7,7 +7,8 @@ early stopping on a validation share of the training sessions, and writes
 into root_dir:
 
 * `user_model.keras`: the model (`user_models.KerasUserModel` serves it);
-* `reliability.png`: the reliability diagram of P(skip) on held-out rows;
+* `reliability.png`: the reliability diagram of P(skip) on held-out rows
+  (its title names the split: held-out sessions or held-out users);
 * `metrics.json` (+ the gin configs): `auc`, `log_loss`, `ece` of
   P(skip) = 1 - P(not_skipped) on the held-out sessions (`user_models.metrics`
   defines them; ECE over 15 equal-width bins) and, when the logs come from
@@ -60,7 +61,8 @@ from user_models.log_inputs import (  # noqa: F401
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,g-bad-import-order
 
 __all__ = ["LogInputs", "find_log_files", "leave_session_out_profiles",
-           "model_inputs", "prepare_inputs", "train_user_model",
+           "model_inputs", "prepare_inputs", "reliability_title",
+           "train_user_model",
            "true_probabilities"]
 
 _LISTEN = features.NUM_LEVELS - 1
@@ -102,6 +104,12 @@ def _fit(model: tf.keras.Model, train: dict, valid: tuple, batch_size: int,
       start_loss):
     model.set_weights(start_weights)
   return history
+
+
+def reliability_title(split_by: str) -> str:
+  """The reliability plot's title, naming what was held out."""
+  held_out = "held-out users" if split_by == "user" else "held-out sessions"
+  return f"Reliability of P(skip), {held_out}"
 
 
 @gin.configurable(denylist=["root_dir", "logs_dir", "seed"])
@@ -300,7 +308,8 @@ def train_user_model(
   else:
     metrics["bayes_unavailable"] = reason
   plot_path = skip_metrics_lib.reliability_plot(
-      os.path.join(root_dir, PLOT_FILE), curves)
+      os.path.join(root_dir, PLOT_FILE), curves,
+      title=reliability_title(split_by))
   metrics.update(
       model_type=model_type, model_path=model_path, reliability_plot=plot_path,
       logs_dir=os.path.abspath(logs_dir),

@@ -22,6 +22,7 @@ and the report (`root_dir/report.md` with PNG plots, `simulator.evaluation.
 report`).
 """
 
+import dataclasses
 import os
 import time
 from typing import Sequence
@@ -150,6 +151,9 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
           {n: r["estimate"] for n, r in by_target.items()},
           {n: r["truth"] for n, r in by_target.items()})
   result["consecutive_skip_limit"] = limit
+  # The report's legend describes each stochastic policy from its spec.
+  result["stochastic_specs"] = {n: dataclasses.asdict(s)
+                                for n, s in stochastic_specs.items()}
   result["wall_seconds"] = time.perf_counter() - start
   write_json(os.path.join(root_dir, "evaluation.json"), result)
   if report:

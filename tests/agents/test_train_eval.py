@@ -270,3 +270,25 @@ def test_greedy_by_user_model_matches_the_greedy_oracle(small_world):
     np.testing.assert_array_equal(action[running],
                                   oracle.action(time_step).action[running])
     time_step = py_env.step(action)
+
+
+def _folder_bytes(path):
+  return sum(os.path.getsize(os.path.join(d, f))
+             for d, _, files in os.walk(path) for f in files)
+
+
+def test_checkpoint_without_replay_buffer_is_smaller_and_resumes(tmp_path):
+  sizes = {}
+  for keep in (True, False):
+    root = tmp_path / str(keep)
+    _parse_tiny_world()
+    train_eval_lib.train_eval(str(root), agent_name="dqn", num_iterations=3,
+                              checkpoint_replay_buffer=keep, **TINY_RUN)
+    sizes[keep] = _folder_bytes(root / "checkpoint")
+  assert sizes[False] < sizes[True]
+  _parse_tiny_world()
+  resumed = train_eval_lib.train_eval(
+      str(tmp_path / "False"), agent_name="dqn", num_iterations=5,
+      checkpoint_replay_buffer=False, **TINY_RUN)
+  assert resumed["resumed_from_step"] == 3 and resumed["global_step"] == 5
+  assert np.isfinite(resumed["final_loss"])

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from user_models import metrics
+from user_models import training
 
 
 def _pairwise_auc(y, p):
@@ -84,3 +85,8 @@ def test_reliability_plot_writes_png(tmp_path):
   with open(path, "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
   assert [x.name for x in tmp_path.iterdir()] == ["r.png"]  # No temp left.
+
+
+def test_reliability_title_names_the_split():
+  assert training.reliability_title("user").endswith("held-out users")
+  assert training.reliability_title("session").endswith("held-out sessions")
