@@ -13,8 +13,9 @@ reset to the learned start state by `begin_sessions` and advanced in
 call (plus one cell call per slate item after the first, see
 `user_models.features` for slates).
 
-Files are loaded with Keras' safe mode (no Lambda layers, no custom code),
-and their input and output shapes are checked against the features the
+Files are checked before Keras reads them (`user_models.model_files`: only
+the layer classes our CWM/SWM are built from, no op layers, no code), then
+loaded with Keras' safe mode, and their input and output shapes are checked against the features the
 environment will feed; every failure is a `UserModelLoadError` that names
 the file and the mismatch.
 """
@@ -28,6 +29,7 @@ import numpy as np
 from user_models import _keras2  # noqa: F401  (must run before TensorFlow)
 from user_models import features
 from user_models import keras_models
+from user_models.model_files import check_keras_archive
 from user_models.base import AbstractUserModel, PUBLIC_RESPONSE_LEVELS
 from user_models.base import SessionContext, UserModelError
 from user_models.base import UserModelLoadError
@@ -73,7 +75,11 @@ def save_user_model(model: tf.keras.Model, path: str | os.PathLike) -> str:
 
 
 def load_user_model(path: str | os.PathLike) -> tf.keras.Model:
-  """Loads a CWM or SWM `.keras` file in safe mode.
+  """Loads a CWM or SWM `.keras` file, checked first, in safe mode.
+
+  The archive's config is checked against the allowlist of
+  `user_models.model_files` before Keras deserialises anything, so a
+  crafted file runs nothing.
 
   Args:
     path: a file written by `save_user_model` (or `model.save`).
@@ -83,7 +89,8 @@ def load_user_model(path: str | os.PathLike) -> tf.keras.Model:
 
   Raises:
     UserModelLoadError: if the file is missing, not a `.keras` file, cannot
-      be read (truncated, not a model, unsafe layers), or holds a model that
+      be read (truncated, not a model), holds a layer outside the
+      allowlist (named in the message), or holds a model that
       is neither a CWM nor an SWM.
   """
   path = os.fspath(path)
@@ -93,6 +100,7 @@ def load_user_model(path: str | os.PathLike) -> tf.keras.Model:
     raise UserModelLoadError(
         f"user model file {path!r} is not a .keras file (Keras user models "
         "are saved with model.save('....keras'))")
+  check_keras_archive(path)
   try:
     model = tf.keras.models.load_model(path, compile=False, safe_mode=True)
   except Exception as e:  # Keras raises ValueError, OSError, BadZipFile...
