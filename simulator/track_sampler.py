@@ -10,7 +10,9 @@ returns the pool slots to play, never one that is unavailable:
 * `ContinuousTrackSampler`: the action is a vector in track-feature space;
   the tracks placed are the k available candidates nearest to it (Euclidean).
 
-Actions outside the action spec raise `ActionError`.
+Actions outside the action spec (shape, dtype, and the bounds: pool slots,
+or the catalog's feature range for continuous actions) raise `ActionError`;
+nothing is clipped silently.
 """
 
 import abc
@@ -20,6 +22,7 @@ import numpy as np
 from tf_agents.specs import array_spec
 
 from user_models.catalog import TrackCatalog
+from user_models.checks import check_count
 
 __all__ = [
     "AbstractTrackSampler",
@@ -45,9 +48,8 @@ class AbstractTrackSampler(abc.ABC):
     Raises:
       ValueError: if slate_size < 1.
     """
-    if int(slate_size) < 1:
-      raise ValueError(f"slate_size must be >= 1, got {slate_size}")
-    self.slate_size = int(slate_size)
+    self.slate_size = check_count("slate_size", slate_size, maximum=10**4,
+                                  owner=type(self).__name__)
     self._specs = {}
 
   def _spec(self, max_pool_size: int, catalog: TrackCatalog):
@@ -92,8 +94,24 @@ class AbstractTrackSampler(abc.ABC):
           f"(batch of {rows}, action spec shape {tuple(spec.shape)})")
     if spec.dtype.kind in "iu" and action.dtype.kind not in "iu":
       raise ActionError(f"action dtype {action.dtype} is not an integer type")
-    if spec.dtype.kind == "f" and not np.isfinite(action).all():
-      raise ActionError("action contains NaN or infinity")
+    if spec.dtype.kind == "f":
+      if action.dtype.kind not in "fiu":
+        raise ActionError(f"action dtype {action.dtype} is not numeric; a "
+                          "continuous action is a float vector")
+      if not np.isfinite(action).all():
+        raise ActionError("action contains NaN or infinity")
+      # Compared in the spec's dtype, where the bounds were computed.
+      cast = action.astype(spec.dtype)
+      bad = (cast < spec.minimum) | (cast > spec.maximum)
+      if bad.any():
+        column = int(np.flatnonzero(bad.any(axis=0))[0]) if (
+            bad.ndim == 2) else 0
+        raise ActionError(
+            f"action {action[bad].ravel()[:3].tolist()} outside the action "
+            f"spec's bounds (feature {column}: "
+            f"{float(np.ravel(spec.minimum)[column]):.4g}.."
+            f"{float(np.ravel(spec.maximum)[column]):.4g}); clip actions to "
+            "the spec (e.g. TF-Agents' ActionClipWrapper)")
     if spec.dtype.kind in "iu":
       low, high = spec.minimum, spec.maximum
       bad = (action < low) | (action > high)
