@@ -6,7 +6,12 @@ import shutil
 import tensorflow as tf
 from tf_agents.policies import policy_saver
 
-__all__ = ["export_policy", "recover_interrupted_export"]
+__all__ = ["PolicyExportError", "export_policy",
+           "recover_interrupted_export"]
+
+
+class PolicyExportError(OSError):
+  """The policy's SavedModel could not be written."""
 
 
 def recover_interrupted_export(path: str) -> bool:
@@ -45,15 +50,25 @@ def export_policy(agent, path: str, global_step: tf.Variable) -> str:
 
   Returns:
     The path.
+
+  Raises:
+    PolicyExportError: if the SavedModel cannot be written.
   """
   path = os.path.abspath(path)
   recover_interrupted_export(path)
   tmp, old = path + ".tmp", path + ".old"
   for leftover in (tmp, old):
     shutil.rmtree(leftover, ignore_errors=True)
-  policy_saver.PolicySaver(agent.policy, train_step=global_step).save(tmp)
-  if os.path.exists(path):
-    os.replace(path, old)
-  os.replace(tmp, path)
+  try:
+    policy_saver.PolicySaver(agent.policy, train_step=global_step).save(tmp)
+    if os.path.exists(path):
+      os.replace(path, old)
+    os.replace(tmp, path)
+  except (tf.errors.OpError, OSError) as e:  # Read-only, full, quota.
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise PolicyExportError(
+        f"could not save the policy to {path!r} ({type(e).__name__}: "
+        f"{str(e).splitlines()[0]}); make its folder writable or free "
+        "space") from e
   shutil.rmtree(old, ignore_errors=True)
   return path

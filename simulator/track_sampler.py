@@ -12,7 +12,8 @@ returns the pool slots to play, never one that is unavailable:
 
 Actions outside the action spec (shape, dtype, and the bounds: pool slots,
 or the catalog's feature range for continuous actions) raise `ActionError`;
-nothing is clipped silently.
+nothing is clipped silently (`ContinuousTrackSampler(clip_actions=True)`
+clips finite continuous actions, for PPO).
 """
 
 import abc
@@ -85,7 +86,7 @@ class AbstractTrackSampler(abc.ABC):
     """
 
   def _check(self, action: np.ndarray, spec: array_spec.BoundedArraySpec,
-             rows: int) -> np.ndarray:
+             rows: int, clip: bool = False) -> np.ndarray:
     action = np.asarray(action)
     expected = (rows,) + tuple(spec.shape)
     if action.shape != expected:
@@ -100,9 +101,13 @@ class AbstractTrackSampler(abc.ABC):
                           "continuous action is a float vector")
       if not np.isfinite(action).all():
         raise ActionError("action contains NaN or infinity")
-      # Compared in the spec's dtype, where the bounds were computed.
+      if clip:
+        return np.clip(action, spec.minimum, spec.maximum)
+      # Compared in the spec's dtype, where the bounds were computed, with
+      # room for float rounding (a policy's tanh squash lands on a bound).
       cast = action.astype(spec.dtype)
-      bad = (cast < spec.minimum) | (cast > spec.maximum)
+      slack = 1e-5 * (spec.maximum - spec.minimum) + 1e-6
+      bad = (cast < spec.minimum - slack) | (cast > spec.maximum + slack)
       if bad.any():
         column = int(np.flatnonzero(bad.any(axis=0))[0]) if (
             bad.ndim == 2) else 0
@@ -162,6 +167,23 @@ class DiscreteTrackSampler(AbstractTrackSampler):
 class ContinuousTrackSampler(AbstractTrackSampler):
   """The action is a point in track-feature space; nearest candidates win."""
 
+  def __init__(self, slate_size: int = 1, clip_actions: bool = False):
+    """Builds the sampler.
+
+    Args:
+      slate_size: tracks placed per step (k).
+      clip_actions: clip finite actions outside the spec's bounds to the
+        bounds instead of raising `ActionError`. For policies that sample
+        around their mean without clipping (TF-Agents' PPO policies); the
+        nearest candidates to a clipped point are then placed. NaN and
+        infinity always raise.
+
+    Raises:
+      ValueError: if slate_size is not a positive integer.
+    """
+    super().__init__(slate_size)
+    self.clip_actions = bool(clip_actions)
+
   def action_spec(self, max_pool_size, catalog):
     del max_pool_size
     low, high = catalog.feature_bounds()
@@ -180,7 +202,8 @@ class ContinuousTrackSampler(AbstractTrackSampler):
   def select(self, action, available, candidate_ids, catalog):
     rows, _ = available.shape
     spec = self._spec(available.shape[1], catalog)
-    action = self._check(action, spec, rows).astype(np.float32)
+    action = self._check(action, spec, rows,
+                         clip=self.clip_actions).astype(np.float32)
     # Squared distances [R, K] through one reused [R, K, F] workspace: fresh
     # multi-megabyte temporaries each step cost more (page faults) than the
     # arithmetic. Same operations, same order: the same values.

@@ -57,20 +57,26 @@ def save_user_model(model: tf.keras.Model, path: str | os.PathLike) -> str:
 
   Raises:
     ValueError: if `path` does not end in `.keras`.
+    UserModelError: if the file cannot be written.
   """
   from simulator.io_utils import atomic_path  # pylint: disable=g-import-not-at-top
   path = os.fspath(path)
   if not path.endswith(".keras"):
     raise ValueError(f"a Keras user model is saved as a .keras file, got "
                      f"{path!r}")
-  with atomic_path(path) as tmp:
-    staged = tmp + ".keras"
-    try:
-      model.save(staged)
-      os.replace(staged, tmp)
-    finally:
-      if os.path.exists(staged):
-        os.remove(staged)
+  try:
+    with atomic_path(path) as tmp:
+      staged = tmp + ".keras"
+      try:
+        model.save(staged)
+        os.replace(staged, tmp)
+      finally:
+        if os.path.exists(staged):
+          os.remove(staged)
+  except (OSError, tf.errors.OpError) as e:  # Read-only, full, quota.
+    raise UserModelError(
+        f"could not save the user model to {path!r} ({type(e).__name__}: "
+        f"{e}); make its folder writable or free space") from e
   return path
 
 
