@@ -465,6 +465,9 @@ class PlaylistEnvironment(AbstractEnvironment):
       raise UserModelError(
           f"{name}.predict returned shape {probs.shape}, expected {expected} "
           f"(rows, slate size, response levels {self.response_levels})")
+    if probs.dtype.kind not in "fiu":
+      raise UserModelError(f"{name}.predict returned {probs.dtype} values; "
+                           "it must return float probabilities")
     if not np.isfinite(probs).all():
       raise UserModelError(f"{name}.predict returned NaN or infinite "
                            "probabilities")

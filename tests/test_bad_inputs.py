@@ -65,6 +65,11 @@ class _Shape(user_models.AbstractUserModel):
     return np.full(track_ids.shape, 0.5)
 
 
+class _Text(user_models.AbstractUserModel):
+  def predict(self, context, track_ids):
+    return np.full(track_ids.shape + (2,), "0.5")
+
+
 class _Sum(user_models.AbstractUserModel):
   def predict(self, context, track_ids):
     return np.full(track_ids.shape + (2,), 0.7)
@@ -296,6 +301,20 @@ def _gin_env(binding):
   gin.parse_config(f"PlaylistEnvironment.{binding}")
   return make_env(WORLD)
 
+def _evaluate_with(tmp, kind, name="mine"):
+  """evaluate_policies with one bad saved policy: refused before it loads
+  the (here nonexistent) logs and user model."""
+  from simulator.evaluation.evaluate import evaluate_policies
+  folder = tmp / "policy"
+  if kind != "missing":
+    folder.mkdir()
+  if kind == "foreign":
+    (folder / "saved_model.pb").write_bytes(b"")
+  return evaluate_policies(str(tmp / "out"), str(tmp / "logs"),
+                           str(tmp / "m.tflite"),
+                           saved_policies={name: str(folder)})
+
+
 def _checkpoint_unwritable(tmp):
   import shutil
   import tensorflow as tf
@@ -457,6 +476,8 @@ CASES = [
     ("model_nan", lambda t: _env_with(ConstantUserModel(np.nan)), UMErr,
      "NaN"),
     ("model_not_normalised", lambda t: _env_with(_Sum()), UMErr, "sum to 1"),
+    ("model_string_output", lambda t: _env_with(_Text()), UMErr,
+     "float probabilities"),
     # Model files.
     ("litert_missing", lambda t: _litert(t, None), LoadErr, "does not exist"),
     ("litert_not_flatbuffer", lambda t: _litert(t, b"x" * 64), LoadErr,
@@ -555,6 +576,8 @@ CASES = [
         t, None, raw_meta="[1, 2]"), LoadErr, "JSON object"),
     ("litert_meta_vocab_string", lambda t: _cwm_meta(t, user_vocab="5"),
      LoadErr, "user_vocab.*integer"),
+    ("litert_meta_vocab_null", lambda t: _cwm_meta(t, user_vocab=None),
+     LoadErr, "user_vocab.*integer"),
     ("litert_meta_vocab_negative", lambda t: _cwm_meta(t, user_vocab=-1),
      LoadErr, "user_vocab"),
     ("litert_meta_unknown_kind", lambda t: _cwm_meta(t, kind="dnn"), LoadErr,
@@ -596,14 +619,14 @@ CASES = [
      ValueError, "dtype"),
     # Rewards.
     ("env_reward_nan", lambda t: make_env(
-        WORLD, reward_per_level={"listen": float("nan")}), ValueError,
-     "reward_per_level"),
+        WORLD, reward_per_level={"not_skipped": float("nan")}), ValueError,
+     "reward_per_level\\['not_skipped'\\] must be a finite"),
     ("env_reward_inf", lambda t: make_env(
-        WORLD, reward_per_level={"listen": float("inf")}), ValueError,
-     "reward_per_level"),
+        WORLD, reward_per_level={"not_skipped": float("inf")}), ValueError,
+     "reward_per_level\\['not_skipped'\\] must be a finite"),
     ("env_reward_string", lambda t: make_env(
-        WORLD, reward_per_level={"listen": "1"}), ValueError,
-     "reward_per_level"),
+        WORLD, reward_per_level={"skip": "1"}), ValueError,
+     "reward_per_level\\['skip'\\] must be a finite"),
     # Numeric gin parameters are typed, not cast.
     ("gin_int_as_string", lambda t: _gin_env("batch_size = '5'"),
      ValueError, "PlaylistEnvironment.batch_size must be an integer"),
@@ -637,13 +660,13 @@ CASES = [
         t, num_sessions=1, seed="x"), ValueError, "seed"),
     # Evaluation: saved policies named on the command line.
     ("evaluate_policy_flag_without_name", lambda t: saved_policies.parse_policy_flags(["runs/ahdqn/policy"]), ValueError, "name=folder"),
-    ("evaluate_policy_shadows_baseline", lambda t: _saved_policy(
-        t, "missing", name="random"), ValueError, "built-in policy"),
-    ("evaluate_policy_missing_folder", lambda t: saved_policies.check_policy_folders({"mine": str(t / "nope")}, ()), ValueError,
-     "no folder"),
-    ("evaluate_policy_not_a_savedmodel", lambda t: _saved_policy(
+    ("evaluate_policy_shadows_baseline", lambda t: _evaluate_with(
+        t, "empty", name="random"), ValueError, "built-in policy"),
+    ("evaluate_policy_missing_folder", lambda t: _evaluate_with(
+        t, "missing"), ValueError, "no folder"),
+    ("evaluate_policy_not_a_savedmodel", lambda t: _evaluate_with(
         t, "empty"), ValueError, "not a SavedModel"),
-    ("evaluate_policy_foreign_savedmodel", lambda t: _saved_policy(
+    ("evaluate_policy_foreign_savedmodel", lambda t: _evaluate_with(
         t, "foreign"), ValueError, "not a TF-Agents policy"),
     ("evaluate_policy_other_spec", lambda t: _saved_policy(
         t, "other_spec"), ValueError, "another environment"),
