@@ -544,11 +544,14 @@ CASES = [
      "initial_collect_steps"),
     # Model files are data (#18): crafted .keras archives run nothing.
     ("keras_tfoplambda_write_file", lambda t: _crafted_keras(
-        t, layer=lambda target: crafted.write_file_layer(target)), LoadErr, "tf.io.write_file.*TFOpLambda"),
+        t, layer=crafted.write_file_layer), LoadErr,
+     "tf.io.write_file.*TFOpLambda"),
     ("keras_lambda_layer", lambda t: _crafted_keras(
-        t, layer=lambda target: crafted.lambda_layer()), LoadErr, "sneaky.*Lambda"),
+        t, layer=lambda target: crafted.lambda_layer()), LoadErr,
+     "sneaky.*Lambda"),
     ("keras_unknown_class", lambda t: _crafted_keras(
-        t, layer=lambda target: crafted.unknown_class()), LoadErr, "backdoor.*Backdoor"),
+        t, layer=lambda target: crafted.unknown_class()), LoadErr,
+     "backdoor.*Backdoor"),
     ("keras_nested_model_hiding_op", _nested_attack, LoadErr,
      "inner/tf.io.write_file"),
     ("keras_constant_inbound_node", lambda t: _crafted_keras(
@@ -659,7 +662,9 @@ CASES = [
     ("generate_logs_bad_seed", lambda t: _generate_logs(
         t, num_sessions=1, seed="x"), ValueError, "seed"),
     # Evaluation: saved policies named on the command line.
-    ("evaluate_policy_flag_without_name", lambda t: saved_policies.parse_policy_flags(["runs/ahdqn/policy"]), ValueError, "name=folder"),
+    ("evaluate_policy_flag_without_name",
+     lambda t: saved_policies.parse_policy_flags(["runs/ahdqn/policy"]),
+     ValueError, "name=folder"),
     ("evaluate_policy_shadows_baseline", lambda t: _evaluate_with(
         t, "empty", name="random"), ValueError, "built-in policy"),
     ("evaluate_policy_missing_folder", lambda t: _evaluate_with(

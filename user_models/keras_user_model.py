@@ -15,9 +15,9 @@ call (plus one cell call per slate item after the first, see
 
 Files are checked before Keras reads them (`user_models.model_files`: only
 the layer classes our CWM/SWM are built from, no op layers, no code), then
-loaded with Keras' safe mode, and their input and output shapes are checked against the features the
-environment will feed; every failure is a `UserModelLoadError` that names
-the file and the mismatch.
+loaded with Keras' safe mode, and their input and output shapes are
+checked against the features the environment will feed; every failure is
+a `UserModelLoadError` that names the file and the mismatch.
 """
 
 import json

@@ -94,7 +94,8 @@ def check_policy_folders(saved: Mapping[str, str],
           "tf_agents' PolicySaver")
     try:
       specs[name] = tensor_spec.from_pbtxt_file(spec_path)
-      specs[name]["collect_data_spec"].observation  # pylint: disable=pointless-statement
+      if not hasattr(specs[name]["collect_data_spec"], "observation"):
+        raise ValueError("no collect_data_spec with an observation")
     except Exception as e:  # Protobuf parse errors have no common base.
       raise PolicyInputError(f"saved policy {name!r}: {spec_path!r} cannot "
                              f"be read ({type(e).__name__}: {e})") from e

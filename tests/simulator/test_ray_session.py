@@ -71,8 +71,11 @@ def _listening_addresses(pids):
   return found
 
 
+_start_time = ray_session._start_time  # pylint: disable=protected-access
+
+
 def _alive(pids):
-  return [p for p in pids if ray_session._start_time(p) is not None]  # pylint: disable=protected-access
+  return [p for p in pids if _start_time(p) is not None]
 
 
 @pytest.fixture
@@ -101,7 +104,7 @@ def test_reaper_stops_only_orphaned_folders(tmp_path):
   alive = tmp_path / "ray_alive"
   alive.mkdir()
   (alive / "driver.json").write_text(json.dumps(
-      {"pid": os.getpid(), "start": ray_session._start_time(os.getpid())}))  # pylint: disable=protected-access
+      {"pid": os.getpid(), "start": _start_time(os.getpid())}))
   foreign = tmp_path / "ray_someone_else"
   foreign.mkdir()
   try:
