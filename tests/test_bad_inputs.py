@@ -651,6 +651,12 @@ CASES = [
         num_tracks=5, num_users=2, seed=1.5), ValueError, "seed"),
     ("env_seed_string", lambda t: make_env(WORLD, seed="0"), ValueError,
      "PlaylistEnvironment.seed"),
+    ("log_sampler_pool_as_string", lambda t: LogEpisodeSampler(
+        sessions_path="a", tracks_path="b", max_pool_size="20"), ValueError,
+     "LogEpisodeSampler.max_pool_size must be an integer"),
+    ("log_sampler_seed_as_float", lambda t: LogEpisodeSampler(
+        sessions_path="a", tracks_path="b", split_seed=0.5), ValueError,
+     "LogEpisodeSampler.split_seed"),
     ("sampler_pool_as_float", lambda t: simulator.RandomEpisodeSampler(
         WORLD, max_pool_size=5.5), ValueError, "max_pool_size"),
     ("slate_size_as_string", lambda t: simulator.DiscreteTrackSampler(
