@@ -19,6 +19,7 @@ from agents.environments import eval_env_factory
 from agents.environments import make_env
 from agents.environments import scoped_builder
 from agents.environments import split_mismatch
+from agents.export import PolicyExportError
 from agents.export import export_policy
 from agents.export import portable_policy
 from agents.export import recover_interrupted_export
@@ -31,9 +32,9 @@ from agents.score_features import UserModelScoreWrapper
 
 __all__ = [
     "ActionHeadQNetwork", "BASELINES", "CheckpointError",
-    "GreedyUserModelPolicy", "PREREQUISITES", "PolicyLoadError",
-    "RunCheckpointer", "RunEvaluation", "ScoredTFPolicy", "ScoringPyPolicy",
-    "UserModelScoreWrapper",
+    "GreedyUserModelPolicy", "PREREQUISITES", "PolicyExportError",
+    "PolicyLoadError", "RunCheckpointer", "RunEvaluation", "ScoredTFPolicy",
+    "ScoringPyPolicy", "UserModelScoreWrapper",
     "candidate_mask_splitter", "context_from_observation",
     "create_ahdqn_agent", "create_dqn_agent", "create_dqn_network",
     "create_ppo_agent", "eval_env_factory", "export_policy", "load_policy",

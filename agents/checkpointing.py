@@ -229,6 +229,7 @@ class RunCheckpointer:
 
     Raises:
       RuntimeError: if called before `restore`.
+      CheckpointError: if TensorFlow cannot write the checkpoint.
     """
     if self._checkpointer is None:
       raise RuntimeError("RunCheckpointer.save called before restore")
@@ -238,7 +239,14 @@ class RunCheckpointer:
     self._rng_state.assign(json.dumps(
         {name: g.bit_generator.state for name, g in self._generators.items()},
         default=lambda x: x.tolist() if hasattr(x, "tolist") else int(x)))
-    self._checkpointer.save(global_step=global_step)
+    try:
+      self._checkpointer.save(global_step=global_step)
+    except (tf.errors.OpError, OSError) as e:  # Read-only, full, quota.
+      raise CheckpointError(
+          f"could not save a checkpoint in {self.ckpt_dir!r} "
+          f"({type(e).__name__}: {str(e).splitlines()[0]}); make the folder "
+          "writable or free space, then rerun: training resumes from the "
+          "last checkpoint") from e
     self._saved_step = step
 
 

@@ -24,9 +24,14 @@ from agents.portable import SELECT_TRACK, ScoredTFPolicy
 from agents.portable import observation_signature
 from agents.score_features import SCORE_KEY
 
-__all__ = ["export_policy", "portable_policy", "recover_interrupted_export"]
+__all__ = ["PolicyExportError", "export_policy", "portable_policy",
+           "recover_interrupted_export"]
 
 _LOG = logging.getLogger(__name__)
+
+
+class PolicyExportError(OSError):
+  """The policy's SavedModel could not be written."""
 
 
 def recover_interrupted_export(path: str) -> bool:
@@ -109,15 +114,25 @@ def export_policy(agent, path: str, global_step: tf.Variable,
 
   Returns:
     The path.
+
+  Raises:
+    PolicyExportError: if the SavedModel cannot be written.
   """
   path = os.path.abspath(path)
   recover_interrupted_export(path)
   tmp, old = path + ".tmp", path + ".old"
   for leftover in (tmp, old):
     shutil.rmtree(leftover, ignore_errors=True)
-  _save(portable_policy(agent.policy, scorer), tmp, global_step)
-  if os.path.exists(path):
-    os.replace(path, old)
-  os.replace(tmp, path)
+  try:
+    _save(portable_policy(agent.policy, scorer), tmp, global_step)
+    if os.path.exists(path):
+      os.replace(path, old)
+    os.replace(tmp, path)
+  except (tf.errors.OpError, OSError) as e:  # Read-only, full, quota.
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise PolicyExportError(
+        f"could not save the policy to {path!r} ({type(e).__name__}: "
+        f"{str(e).splitlines()[0]}); make its folder writable or free "
+        "space") from e
   shutil.rmtree(old, ignore_errors=True)
   return path

@@ -230,6 +230,12 @@ def train_ppo(root_dir: str,
   root_dir = ensure_writable_dir(root_dir)
   tf.keras.utils.set_random_seed(seed)
   train_py_env = make_env("train", env_batch_size, seed)
+  if not getattr(train_py_env.environment.track_sampler, "clip_actions",
+                 False):
+    raise ValueError(
+        "PPO's policies sample actions without clipping them to the action "
+        "spec, which the environment refuses: set "
+        "ContinuousTrackSampler.clip_actions = True (as configs/ppo.gin does)")
   evaluation = RunEvaluation(train_py_env.environment.user_model,
                              eval_batch_size, seed,
                              eval_common_random_numbers)

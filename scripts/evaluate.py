@@ -31,7 +31,7 @@ def main(argv):
   del argv
   from simulator.evaluation import evaluate  # pylint: disable=g-import-not-at-top
   runs.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
-  saved = dict(p.split("=", 1) for p in FLAGS.policy)
+  saved = evaluate.parse_policy_flags(FLAGS.policy)
   result = evaluate.evaluate_policies(FLAGS.root_dir, FLAGS.logs_dir,
                                       FLAGS.user_model, saved_policies=saved,
                                       seed=FLAGS.seed)
@@ -39,7 +39,8 @@ def main(argv):
       FLAGS.root_dir, "evaluation.json"), "wall_seconds":
       result["wall_seconds"]})
   print(evaluate.format_table(result))
-  print(f"report -> {result['report']['report']}")
+  if result["report"]:  # None with evaluate_policies.report = False.
+    print(f"report -> {result['report']['report']}")
 
 
 if __name__ == "__main__":

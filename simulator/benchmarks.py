@@ -19,6 +19,7 @@ so `simulator` does not depend on them.
   against the same workers in one process.
 """
 
+import hashlib
 import json
 import os
 import tempfile
@@ -82,7 +83,10 @@ def int8_cwm_user_model(catalog: TrackCatalog, user_feature_dim: int,
   with open(path, "wb") as f:
     f.write(litert.convert_keras_model(model, "int8"))
   with open(os.path.join(model_dir, META_FILE), "w") as f:
-    json.dump({"kind": keras_models.CWM_NAME, "user_vocab": user_vocab}, f)
+    with open(path, "rb") as model_file:
+      digest = hashlib.sha256(model_file.read()).hexdigest()
+    json.dump({"kind": keras_models.CWM_NAME, "user_vocab": user_vocab,
+               "sha256": {os.path.basename(path): digest}}, f)
   return LiteRTUserModel(path, catalog, user_feature_dim=user_feature_dim)
 
 

@@ -6,25 +6,23 @@ seeds it from (seed, policy, shard) and returns its episode returns, so the
 result is the same whether shards run in this process (`use_ray=False`) or as
 Ray tasks on local workers or a cluster (`ray_address`).
 
-Ray is started locally by default with its own temporary folder (removed at
-shutdown), no dashboard, and a per-process random auth token in the
-environment, so nothing is written to the home folder. To use a cluster,
+Ray is started locally by default (`simulator.ray_session.local_ray`:
+listening on 127.0.0.1 only, its own temporary folder removed at shutdown,
+on Ctrl-C and on SIGTERM, no dashboard, a per-process random auth token in
+the environment, so nothing is written to the home folder). To use a cluster,
 bind its address in gin (`local_ray.address = 'ray://head:10001'`) or pass
 `ray_address`. `agents.distributed_collection` collects training experience
 on Ray actors the same way.
 """
 
-import contextlib
 import dataclasses
-import os
-import secrets
-import shutil
-import tempfile
 import time
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import gin
 import numpy as np
+
+from simulator.ray_session import local_ray
 
 __all__ = ["EvalShard", "evaluate_policies", "local_ray", "run_shard"]
 
@@ -70,47 +68,6 @@ class _ShardRunner:
 
   def run(self, shard: EvalShard) -> np.ndarray:
     return run_shard(shard)
-
-
-@gin.configurable
-@contextlib.contextmanager
-def local_ray(num_workers: int = 2, address: str | None = None
-              ) -> Iterator[object]:
-  """Starts Ray (locally unless `address` is given) and shuts it down.
-
-  Args:
-    num_workers: CPUs given to a local Ray.
-    address: a cluster address to connect to instead.
-
-  Yields:
-    The `ray` module.
-
-  Raises:
-    ImportError: if Ray is not installed (`pip install -e ".[distributed]"`).
-  """
-  try:
-    import ray  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise ImportError('Ray is not installed: pip install -e ".[distributed]"'
-                      ) from e
-  temp_dir = None
-  if address is None:
-    # A token in the environment keeps a local Ray from writing one under
-    # $HOME. It stays for the process (Ray reads it once); a cluster is
-    # reached with its own token, which is never replaced here.
-    os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))
-    temp_dir = tempfile.mkdtemp(prefix="ray_")  # Short: Ray uses sockets.
-    ray.init(num_cpus=num_workers, include_dashboard=False,
-             _temp_dir=temp_dir, log_to_driver=False,
-             configure_logging=False)
-  else:
-    ray.init(address=address, log_to_driver=False, configure_logging=False)
-  try:
-    yield ray
-  finally:
-    ray.shutdown()
-    if temp_dir:
-      shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def evaluate_policies(policies: Sequence[str], num_episodes: int,

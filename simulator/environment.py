@@ -35,6 +35,7 @@ from simulator.episode_sampler import AbstractEpisodeSampler
 from simulator.track_sampler import AbstractTrackSampler, ActionError
 from simulator.tracker import EpisodeTracker
 from user_models.base import AbstractUserModel, SessionContext, UserModelError
+from user_models.checks import check_count, check_seed
 
 __all__ = ["AbstractEnvironment", "PlaylistEnvironment", "StepResult",
            "playlist_observation_spec"]
@@ -174,16 +175,16 @@ class PlaylistEnvironment(AbstractEnvironment):
         (paired), which makes small differences measurable.
 
     Raises:
-      ValueError: on a non-positive size or a reward for an unknown level.
+      ValueError: on a non-positive size, a reward for an unknown level or
+        a reward that is not a finite number.
     """
-    for name, value in (("batch_size", batch_size),
-                        ("consecutive_skip_limit", consecutive_skip_limit),
-                        ("max_playlist_length", max_playlist_length),
-                        ("history_length", history_length)):
-      if int(value) < 1:
-        raise ValueError(
-            f"PlaylistEnvironment: {name} must be a positive integer, got "
-            f"{value!r}")
+    for name, value, maximum in (
+        ("batch_size", batch_size, 10**6),
+        ("consecutive_skip_limit", consecutive_skip_limit, 10**6),
+        ("max_playlist_length", max_playlist_length, 10**6),
+        ("history_length", history_length, 10**5)):
+      check_count(name, value, maximum=maximum, owner="PlaylistEnvironment")
+    check_seed("seed", seed, owner="PlaylistEnvironment")
     levels = tuple(user_model.response_levels)
     if len(levels) < 2:
       raise UserModelError(
@@ -195,6 +196,12 @@ class PlaylistEnvironment(AbstractEnvironment):
     if unknown:
       raise ValueError(f"reward_per_level names unknown response levels "
                        f"{unknown}; the user model's levels are {levels}")
+    for level, reward in rewards.items():
+      if (isinstance(reward, bool) or not isinstance(
+          reward, (int, float, np.integer, np.floating)) or
+          not np.isfinite(reward)):
+        raise ValueError(f"reward_per_level[{level!r}] must be a finite "
+                         f"number, got {reward!r}")
     self.user_model = user_model
     self.track_sampler = track_sampler
     self.episode_sampler = episode_sampler
@@ -458,6 +465,9 @@ class PlaylistEnvironment(AbstractEnvironment):
       raise UserModelError(
           f"{name}.predict returned shape {probs.shape}, expected {expected} "
           f"(rows, slate size, response levels {self.response_levels})")
+    if probs.dtype.kind not in "fiu":
+      raise UserModelError(f"{name}.predict returned {probs.dtype} values; "
+                           "it must return float probabilities")
     if not np.isfinite(probs).all():
       raise UserModelError(f"{name}.predict returned NaN or infinite "
                            "probabilities")

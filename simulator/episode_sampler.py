@@ -13,6 +13,7 @@ import gin
 import numpy as np
 
 from user_models.catalog import TrackCatalog
+from user_models.checks import check_count
 from user_models.world import SyntheticWorld
 
 __all__ = ["AbstractEpisodeSampler", "PlayModes", "RandomEpisodeSampler"]
@@ -57,7 +58,9 @@ class AbstractEpisodeSampler(abc.ABC):
       `PlayModes` with leading dimension n.
 
     Raises:
-      ValueError: if the sampler produced an empty pool or malformed arrays.
+      ValueError: if the sampler produced an empty pool, malformed arrays,
+        a candidate id outside the catalog or twice in one pool, or
+        non-finite user features.
     """
     modes = self._sample(rng, int(n))
     k = self.max_pool_size
@@ -73,7 +76,42 @@ class AbstractEpisodeSampler(abc.ABC):
       raise ValueError(
           f"{type(self).__name__} drew a pool size outside 1..{k} "
           f"(min {modes.pool_sizes.min()}): an episode needs a non-empty pool")
+    self._check_candidates(modes, n, k)
+    if not np.isfinite(modes.user_features).all():
+      raise ValueError(f"{type(self).__name__} returned NaN or infinite "
+                       "user_features")
     return modes
+
+  def _check_candidates(self, modes: PlayModes, n: int, k: int) -> None:
+    """Candidate ids are catalog rows, distinct within a pool.
+
+    Padding slots (at and after a row's pool size) hold 0 by convention and
+    are never played; they must still be valid rows.
+    """
+    ids = np.asarray(modes.candidate_ids)
+    name = type(self).__name__
+    if ids.dtype.kind not in "iu":
+      raise ValueError(f"{name} returned candidate_ids of dtype {ids.dtype}; "
+                       "they must be integer catalog rows")
+    num_tracks = self.catalog.num_tracks
+    outside = (ids < 0) | (ids >= num_tracks)
+    if outside.any():
+      row, slot = np.argwhere(outside)[0]
+      raise ValueError(
+          f"{name} returned candidate id {int(ids[row, slot])} (play mode "
+          f"{row}, slot {slot}) outside the catalog's rows 0..{num_tracks - 1}")
+    if not n:
+      return
+    # Real slots keep their id, padding gets a distinct negative stand-in.
+    real = np.arange(k)[None, :] < modes.pool_sizes[:, None]
+    keyed = np.sort(np.where(real, ids, -1 - np.arange(k)[None, :]), axis=1)
+    repeated = (np.diff(keyed, axis=1) == 0)
+    if repeated.any():
+      row, slot = np.argwhere(repeated)[0]
+      raise ValueError(
+          f"{name} returned candidate id {int(keyed[row, slot])} twice in play "
+          f"mode {row}'s pool; a pool holds distinct tracks (a listener never "
+          "hears a repeat)")
 
   @abc.abstractmethod
   def _sample(self, rng: np.random.Generator, n: int) -> PlayModes:
@@ -100,7 +138,10 @@ class RandomEpisodeSampler(AbstractEpisodeSampler):
     Raises:
       ValueError: if the sizes are not 1 <= min <= max <= catalog size.
     """
-    min_pool_size = max_pool_size if min_pool_size is None else min_pool_size
+    max_pool_size = check_count("max_pool_size", max_pool_size,
+                                owner="RandomEpisodeSampler")
+    min_pool_size = max_pool_size if min_pool_size is None else check_count(
+        "min_pool_size", min_pool_size, owner="RandomEpisodeSampler")
     if not 1 <= min_pool_size <= max_pool_size <= world.catalog.num_tracks:
       raise ValueError(
           "RandomEpisodeSampler needs 1 <= min_pool_size <= max_pool_size <= "

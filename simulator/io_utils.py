@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from typing import Any, Iterator
@@ -41,16 +42,33 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-  """Writes `obj` as indented JSON, atomically."""
+  """Writes `obj` as indented JSON, atomically.
+
+  NaN and infinities become `null`: the bare `NaN`/`Infinity` Python writes
+  are not JSON, and other readers reject them. A figure that could not be
+  computed is absent, never a number.
+
+  Raises:
+    TypeError: if `obj` holds something JSON cannot represent.
+  """
+  text = json.dumps(_finite(obj), indent=2, sort_keys=True, allow_nan=False)
   with atomic_path(path) as tmp:
     with open(tmp, "w") as f:
-      json.dump(obj, f, indent=2, sort_keys=True, default=_json_default)
-      f.write("\n")
+      f.write(text + "\n")
 
 
-def _json_default(obj: Any) -> Any:
-  if hasattr(obj, "tolist"):  # NumPy scalars and arrays.
-    return obj.tolist()
+def _finite(obj: Any) -> Any:
+  """`obj` with NumPy values as Python ones and non-finite floats as None."""
+  if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
+    obj = obj.tolist()  # NumPy scalars and arrays.
+  if isinstance(obj, float):
+    return obj if math.isfinite(obj) else None
+  if isinstance(obj, dict):
+    return {k: _finite(v) for k, v in obj.items()}
+  if isinstance(obj, (list, tuple)):
+    return [_finite(v) for v in obj]
+  if obj is None or isinstance(obj, (str, int, bool)):
+    return obj
   raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 

@@ -32,6 +32,7 @@ from simulator import log_stats
 from simulator import logs
 from simulator.episode_sampler import AbstractEpisodeSampler, PlayModes
 from user_models.catalog import TrackCatalog
+from user_models.checks import check_count, check_number, check_seed
 
 __all__ = ["LogEpisodeSampler", "LoggedSessions",
            "consecutive_skip_limit_from_logs", "split_sessions"]
@@ -219,6 +220,11 @@ class LogEpisodeSampler(AbstractEpisodeSampler):
                                                                  "user"):
       raise ValueError(f"split must be train/test/all and split_by "
                        f"session/user; got {split!r}, {split_by!r}")
+    # Typed before the logs are read: '100' or 50.7 is a mistake, not a size.
+    check_count("max_pool_size", max_pool_size, owner="LogEpisodeSampler")
+    check_seed("split_seed", split_seed, owner="LogEpisodeSampler")
+    check_number("holdout_fraction", holdout_fraction, 0.0, 1.0,
+                 owner="LogEpisodeSampler")
     data = LoggedSessions.load(sessions_path, tracks_path, split_by=split_by,
                                holdout_fraction=holdout_fraction,
                                split_seed=split_seed)

@@ -35,6 +35,7 @@ from simulator.log_stats import flags_from_levels
 from simulator.log_stats import summarize_logs
 from simulator.tracker import EpisodeTracker
 from user_models.base import PUBLIC_RESPONSE_LEVELS
+from user_models.checks import check_count, check_seed
 
 __all__ = ["LogsExistError", "generate_logs", "logging_policy",
            "prepare_log_dir"]
@@ -149,8 +150,10 @@ def generate_logs(root_dir: str, num_sessions: int = 20000,
   if file_format not in ("parquet", "csv"):
     raise ValueError(f"file_format must be 'parquet' or 'csv', got "
                      f"{file_format!r}")
-  if num_sessions < 1:
-    raise ValueError(f"num_sessions must be >= 1, got {num_sessions}")
+  check_count("num_sessions", num_sessions, maximum=10**10,
+              owner="generate_logs")
+  check_count("batch_size", batch_size, maximum=10**6, owner="generate_logs")
+  check_seed("seed", seed, owner="generate_logs")
   root_dir = ensure_writable_dir(root_dir)
   tracker = EpisodeTracker(max_rows_in_memory=10**9)
   py_env = EnvironmentBuilder(episode_tracker=tracker).get_py_env(

@@ -36,6 +36,7 @@ from simulator.log_stats import session_boundaries
 from simulator.log_stats import skip_flag_violations
 from user_models.catalog import TRACK_FEATURE_COLUMNS
 from user_models.catalog import TrackCatalog
+from user_models.catalog import bad_feature_value
 
 __all__ = [
     "EXTRA_SESSION_COLUMNS",
@@ -411,6 +412,10 @@ def _track_columns(table: pa.Table, source: _Source) -> dict[str, np.ndarray]:
     dup = np.ones(len(columns["track_id"]), bool)
     dup[first_seen] = False
     raise source.error("track_id", "duplicate track_id", _first(dup))
+  bad = bad_feature_value(columns)
+  if bad is not None:
+    name, row, what = bad
+    raise source.error(name, what, row)
   return columns
 
 

@@ -35,7 +35,8 @@ from simulator.log_generation import generate_logs
 from user_models.quantization import quantize_user_model
 from user_models.training import train_user_model
 
-__all__ = ["DEFAULT_SIZES", "QUICK_SIZES", "format_summary", "run_pipeline"]
+__all__ = ["DEFAULT_SIZES", "QUICK_SIZES", "agent_gin_bindings",
+           "format_summary", "gin_binding", "run_pipeline"]
 
 #: Sizes of the default run (about 30 minutes on 2 cores at most).
 DEFAULT_SIZES = {
@@ -54,23 +55,46 @@ QUICK_SIZES = {
 }
 
 
+def gin_binding(name: str, value) -> str:
+  """`name = value` as gin text, the value written as a Python literal.
+
+  Values are quoted by `repr`, never pasted between quotes: a folder named
+  `it's` would otherwise end the string early (and a crafted one inject
+  bindings).
+
+  Raises:
+    TypeError: for a value that is not a str, int, float, bool or None.
+  """
+  if value is not None and not isinstance(value, (str, int, float, bool)):
+    raise TypeError(f"gin binding {name}: cannot write a "
+                    f"{type(value).__name__} as a gin literal")
+  return f"{name} = {value!r}"
+
+
+def agent_gin_bindings(logs_dir: str, int8_path: str,
+                       split_by: str) -> list[str]:
+  """The bindings that point the agent config at this run's files."""
+  sessions = os.path.join(logs_dir, "sessions.parquet")
+  tracks = os.path.join(logs_dir, "tracks.parquet")
+  return [
+      gin_binding("SESSIONS", sessions), gin_binding("TRACKS", tracks),
+      gin_binding("USER_MODEL_PATH", int8_path),
+      "train/EnvironmentBuilder.user_model = @LiteRTUserModel()",
+      gin_binding("LiteRTUserModel.model_path", int8_path),
+      gin_binding("LiteRTUserModel.catalog", tracks),
+      # The user model's split, whatever the agent config says.
+      gin_binding("LogEpisodeSampler.split_by", split_by)]
+
+
 def _train_agents(root_dir: str, logs_dir: str, int8_path: str,
                   agent_config: str, agents: tuple[str, ...], sizes: dict,
                   seed: int, split_by: str) -> dict:
   """Trains each agent in the learned simulator; returns name -> policy dir."""
   from simulator.runs import parse_gin  # pylint: disable=g-import-not-at-top
-  sessions = os.path.join(logs_dir, "sessions.parquet")
-  tracks = os.path.join(logs_dir, "tracks.parquet")
   # The agent config (episodes from the logs) is parsed only now that the
   # logs exist; the paths this run made replace the config's defaults.
-  parse_gin([agent_config], [
-      f"SESSIONS = '{sessions}'", f"TRACKS = '{tracks}'",
-      f"USER_MODEL_PATH = '{int8_path}'",
-      "train/EnvironmentBuilder.user_model = @LiteRTUserModel()",
-      f"LiteRTUserModel.model_path = '{int8_path}'",
-      f"LiteRTUserModel.catalog = '{tracks}'",
-      # The user model's split, whatever the agent config says.
-      f"LogEpisodeSampler.split_by = '{split_by}'"])
+  parse_gin([agent_config], agent_gin_bindings(logs_dir, int8_path,
+                                               split_by))
   policies, metrics = {}, {}
   for agent in agents:
     agent_dir = os.path.join(root_dir, agent)
@@ -167,7 +191,7 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
       root_dir, stages["logs"], int8_path, saved_policies=saved, seed=seed,
       num_episodes=chosen["num_episodes"],
       num_logged_sessions=chosen["num_logged_sessions"])
-  stages["report"] = evaluation["report"]["report"]
+  stages["report"] = (evaluation["report"] or {}).get("report")
   lap("evaluate")
   summary["policies"] = evaluation["policies"]
   summary["agreement"] = evaluation["agreement"]

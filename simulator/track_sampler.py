@@ -10,7 +10,10 @@ returns the pool slots to play, never one that is unavailable:
 * `ContinuousTrackSampler`: the action is a vector in track-feature space;
   the tracks placed are the k available candidates nearest to it (Euclidean).
 
-Actions outside the action spec raise `ActionError`.
+Actions outside the action spec (shape, dtype, and the bounds: pool slots,
+or the catalog's feature range for continuous actions) raise `ActionError`;
+nothing is clipped silently (`ContinuousTrackSampler(clip_actions=True)`
+clips finite continuous actions, for PPO).
 """
 
 import abc
@@ -20,6 +23,7 @@ import numpy as np
 from tf_agents.specs import array_spec
 
 from user_models.catalog import TrackCatalog
+from user_models.checks import check_count
 
 __all__ = [
     "AbstractTrackSampler",
@@ -45,9 +49,8 @@ class AbstractTrackSampler(abc.ABC):
     Raises:
       ValueError: if slate_size < 1.
     """
-    if int(slate_size) < 1:
-      raise ValueError(f"slate_size must be >= 1, got {slate_size}")
-    self.slate_size = int(slate_size)
+    self.slate_size = check_count("slate_size", slate_size, maximum=10**4,
+                                  owner=type(self).__name__)
     self._specs = {}
 
   def _spec(self, max_pool_size: int, catalog: TrackCatalog):
@@ -83,7 +86,7 @@ class AbstractTrackSampler(abc.ABC):
     """
 
   def _check(self, action: np.ndarray, spec: array_spec.BoundedArraySpec,
-             rows: int) -> np.ndarray:
+             rows: int, clip: bool = False) -> np.ndarray:
     action = np.asarray(action)
     expected = (rows,) + tuple(spec.shape)
     if action.shape != expected:
@@ -92,8 +95,28 @@ class AbstractTrackSampler(abc.ABC):
           f"(batch of {rows}, action spec shape {tuple(spec.shape)})")
     if spec.dtype.kind in "iu" and action.dtype.kind not in "iu":
       raise ActionError(f"action dtype {action.dtype} is not an integer type")
-    if spec.dtype.kind == "f" and not np.isfinite(action).all():
-      raise ActionError("action contains NaN or infinity")
+    if spec.dtype.kind == "f":
+      if action.dtype.kind not in "fiu":
+        raise ActionError(f"action dtype {action.dtype} is not numeric; a "
+                          "continuous action is a float vector")
+      if not np.isfinite(action).all():
+        raise ActionError("action contains NaN or infinity")
+      if clip:
+        return np.clip(action, spec.minimum, spec.maximum)
+      # Compared in the spec's dtype, where the bounds were computed, with
+      # room for float rounding (a policy's tanh squash lands on a bound).
+      cast = action.astype(spec.dtype)
+      slack = 1e-5 * (spec.maximum - spec.minimum) + 1e-6
+      bad = (cast < spec.minimum - slack) | (cast > spec.maximum + slack)
+      if bad.any():
+        column = int(np.flatnonzero(bad.any(axis=0))[0]) if (
+            bad.ndim == 2) else 0
+        raise ActionError(
+            f"action {action[bad].ravel()[:3].tolist()} outside the action "
+            f"spec's bounds (feature {column}: "
+            f"{float(np.ravel(spec.minimum)[column]):.4g}.."
+            f"{float(np.ravel(spec.maximum)[column]):.4g}); clip actions to "
+            "the spec (e.g. TF-Agents' ActionClipWrapper)")
     if spec.dtype.kind in "iu":
       low, high = spec.minimum, spec.maximum
       bad = (action < low) | (action > high)
@@ -144,6 +167,23 @@ class DiscreteTrackSampler(AbstractTrackSampler):
 class ContinuousTrackSampler(AbstractTrackSampler):
   """The action is a point in track-feature space; nearest candidates win."""
 
+  def __init__(self, slate_size: int = 1, clip_actions: bool = False):
+    """Builds the sampler.
+
+    Args:
+      slate_size: tracks placed per step (k).
+      clip_actions: clip finite actions outside the spec's bounds to the
+        bounds instead of raising `ActionError`. For policies that sample
+        around their mean without clipping (TF-Agents' PPO policies); the
+        nearest candidates to a clipped point are then placed. NaN and
+        infinity always raise.
+
+    Raises:
+      ValueError: if slate_size is not a positive integer.
+    """
+    super().__init__(slate_size)
+    self.clip_actions = bool(clip_actions)
+
   def action_spec(self, max_pool_size, catalog):
     del max_pool_size
     low, high = catalog.feature_bounds()
@@ -162,7 +202,8 @@ class ContinuousTrackSampler(AbstractTrackSampler):
   def select(self, action, available, candidate_ids, catalog):
     rows, _ = available.shape
     spec = self._spec(available.shape[1], catalog)
-    action = self._check(action, spec, rows).astype(np.float32)
+    action = self._check(action, spec, rows,
+                         clip=self.clip_actions).astype(np.float32)
     # Squared distances [R, K] through one reused [R, K, F] workspace: fresh
     # multi-megabyte temporaries each step cost more (page faults) than the
     # arithmetic. Same operations, same order: the same values.

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from simulator.io_utils import atomic_path
+from user_models.checks import check_count
 
 __all__ = ["EpisodeTracker", "TERMINATION_REASONS"]
 
@@ -51,10 +52,10 @@ class EpisodeTracker:
     Raises:
       ValueError: on non-positive sizes.
     """
-    if flush_every_rows < 1 or max_rows_in_memory < 1:
-      raise ValueError("EpisodeTracker sizes must be >= 1, got "
-                       f"flush_every_rows={flush_every_rows}, "
-                       f"max_rows_in_memory={max_rows_in_memory}")
+    check_count("flush_every_rows", flush_every_rows, maximum=10**9,
+                owner="EpisodeTracker")
+    check_count("max_rows_in_memory", max_rows_in_memory, maximum=10**12,
+                owner="EpisodeTracker")
     self.enabled = bool(enabled)
     self.root_dir = root_dir
     self.path = os.path.join(root_dir, file_name) if root_dir else None

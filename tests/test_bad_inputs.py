@@ -16,9 +16,10 @@ import pytest
 import simulator
 import user_models
 from simulator import io_utils, logs, runs
-from simulator.evaluation import estimators
+from simulator.evaluation import estimators, saved_policies
 from simulator.log_episodes import LogEpisodeSampler, LoggedSessions
 from tests.conftest import ConstantUserModel, REPO_ROOT, make_env
+from tests.user_models import crafted_models as crafted
 from tests.simulator.test_logs import csv_text, session_columns
 
 WORLD = user_models.SyntheticWorld(num_tracks=60, num_users=10, seed=3)
@@ -62,6 +63,11 @@ def _step(action, sampler="discrete", **kwargs):
 class _Shape(user_models.AbstractUserModel):
   def predict(self, context, track_ids):
     return np.full(track_ids.shape, 0.5)
+
+
+class _Text(user_models.AbstractUserModel):
+  def predict(self, context, track_ids):
+    return np.full(track_ids.shape + (2,), "0.5")
 
 
 class _Sum(user_models.AbstractUserModel):
@@ -126,13 +132,202 @@ def _plain_keras_model():
   return tf.keras.Model(inputs, tf.keras.layers.Dense(2)(inputs))
 
 
-def _litert_user_model(tmp, meta):
+def _litert_user_model(tmp, meta, content=None, raw_meta=None):
   import json
+  from user_models.litert_meta import file_sha256
   path = tmp / "user_model.fp32.tflite"
-  path.write_bytes(_mlp_bytes())
-  if meta is not None:
+  path.write_bytes(_mlp_bytes() if content is None else content)
+  if raw_meta is not None:
+    (tmp / "user_model.meta.json").write_text(raw_meta)
+  elif meta is not None:
+    meta = dict(meta)
+    if "sha256" not in meta:  # A meta that vouches for this file.
+      meta["sha256"] = {path.name: file_sha256(path)}
     (tmp / "user_model.meta.json").write_text(json.dumps(meta))
   return user_models.LiteRTUserModel(str(path), CATALOG)
+
+
+_CWM_BYTES = {}
+
+
+def _cwm_bytes(user_vocab=5):
+  """A tiny fp32 CWM over CATALOG with a user embedding (cached)."""
+  if user_vocab not in _CWM_BYTES:
+    from user_models import features, keras_models
+    from user_models.litert import convert_keras_model
+    spec = features.FeatureTables(CATALOG).spec(8)
+    model = keras_models.build_cwm(spec, user_vocab=user_vocab,
+                                   tower_units=4, hidden_units=(4,))
+    _CWM_BYTES[user_vocab] = convert_keras_model(model, "fp32")
+  return _CWM_BYTES[user_vocab]
+
+
+def _cwm_meta(tmp, **change):
+  meta = {"kind": "cwm", "user_vocab": 5}
+  meta.update(change)
+  return _litert_user_model(tmp, meta, content=_cwm_bytes())
+
+
+def _divide_by_zero_bytes():
+  """A flatbuffer that loads and allocates, but fails when invoked on 0."""
+  import tensorflow as tf
+
+  @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+  def divide(x):
+    i = tf.cast(x, tf.int32)
+    return tf.cast(tf.math.floordiv(tf.ones_like(i), i), tf.float32)
+  converter = tf.lite.TFLiteConverter.from_concrete_functions(
+      [divide.get_concrete_function()], divide)
+  return converter.convert()
+
+
+def _crafted_keras(tmp, layer=None, config=None, extra_entry=None):
+  """Loads a crafted .keras archive; asserts that it wrote nothing."""
+  import zipfile
+  from user_models.keras_user_model import load_user_model
+  target = tmp / "owned.pth"
+  if config is None:
+    config = crafted.with_layers(layer(str(target)) if callable(layer)
+                                 else layer)
+  path = crafted.write_archive(tmp / "m.keras", config)
+  if extra_entry:
+    with zipfile.ZipFile(path, "a") as archive:
+      archive.writestr(extra_entry, "import os")
+  try:
+    return load_user_model(path)
+  finally:
+    assert not target.exists(), "the crafted model file wrote a file"
+
+
+def _constant_node_on_dense(target):
+  layer = crafted.write_file_layer(target)
+  layer.update(class_name="Dense", registered_name=None)
+  del layer["config"]["function"]
+  return layer
+
+
+def _foreign_module_config():
+  config = crafted.plain_config()
+  config["config"]["layers"][1]["module"] = "evil.layers"
+  return config
+
+
+def _nested_attack(tmp):
+  return _crafted_keras(tmp, config=crafted.nested_model(
+      crafted.write_file_layer(str(tmp / "owned.pth"))))
+
+
+class _Sampler(simulator.RandomEpisodeSampler):
+  """A custom episode sampler whose first pool is edited by `edit`."""
+
+  def __init__(self, edit, **kwargs):
+    super().__init__(WORLD, max_pool_size=5, **kwargs)
+    self.edit = edit
+
+  def _sample(self, rng, n):
+    import dataclasses
+    modes = super()._sample(rng, n)
+    ids = modes.candidate_ids.copy()
+    self.edit(ids)
+    return dataclasses.replace(modes, candidate_ids=ids)
+
+
+def _custom_pool(edit, sampler=None):
+  builder = simulator.EnvironmentBuilder(
+      user_model=user_models.LogisticUserModel(WORLD),
+      track_sampler=simulator.DiscreteTrackSampler(),
+      episode_sampler=sampler or _Sampler(edit))
+  return builder.build().reset()
+
+
+def _continuous(value):
+  action = np.zeros((1, CATALOG.feature_dim), np.float32)
+  action[0, 0] = value
+  return _step(action, sampler="continuous")
+
+
+def _catalog_with(column, value, dtype=np.float64):
+  columns = {k: np.array(v) for k, v in CATALOG.columns.items()}
+  columns[column] = columns[column].astype(dtype)
+  columns[column][3] = value
+  return columns
+
+
+def _tracks_file_with(tmp, column, value):
+  path = tmp / "t.parquet"
+  pq.write_table(pa.table(_catalog_with(column, value)), path)
+  return logs.read_tracks(str(path))
+
+
+def _saved_policy(tmp, kind, name="mine"):
+  """A --policy folder of the given kind, checked for the evaluation."""
+  folder = tmp / "policy"
+  folder.mkdir()
+  if kind in ("foreign", "other_spec"):
+    (folder / "saved_model.pb").write_bytes(b"")
+  if kind == "other_spec":
+    from tf_agents.specs import tensor_spec
+    from tf_agents.trajectories import trajectory
+    other = make_env(WORLD, max_pool_size=7)
+    ts_spec = simulator.TFAgtPyEnvironment(other).time_step_spec()
+    specs = {"collect_data_spec": trajectory.Trajectory(
+        step_type=ts_spec.step_type, observation=ts_spec.observation,
+        action=other.action_space, policy_info=(),
+        next_step_type=ts_spec.step_type, reward=ts_spec.reward,
+        discount=ts_spec.discount), "policy_state_spec": ()}
+    tensor_spec.to_pbtxt_file(str(folder / "policy_specs.pbtxt"), specs)
+  found = saved_policies.check_policy_folders({name: str(folder)}, ())
+  if kind == "other_spec":
+    env = simulator.TFAgtPyEnvironment(make_env(WORLD))
+    saved_policies.check_policy_specs(name, found[name],
+                                      env.observation_spec(),
+                                      env.action_spec())
+  return found
+
+
+class _FloatSampler(simulator.RandomEpisodeSampler):
+  def __init__(self):
+    super().__init__(WORLD, max_pool_size=5)
+
+  def _sample(self, rng, n):
+    import dataclasses
+    modes = super()._sample(rng, n)
+    return dataclasses.replace(
+        modes, candidate_ids=modes.candidate_ids.astype(np.float32))
+
+
+def _gin_env(binding):
+  import gin
+  gin.parse_config(f"PlaylistEnvironment.{binding}")
+  return make_env(WORLD)
+
+def _evaluate_with(tmp, kind, name="mine"):
+  """evaluate_policies with one bad saved policy: refused before it loads
+  the (here nonexistent) logs and user model."""
+  from simulator.evaluation.evaluate import evaluate_policies
+  folder = tmp / "policy"
+  if kind != "missing":
+    folder.mkdir()
+  if kind == "foreign":
+    (folder / "saved_model.pb").write_bytes(b"")
+  return evaluate_policies(str(tmp / "out"), str(tmp / "logs"),
+                           str(tmp / "m.tflite"),
+                           saved_policies={name: str(folder)})
+
+
+def _checkpoint_unwritable(tmp):
+  import shutil
+  import tensorflow as tf
+  checkpointer = _run_checkpoint(tmp, 3)
+  shutil.rmtree(tmp / "run" / "checkpoint")
+  (tmp / "run" / "checkpoint").write_text("a file, not a folder")
+  checkpointer.save(tf.Variable(2, dtype=tf.int64))
+
+
+def _save_user_model_unwritable(tmp):
+  from user_models.keras_user_model import save_user_model
+  (tmp / "model_dir").write_text("a file, not a folder")
+  return save_user_model(_plain_keras_model(), tmp / "model_dir" / "m.keras")
 
 
 def _run_checkpoint(tmp, width, agent="ahdqn", corrupt=False):
@@ -281,6 +476,8 @@ CASES = [
     ("model_nan", lambda t: _env_with(ConstantUserModel(np.nan)), UMErr,
      "NaN"),
     ("model_not_normalised", lambda t: _env_with(_Sum()), UMErr, "sum to 1"),
+    ("model_string_output", lambda t: _env_with(_Text()), UMErr,
+     "float probabilities"),
     # Model files.
     ("litert_missing", lambda t: _litert(t, None), LoadErr, "does not exist"),
     ("litert_not_flatbuffer", lambda t: _litert(t, b"x" * 64), LoadErr,
@@ -345,11 +542,157 @@ CASES = [
         t, initial_collect_steps=8, collect_steps_per_iteration=8,
         env_batch_size=8, n_step_update=3), ValueError,
      "initial_collect_steps"),
+    # Model files are data (#18): crafted .keras archives run nothing.
+    ("keras_tfoplambda_write_file", lambda t: _crafted_keras(
+        t, layer=crafted.write_file_layer), LoadErr,
+     "tf.io.write_file.*TFOpLambda"),
+    ("keras_lambda_layer", lambda t: _crafted_keras(
+        t, layer=lambda target: crafted.lambda_layer()), LoadErr,
+     "sneaky.*Lambda"),
+    ("keras_unknown_class", lambda t: _crafted_keras(
+        t, layer=lambda target: crafted.unknown_class()), LoadErr,
+     "backdoor.*Backdoor"),
+    ("keras_nested_model_hiding_op", _nested_attack, LoadErr,
+     "inner/tf.io.write_file"),
+    ("keras_constant_inbound_node", lambda t: _crafted_keras(
+        t, layer=_constant_node_on_dense), LoadErr, "_CONSTANT_VALUE"),
+    ("keras_allowed_class_foreign_module", lambda t: _crafted_keras(
+        t, config=_foreign_module_config()), LoadErr, "evil.layers"),
+    ("keras_extra_archive_entry", lambda t: _crafted_keras(
+        t, config=crafted.plain_config(),
+        extra_entry="payload.py"), LoadErr, "payload.py"),
+    ("keras_save_unwritable", _save_user_model_unwritable, UMErr,
+     "could not save the user model"),
+    # LiteRT meta files that lie, and flatbuffers that fail when run.
+    ("litert_meta_smaller_vocab", lambda t: _cwm_meta(t, user_vocab=3),
+     LoadErr, "user_vocab.*5 rows"),
+    ("litert_meta_larger_vocab", lambda t: _cwm_meta(t, user_vocab=9),
+     LoadErr, "user_vocab.*5 rows"),
+    ("litert_meta_other_hash", lambda t: _cwm_meta(
+        t, sha256={"user_model.fp32.tflite": "0" * 64}), LoadErr,
+     "sha256.*does not match"),
+    ("litert_meta_no_hash_of_file", lambda t: _cwm_meta(
+        t, sha256={"other.tflite": "0" * 64}), LoadErr, "sha256.*no hash"),
+    ("litert_meta_malformed_json", lambda t: _litert_user_model(
+        t, None, raw_meta="{kind: cwm"), LoadErr, "not valid JSON"),
+    ("litert_meta_not_an_object", lambda t: _litert_user_model(
+        t, None, raw_meta="[1, 2]"), LoadErr, "JSON object"),
+    ("litert_meta_vocab_string", lambda t: _cwm_meta(t, user_vocab="5"),
+     LoadErr, "user_vocab.*integer"),
+    ("litert_meta_vocab_null", lambda t: _cwm_meta(t, user_vocab=None),
+     LoadErr, "user_vocab.*integer"),
+    ("litert_meta_vocab_negative", lambda t: _cwm_meta(t, user_vocab=-1),
+     LoadErr, "user_vocab"),
+    ("litert_meta_unknown_kind", lambda t: _cwm_meta(t, kind="dnn"), LoadErr,
+     "kind"),
+    ("litert_meta_swm_without_state_units", lambda t: _cwm_meta(
+        t, kind="swm", candidate_dim=4), LoadErr, "state_units"),
+    ("litert_fails_on_first_invoke", lambda t: _litert(
+        t, _divide_by_zero_bytes()), LoadErr, "zero batch"),
+    # Track features: finite and sane (one 1e300 zeroed a feature).
+    ("tracks_huge_acoustic_value", lambda t: _tracks_file_with(
+        t, "acoustic_vector_3", 1e300), LogErr, "acoustic_vector_3.*t_"),
+    ("tracks_infinite_tempo", lambda t: _tracks_file_with(
+        t, "tempo", np.inf), LogErr, "tempo"),
+    ("catalog_huge_value_in_code", lambda t: user_models.TrackCatalog(
+        _catalog_with("acoustic_vector_0", 1e300)), ValueError,
+     "acoustic_vector_0"),
+    # Continuous actions: within the spec's bounds, numeric.
+    ("action_continuous_huge", lambda t: _continuous(1e20), ActErr,
+     "outside the action spec's bounds"),
+    ("action_continuous_below_bounds", lambda t: _continuous(-50.0), ActErr,
+     "bounds"),
+    ("action_continuous_infinite", lambda t: _continuous(np.inf), ActErr,
+     "infinity"),
+    ("action_string_continuous", lambda t: _step(
+        np.full((1, CATALOG.feature_dim), "x"), sampler="continuous"),
+     ActErr, "not numeric"),
+    ("action_object_discrete", lambda t: _step(np.array([object()])),
+     ActErr, "integer"),
+    # Episode samplers' pools, where they enter the environment.
+    ("pool_negative_id", lambda t: _custom_pool(
+        lambda ids: ids.__setitem__((0, 0), -1)), ValueError,
+     "candidate id -1"),
+    ("pool_id_past_catalog", lambda t: _custom_pool(
+        lambda ids: ids.__setitem__((0, 0), 60)), ValueError,
+     "candidate id 60.*0..59"),
+    ("pool_repeated_id", lambda t: _custom_pool(
+        lambda ids: ids.__setitem__((0, 1), ids[0, 0])), ValueError, "twice"),
+    ("pool_float_ids", lambda t: _custom_pool(None, _FloatSampler()),
+     ValueError, "dtype"),
+    # Rewards.
+    ("env_reward_nan", lambda t: make_env(
+        WORLD, reward_per_level={"not_skipped": float("nan")}), ValueError,
+     "reward_per_level\\['not_skipped'\\] must be a finite"),
+    ("env_reward_inf", lambda t: make_env(
+        WORLD, reward_per_level={"not_skipped": float("inf")}), ValueError,
+     "reward_per_level\\['not_skipped'\\] must be a finite"),
+    ("env_reward_string", lambda t: make_env(
+        WORLD, reward_per_level={"skip": "1"}), ValueError,
+     "reward_per_level\\['skip'\\] must be a finite"),
+    # Numeric gin parameters are typed, not cast.
+    ("gin_int_as_string", lambda t: _gin_env("batch_size = '5'"),
+     ValueError, "PlaylistEnvironment.batch_size must be an integer"),
+    ("gin_int_as_float", lambda t: _gin_env("batch_size = 50.7"),
+     ValueError, "PlaylistEnvironment.batch_size must be an integer"),
+    ("gin_int_as_word", lambda t: _gin_env("max_playlist_length = 'twenty'"),
+     ValueError, "max_playlist_length"),
+    ("gin_bool_as_int", lambda t: _gin_env("history_length = True"),
+     ValueError, "history_length"),
+    ("world_tracks_as_string", lambda t: user_models.SyntheticWorld(
+        num_tracks="three"), ValueError, "SyntheticWorld.num_tracks"),
+    ("world_huge_catalog", lambda t: user_models.SyntheticWorld(
+        num_tracks=10**12), ValueError, "num_tracks must be in"),
+    ("env_huge_batch", lambda t: make_env(WORLD, batch_size=10**9),
+     ValueError, "batch_size must be in"),
+    ("world_seed_negative", lambda t: user_models.SyntheticWorld(
+        num_tracks=5, num_users=2, seed=-1), ValueError, "seed"),
+    ("world_seed_float", lambda t: user_models.SyntheticWorld(
+        num_tracks=5, num_users=2, seed=1.5), ValueError, "seed"),
+    ("env_seed_string", lambda t: make_env(WORLD, seed="0"), ValueError,
+     "PlaylistEnvironment.seed"),
+    ("log_sampler_pool_as_string", lambda t: LogEpisodeSampler(
+        sessions_path="a", tracks_path="b", max_pool_size="20"), ValueError,
+     "LogEpisodeSampler.max_pool_size must be an integer"),
+    ("log_sampler_seed_as_float", lambda t: LogEpisodeSampler(
+        sessions_path="a", tracks_path="b", split_seed=0.5), ValueError,
+     "LogEpisodeSampler.split_seed"),
+    ("sampler_pool_as_float", lambda t: simulator.RandomEpisodeSampler(
+        WORLD, max_pool_size=5.5), ValueError, "max_pool_size"),
+    ("slate_size_as_string", lambda t: simulator.DiscreteTrackSampler(
+        slate_size="2"), ValueError, "slate_size"),
+    ("tracker_flush_as_float", lambda t: simulator.EpisodeTracker(
+        flush_every_rows=1.5), ValueError, "flush_every_rows"),
+    ("generate_logs_sessions_as_string", lambda t: _generate_logs(
+        t, num_sessions="10"), ValueError, "num_sessions"),
+    ("generate_logs_bad_seed", lambda t: _generate_logs(
+        t, num_sessions=1, seed="x"), ValueError, "seed"),
+    # Evaluation: saved policies named on the command line.
+    ("evaluate_policy_flag_without_name",
+     lambda t: saved_policies.parse_policy_flags(["runs/ahdqn/policy"]),
+     ValueError, "name=folder"),
+    ("evaluate_policy_shadows_baseline", lambda t: _evaluate_with(
+        t, "empty", name="random"), ValueError, "built-in policy"),
+    ("evaluate_policy_missing_folder", lambda t: _evaluate_with(
+        t, "missing"), ValueError, "no folder"),
+    ("evaluate_policy_not_a_savedmodel", lambda t: _evaluate_with(
+        t, "empty"), ValueError, "not a SavedModel"),
+    ("evaluate_policy_foreign_savedmodel", lambda t: _evaluate_with(
+        t, "foreign"), ValueError, "not a TF-Agents policy"),
+    ("evaluate_policy_other_spec", lambda t: _saved_policy(
+        t, "other_spec"), ValueError, "another environment"),
+    # TF save failures.
+    ("checkpoint_folder_unwritable", _checkpoint_unwritable, CkptErr,
+     "could not save a checkpoint"),
+    # JSON: never NaN.
+    ("json_unserialisable_value", lambda t: io_utils.write_json(
+        t / "x.json", {"a": object()}), TypeError, "not JSON serialisable"),
 ]
 
 
-def test_catalogue_has_at_least_40_cases():
-  assert len(CASES) >= 40
+
+def test_catalogue_has_at_least_104_cases():
+  assert len(CASES) >= 104
 
 
 def test_catalogue_covers_every_surface():

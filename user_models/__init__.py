@@ -17,6 +17,7 @@ from user_models.keras_user_model import save_user_model
 from user_models.listener import ParametricListener
 from user_models.litert_user_model import LiteRTUserModel
 from user_models.logistic import LogisticUserModel
+from user_models.model_files import check_keras_archive
 from user_models.world import SyntheticWorld
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "UnknownTrackError",
     "UserModelError",
     "UserModelLoadError",
+    "check_keras_archive",
     "load_user_model",
     "save_user_model",
 ]

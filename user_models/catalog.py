@@ -17,7 +17,16 @@ __all__ = [
     "TRACK_FEATURE_COLUMNS",
     "NUMERIC_TRACK_COLUMNS",
     "UnknownTrackError",
+    "MAX_ABS_FEATURE",
+    "bad_feature_value",
 ]
+
+#: Largest magnitude a raw track feature may have. Every public column is
+#: far inside it (durations in seconds up to ~1,800, years ~2,000, loudness
+#: in dB, acoustic vectors ~1); a larger value is corrupt data, and one
+#: huge value would make a column's standard deviation overflow and zero
+#: the standardised feature for every track.
+MAX_ABS_FEATURE = 1e6
 
 #: Public track-feature columns, in the dataset's order. `mode` is a string
 #: ("major"/"minor") in the public files; every other feature is numeric.
@@ -39,6 +48,28 @@ class UnknownTrackError(KeyError, ValueError):
 
   def __str__(self) -> str:  # KeyError would repr() the message.
     return str(self.args[0])
+
+
+def bad_feature_value(columns: Mapping[str, np.ndarray]
+                      ) -> tuple[str, int, str] | None:
+  """The first numeric track feature that is not finite or too large.
+
+  Args:
+    columns: track-feature columns (name -> [N] array).
+
+  Returns:
+    (column, row, what is wrong), or None if every value is sane.
+  """
+  for name in NUMERIC_TRACK_COLUMNS:
+    if name not in columns:
+      continue
+    values = _encode_column(name, np.asarray(columns[name]))
+    bad = ~np.isfinite(values) | (np.abs(values) > MAX_ABS_FEATURE)
+    if bad.any():
+      row = int(np.flatnonzero(bad)[0])
+      return name, row, (f"value {values[row]!r} is not finite or its "
+                         f"magnitude exceeds {MAX_ABS_FEATURE:g}")
+  return None
 
 
 def _encode_column(name: str, values: np.ndarray) -> np.ndarray:
@@ -75,6 +106,11 @@ class TrackCatalog:
     self._row_of = {tid: i for i, tid in enumerate(ids)}
     if len(self._row_of) != len(ids):
       raise ValueError("track catalog has duplicate track_id values")
+    bad = bad_feature_value(self.columns)
+    if bad is not None:
+      name, row, what = bad
+      raise ValueError(f"track {ids[row]!r}, column {name!r}: {what}; fix "
+                       "or drop that track")
     raw = np.stack([_encode_column(c, self.columns[c])
                     for c in NUMERIC_TRACK_COLUMNS], axis=1)
     std = raw.std(axis=0)

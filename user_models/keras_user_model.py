@@ -13,10 +13,11 @@ reset to the learned start state by `begin_sessions` and advanced in
 call (plus one cell call per slate item after the first, see
 `user_models.features` for slates).
 
-Files are loaded with Keras' safe mode (no Lambda layers, no custom code),
-and their input and output shapes are checked against the features the
-environment will feed; every failure is a `UserModelLoadError` that names
-the file and the mismatch.
+Files are checked before Keras reads them (`user_models.model_files`: only
+the layer classes our CWM/SWM are built from, no op layers, no code), then
+loaded with Keras' safe mode, and their input and output shapes are
+checked against the features the environment will feed; every failure is
+a `UserModelLoadError` that names the file and the mismatch.
 """
 
 import json
@@ -28,6 +29,7 @@ import numpy as np
 from user_models import _keras2  # noqa: F401  (must run before TensorFlow)
 from user_models import features
 from user_models import keras_models
+from user_models.model_files import check_keras_archive
 from user_models.base import AbstractUserModel, PUBLIC_RESPONSE_LEVELS
 from user_models.base import SessionContext, UserModelError
 from user_models.base import UserModelLoadError
@@ -55,25 +57,35 @@ def save_user_model(model: tf.keras.Model, path: str | os.PathLike) -> str:
 
   Raises:
     ValueError: if `path` does not end in `.keras`.
+    UserModelError: if the file cannot be written.
   """
   from simulator.io_utils import atomic_path  # pylint: disable=g-import-not-at-top
   path = os.fspath(path)
   if not path.endswith(".keras"):
     raise ValueError(f"a Keras user model is saved as a .keras file, got "
                      f"{path!r}")
-  with atomic_path(path) as tmp:
-    staged = tmp + ".keras"
-    try:
-      model.save(staged)
-      os.replace(staged, tmp)
-    finally:
-      if os.path.exists(staged):
-        os.remove(staged)
+  try:
+    with atomic_path(path) as tmp:
+      staged = tmp + ".keras"
+      try:
+        model.save(staged)
+        os.replace(staged, tmp)
+      finally:
+        if os.path.exists(staged):
+          os.remove(staged)
+  except (OSError, tf.errors.OpError) as e:  # Read-only, full, quota.
+    raise UserModelError(
+        f"could not save the user model to {path!r} ({type(e).__name__}: "
+        f"{e}); make its folder writable or free space") from e
   return path
 
 
 def load_user_model(path: str | os.PathLike) -> tf.keras.Model:
-  """Loads a CWM or SWM `.keras` file in safe mode.
+  """Loads a CWM or SWM `.keras` file, checked first, in safe mode.
+
+  The archive's config is checked against the allowlist of
+  `user_models.model_files` before Keras deserialises anything, so a
+  crafted file runs nothing.
 
   Args:
     path: a file written by `save_user_model` (or `model.save`).
@@ -83,7 +95,8 @@ def load_user_model(path: str | os.PathLike) -> tf.keras.Model:
 
   Raises:
     UserModelLoadError: if the file is missing, not a `.keras` file, cannot
-      be read (truncated, not a model, unsafe layers), or holds a model that
+      be read (truncated, not a model), holds a layer outside the
+      allowlist (named in the message), or holds a model that
       is neither a CWM nor an SWM.
   """
   path = os.fspath(path)
@@ -93,6 +106,7 @@ def load_user_model(path: str | os.PathLike) -> tf.keras.Model:
     raise UserModelLoadError(
         f"user model file {path!r} is not a .keras file (Keras user models "
         "are saved with model.save('....keras'))")
+  check_keras_archive(path)
   try:
     model = tf.keras.models.load_model(path, compile=False, safe_mode=True)
   except Exception as e:  # Keras raises ValueError, OSError, BadZipFile...

@@ -95,7 +95,8 @@ class LiteRTRunner:
 
     Raises:
       UserModelLoadError: if the file is missing, not a LiteRT flatbuffer,
-        truncated or otherwise rejected by the interpreter.
+        truncated or otherwise rejected by the interpreter, or fails when
+        run once on a zero batch.
     """
     from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
     name = os.fspath(model_path) if model_path is not None else "<bytes>"
@@ -131,6 +132,38 @@ class LiteRTRunner:
     self._invoke = self._interpreter.invoke
     self._batch = None
     self._staging = []
+    self._invoke_once()
+
+  def _invoke_once(self) -> None:
+    """Runs a one-row zero batch, so a file that fails only when invoked
+    (an op the interpreter can allocate but not run) fails at load."""
+    zeros = [np.zeros((1,) + shape, np.float32) for shape in self.input_shapes]
+    try:
+      self(*zeros)
+    except (ValueError, RuntimeError) as e:
+      raise UserModelLoadError(
+          f"LiteRT model {self.path!r} loads but fails when run on a zero "
+          f"batch (corrupt, or not a user model?): {e}") from e
+
+  def embedding_rows(self, layer: str = "user_embedding") -> int:
+    """Rows of the table a GATHER op reads from `layer`, 0 if none.
+
+    Raises:
+      UserModelLoadError: if several tables of that layer differ in rows.
+    """
+    # pylint: disable=protected-access
+    tensors = {int(t["index"]): t for t in
+               self._interpreter.get_tensor_details()}
+    rows = set()
+    for op in self._interpreter._get_ops_details():
+      if op["op_name"] == "GATHER" and len(op["inputs"]):
+        table = tensors.get(int(op["inputs"][0]))
+        if table is not None and layer in str(table["name"]):
+          rows.add(int(table["shape"][0]))
+    if len(rows) > 1:
+      raise UserModelLoadError(f"{self.path}: {layer} tables of different "
+                               f"sizes {sorted(rows)}")
+    return rows.pop() if rows else 0
 
   @property
   def input_names(self) -> list[str]:

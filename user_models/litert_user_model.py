@@ -7,13 +7,13 @@
 `scripts/quantize_user_model.py` writes, per variant, `user_model.<v>.tflite`
 (the CWM, or the SWM's head) and for an SWM `user_model.<v>.step.tflite` (its
 one-step cell), plus `user_model.meta.json` (model kind, user-embedding
-size, feature widths). `LiteRTUserModel` is `KerasUserModel` with the
-TensorFlow calls replaced by `LiteRTRunner`s (XNNPack, `num_threads`
-threads): the same features, the same per-row SWM state, so gin picks the
-precision with one binding.
+size, feature widths, each flatbuffer's SHA-256; checked against the
+flatbuffers by `user_models.litert_meta`). `LiteRTUserModel` is
+`KerasUserModel` with the TensorFlow calls replaced by `LiteRTRunner`s
+(XNNPack, `num_threads` threads): the same features, the same per-row SWM
+state, so gin picks the precision with one binding.
 """
 
-import json
 import os
 
 import gin
@@ -24,10 +24,9 @@ from user_models import keras_models
 from user_models.base import UserModelLoadError
 from user_models.keras_user_model import KerasUserModel, _as_catalog
 from user_models.litert import LiteRTRunner
+from user_models.litert_meta import META_FILE, check_flatbuffer, read_meta
 
 __all__ = ["LiteRTUserModel", "META_FILE", "probability_fn", "step_path"]
-
-META_FILE = "user_model.meta.json"
 
 
 def _normalised(probs: np.ndarray) -> np.ndarray:
@@ -88,26 +87,21 @@ class LiteRTUserModel(KerasUserModel):
 
     Raises:
       UserModelLoadError: for a missing, corrupt or mismatched file, or a
-        missing `user_model.meta.json`.
+        missing or malformed `user_model.meta.json`, or one that does not
+        match the flatbuffer (hash, user vocabulary).
     """
     # pylint: disable=super-init-not-called  (no Keras model to load)
     self.model_path = os.fspath(model_path)
-    meta_path = os.path.join(os.path.dirname(self.model_path), META_FILE)
-    try:
-      with open(meta_path) as f:
-        meta = json.load(f)
-      self.kind, self.user_vocab = meta["kind"], int(meta["user_vocab"])
-      self.training_split = meta.get("training_split")
-    except (OSError, ValueError, KeyError) as e:
-      raise UserModelLoadError(
-          f"LiteRT user model {self.model_path!r} needs {META_FILE} beside "
-          f"it (written by scripts/quantize_user_model.py): {e}") from e
+    meta = read_meta(self.model_path)
+    self.kind, self.user_vocab = meta["kind"], meta["user_vocab"]
+    self.training_split = meta.get("training_split")
     self.catalog = _as_catalog(catalog)
     self.tables = features.FeatureTables(self.catalog)
     self.spec = self.tables.spec(user_feature_dim, history_window)
     index = 1 if self.user_vocab else 0
     if self.kind == keras_models.CWM_NAME:
       runner = LiteRTRunner(self.model_path, num_threads=num_threads)
+      check_flatbuffer(meta, self.model_path, runner.embedding_rows())
       self._check(runner, [(self.spec.cwm_dim + index,)],
                   (features.NUM_LEVELS,))
       self._cwm = probability_fn(runner)
@@ -118,12 +112,14 @@ class LiteRTUserModel(KerasUserModel):
                         preserve_all_tensors=True)
     step = LiteRTRunner(step_path(self.model_path), num_threads=num_threads,
                         preserve_all_tensors=True)
+    check_flatbuffer(meta, self.model_path, head.embedding_rows())
+    check_flatbuffer(meta, step_path(self.model_path), None)
     head_order = head.order_inputs(["state", "candidates"])
     step_order = step.order_inputs(["step", "state"])
-    units = int(meta["state_units"])
+    units = meta["state_units"]
     self._check(step, [((self.spec.swm_step_dim,), (units,))[i]
                        for i in step_order], (units,))
-    width = int(meta.get("candidate_dim", self.spec.swm_candidate_dim + index))
+    width = meta["candidate_dim"]
     self._check(head, [((units,), (width,))[i] for i in head_order],
                 (features.NUM_LEVELS,))
 

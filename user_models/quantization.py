@@ -24,6 +24,7 @@ import numpy as np
 from user_models import features, keras_models, metrics, training
 from user_models.keras_user_model import KerasUserModel, load_user_model
 from user_models.litert import LITERT_VARIANTS, convert_keras_model
+from user_models.litert_meta import record_sha256
 from user_models.litert_user_model import LiteRTUserModel, META_FILE, step_path
 
 __all__ = ["quantize_user_model", "replay_probabilities"]
@@ -157,7 +158,7 @@ def quantize_user_model(model_path: str, logs_dir: str, root_dir: str,
 
   meta = {"kind": kind, "user_vocab": keras_model.user_vocab,
           "source": os.path.abspath(model_path),
-          "training_split": keras_model.training_split}
+          "training_split": keras_model.training_split, "sha256": {}}
   parts = {"": model}
   calibration = {"": [np.concatenate(recorded["x"])] if recorded["x"] else
                  None}
@@ -197,6 +198,8 @@ def quantize_user_model(model_path: str, logs_dir: str, root_dir: str,
         with open(tmp, "wb") as f:
           f.write(content)
       size += len(content)
+      record_sha256(meta, target)
+    write_json(os.path.join(root_dir, META_FILE), meta)
     served = LiteRTUserModel(path, catalog)
     probs = replay_probabilities(served, inputs, held)
     error = np.abs(probs - reference)

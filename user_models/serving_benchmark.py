@@ -26,6 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from user_models import _keras2  # noqa: F401
+from user_models.model_files import check_keras_archive
 import numpy as np
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -117,9 +118,12 @@ def measure_backend(backend: str, batches: list[int], seconds: float = 1.0,
     tf.config.threading.set_inter_op_parallelism_threads(1)
   except RuntimeError:
     pass
-  model = (tf.keras.models.load_model(model_path, safe_mode=True,
-                                      compile=False)
-           if model_path else reference_mlp())
+  if model_path:
+    check_keras_archive(model_path)  # Before Keras reads anything.
+    model = tf.keras.models.load_model(model_path, safe_mode=True,
+                                       compile=False)
+  else:
+    model = reference_mlp()
   rng = np.random.default_rng(0)
   call = _call_fn(backend, model, _inputs(model, 512, rng))
   flops = dense_flops(model)

@@ -60,14 +60,41 @@ from user_models.log_inputs import (  # noqa: F401
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,g-bad-import-order
 
-__all__ = ["LogInputs", "find_log_files", "leave_session_out_profiles",
-           "model_inputs", "prepare_inputs", "reliability_title",
-           "train_user_model",
+__all__ = ["LogInputs", "NonFiniteLossError", "find_log_files",
+           "leave_session_out_profiles", "model_inputs", "prepare_inputs",
+           "reliability_title", "train_user_model",
            "true_probabilities"]
 
 _LISTEN = features.NUM_LEVELS - 1
 MODEL_FILE = "user_model.keras"
 PLOT_FILE = "reliability.png"
+
+
+class NonFiniteLossError(RuntimeError):
+  """User-model training reached a NaN or infinite loss."""
+
+
+class _StopOnNonFiniteLoss(tf.keras.callbacks.Callback):
+  """Raises as soon as a batch or validation loss is not finite.
+
+  Keras' own TerminateOnNaN stops quietly and leaves a model of NaN
+  weights to be saved and scored (AUC 0.5); a run that diverged must fail.
+  """
+
+  def _check(self, logs, when: str) -> None:
+    for key in ("loss", "val_loss"):
+      value = (logs or {}).get(key)
+      if value is not None and not np.isfinite(value):
+        raise NonFiniteLossError(
+            f"user-model training diverged: {key} is {value} {when}. Check "
+            "the logs' track features for extreme values, or lower "
+            "train_user_model.learning_rate")
+
+  def on_train_batch_end(self, batch, logs=None):
+    self._check(logs, f"after batch {batch}")
+
+  def on_epoch_end(self, epoch, logs=None):
+    self._check(logs, f"after epoch {epoch}")
 
 
 def _fit(model: tf.keras.Model, train: dict, valid: tuple, batch_size: int,
@@ -90,6 +117,7 @@ def _fit(model: tf.keras.Model, train: dict, valid: tuple, batch_size: int,
     start_loss = float(model.evaluate(x, y, sample_weight=w,
                                       batch_size=batch_size, verbose=0))
   callbacks = [
+      _StopOnNonFiniteLoss(),
       tf.keras.callbacks.EarlyStopping(patience=patience,
                                        restore_best_weights=True,
                                        baseline=start_loss),

@@ -17,6 +17,7 @@ import gin
 import numpy as np
 
 from user_models.catalog import TrackCatalog
+from user_models.checks import check_count, check_number, check_seed
 
 __all__ = ["SyntheticWorld", "LATENT_DIM"]
 
@@ -63,12 +64,22 @@ class SyntheticWorld:
       seed: seed of every draw.
 
     Raises:
-      ValueError: on a non-positive size.
+      ValueError: on a size, spread or seed that is not a number of the
+        right type and range (the message names it).
     """
-    for name, value in (("num_tracks", num_tracks), ("num_users", num_users),
-                        ("num_genres", num_genres)):
-      if int(value) < 1:
-        raise ValueError(f"SyntheticWorld: {name} must be >= 1, got {value}")
+    # Sizes above these would allocate more than any machine has.
+    num_tracks = check_count("num_tracks", num_tracks, maximum=10**7,
+                             owner="SyntheticWorld")
+    num_users = check_count("num_users", num_users, maximum=10**8,
+                            owner="SyntheticWorld")
+    num_genres = check_count("num_genres", num_genres, maximum=10**4,
+                             owner="SyntheticWorld")
+    genre_spread = check_number("genre_spread", genre_spread, 0.0,
+                                owner="SyntheticWorld")
+    user_feature_noise = check_number("user_feature_noise",
+                                      user_feature_noise, 0.0,
+                                      owner="SyntheticWorld")
+    seed = check_seed("seed", seed, owner="SyntheticWorld")
     rng = np.random.default_rng(seed)
     self.num_genres = int(num_genres)
     centres = rng.normal(0.0, 1.5, size=(num_genres, LATENT_DIM))

@@ -31,11 +31,15 @@ import gin
 
 from simulator.evaluation import logged
 from simulator.evaluation.policies import DEFAULT_STOCHASTIC, make_policy
+from simulator.evaluation.saved_policies import check_policy_folders
+from simulator.evaluation.saved_policies import check_policy_specs
+from simulator.evaluation.saved_policies import parse_policy_flags
 from simulator.evaluation.simulated import run_logged_episodes, summarize_run
 from simulator.evaluation.stats import agreement
 from simulator.io_utils import ensure_writable_dir, write_json
 
-__all__ = ["ENVIRONMENTS", "evaluate_policies", "format_table"]
+__all__ = ["ENVIRONMENTS", "evaluate_policies", "format_table",
+           "parse_policy_flags"]
 
 ENVIRONMENTS = ("simulator", "world")
 
@@ -68,7 +72,8 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
     user_model_path: the learned simulator, a LiteRT `.tflite` file
       (`scripts/quantize_user_model.py`) or a `.keras` file.
     saved_policies: name -> SavedModel folder (`train_eval`'s
-      root_dir/policy); missing folders are skipped with a note.
+      root_dir/policy), checked before anything runs
+      (`simulator.evaluation.saved_policies`).
     seed: seed of the episodes, the policies and the bootstraps.
     num_episodes: episodes per policy and environment.
     baselines: baselines evaluated ("greedy": greedy by the simulator).
@@ -81,11 +86,20 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
     report: also write report.md and its plots.
 
   Returns:
-    The evaluation (as written to evaluation.json).
+    The evaluation (as written to evaluation.json); its "report" holds the
+    report's paths, or None without a report.
+
+  Raises:
+    PolicyInputError: for a saved policy whose name shadows a built-in
+      one, whose folder is missing or not a TF-Agents policy, or that was
+      saved for another observation or action spec.
   """
   # pylint: disable=g-import-not-at-top
   from user_models.keras_user_model import KerasUserModel
   from user_models.litert_user_model import LiteRTUserModel
+  saved = dict(saved_policies or {})
+  saved_specs = check_policy_folders(
+      saved, set(baselines) | set(stochastic) | set(DEFAULT_STOCHASTIC))
   root_dir = ensure_writable_dir(root_dir)
   start = time.perf_counter()
   tracks = os.path.join(logs_dir, "tracks.parquet")
@@ -95,12 +109,13 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
   models = {"simulator": model_cls(user_model_path, tracks),
             "world": _world_model()}
   scorer = model_cls(user_model_path, tracks)
-  saved, notes = {}, []
-  for name, path in (saved_policies or {}).items():
-    if os.path.isdir(path):
-      saved[name] = path
-    else:
-      notes.append(f"saved policy {name!r} skipped: no folder {path}")
+  if saved:
+    from simulator.evaluation.simulated import held_out_env
+    env = held_out_env(models["world"], logs_dir, seed, batch_size=1)
+    for name in saved:
+      check_policy_specs(name, saved_specs[name], env.observation_spec(),
+                         env.action_spec())
+  notes = []
   names = list(baselines) + list(saved) + list(stochastic)
   stochastic_specs = {n: DEFAULT_STOCHASTIC[n] for n in stochastic}
   result = {"num_episodes": num_episodes, "seed": seed, "logs_dir": logs_dir,
@@ -155,6 +170,7 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
   result["stochastic_specs"] = {n: dataclasses.asdict(s)
                                 for n, s in stochastic_specs.items()}
   result["wall_seconds"] = time.perf_counter() - start
+  result["report"] = None
   write_json(os.path.join(root_dir, "evaluation.json"), result)
   if report:
     from simulator.evaluation.report import write_report

@@ -80,6 +80,7 @@ def _ppo_run(root_dir, num_iterations):
   _parse_tiny_world()
   gin.parse_config(["EnvironmentBuilder.track_sampler = "
                     "@ContinuousTrackSampler()",
+                    "ContinuousTrackSampler.clip_actions = True",
                     # Epochs are unrolled in the traced train step.
                     "train_ppo.num_epochs = 1",
                     "train_ppo.actor_layers = (8,)",
@@ -215,9 +216,12 @@ def test_an_export_killed_between_its_renames_is_undone(tmp_path):
 @pytest.mark.parametrize("name", ["ahdqn", "dqn", "ppo"])
 def test_exported_policy_acts_like_the_trained_agent(tmp_path, small_world,
                                                      name):
+  env = make_env(small_world, batch_size=8, max_pool_size=15,
+                 sampler="continuous" if name == "ppo" else "discrete")
+  # PPO's policies do not clip to the action spec (as configs/ppo.gin).
+  env.track_sampler.clip_actions = name == "ppo"
   tf_env = tf_py_environment.TFPyEnvironment(simulator.TFAgtPyEnvironment(
-      make_env(small_world, batch_size=8, max_pool_size=15,
-               sampler="continuous" if name == "ppo" else "discrete")))
+      env))
   agent = _trained_agent(name, tf_env, small_world.catalog)
   path = train_eval_lib.export_policy(agent, str(tmp_path / "policy"),
                                       tf.Variable(3, dtype=tf.int64))

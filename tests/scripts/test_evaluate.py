@@ -69,7 +69,6 @@ def test_evaluate_script_tiny(tiny_logs_and_model, tmp_path):
   logs, model = tiny_logs_and_model
   out = _run("scripts/evaluate.py", "--root_dir", str(tmp_path),
              "--logs_dir", str(logs), "--user_model", model,
-             "--policy", f"missing={tmp_path / 'no_such_policy'}",
              "--gin_bindings", _TINY_WORLD,
              "--gin_bindings", "evaluate_policies.num_episodes = 24",
              "--gin_bindings", "evaluate_policies.num_logged_sessions = 24",
@@ -82,8 +81,39 @@ def test_evaluate_script_tiny(tiny_logs_and_model, tmp_path):
   evaluation = _check_evaluation(
       tmp_path, ["random", "greedy", "logging", "softmax_t0.08",
                  "softmax_t0.6"], ["logging", "softmax_t0.08", "softmax_t0.6"])
-  assert "missing" in evaluation["notes"][0]
+  assert evaluation["notes"] == []
   assert "report ->" in out.stdout and "agreement simulator" in out.stdout
+
+
+def test_evaluate_refuses_a_bad_policy_before_running(tiny_logs_and_model,
+                                                      tmp_path):
+  logs, model = tiny_logs_and_model
+  for flag, message in (
+      (f"missing={tmp_path / 'no_such_policy'}", "no folder"),
+      (f"random={tmp_path}", "already a built-in policy"),
+      (str(tmp_path), "must be name=folder")):
+    out = _run("scripts/evaluate.py", "--root_dir", str(tmp_path / "out"),
+               "--logs_dir", str(logs), "--user_model", model,
+               "--policy", flag)
+    assert out.returncode != 0 and message in out.stderr, out.stderr
+    assert not (tmp_path / "out" / "evaluation.json").exists()
+
+
+@pytest.mark.slow
+def test_evaluate_script_without_report(tiny_logs_and_model, tmp_path):
+  logs, model = tiny_logs_and_model
+  out = _run("scripts/evaluate.py", "--root_dir", str(tmp_path),
+             "--logs_dir", str(logs), "--user_model", model,
+             "--gin_bindings", _TINY_WORLD,
+             "--gin_bindings", "evaluate_policies.num_episodes = 8",
+             "--gin_bindings", "evaluate_policies.num_logged_sessions = 0",
+             "--gin_bindings", "evaluate_policies.baselines = ('random',)",
+             "--gin_bindings", "evaluate_policies.stochastic = ()",
+             "--gin_bindings", "evaluate_policies.report = False")
+  assert out.returncode == 0, out.stderr
+  evaluation = json.loads((tmp_path / "evaluation.json").read_text())
+  assert evaluation["report"] is None
+  assert not (tmp_path / "report.md").exists()
 
 
 def _quick_args(tmp_path, *extra):

@@ -164,7 +164,7 @@ def test_bad_environment_arguments(small_world, kwargs, match):
 
 
 def test_empty_pool_is_rejected(small_world):
-  with pytest.raises(ValueError, match="min_pool_size"):
+  with pytest.raises(ValueError, match="max_pool_size"):
     simulator.RandomEpisodeSampler(small_world, max_pool_size=0)
 
   class EmptyPools(simulator.RandomEpisodeSampler):

@@ -10,6 +10,7 @@ from tf_agents.environments import utils as env_utils
 
 import simulator
 import user_models
+from user_models.litert_meta import record_sha256
 from user_models.litert_user_model import LiteRTUserModel, META_FILE
 from user_models.quantization import quantize_user_model
 
@@ -91,5 +92,10 @@ def test_bad_litert_files(quantized, tmp_path):
   swm_dir, _ = quantized["swm"]
   (tmp_path / "user_model.int8.tflite").write_bytes(open(os.path.join(
       swm_dir, "user_model.int8.tflite"), "rb").read())
+  with pytest.raises(user_models.UserModelLoadError, match="sha256"):
+    LiteRTUserModel(str(tmp_path / "user_model.int8.tflite"), tracks)
+  meta = json.load(open(tmp_path / META_FILE))  # A meta that vouches for it.
+  record_sha256(meta, tmp_path / "user_model.int8.tflite")
+  (tmp_path / META_FILE).write_text(json.dumps(meta))
   with pytest.raises(user_models.UserModelLoadError, match="widths"):
     LiteRTUserModel(str(tmp_path / "user_model.int8.tflite"), tracks)
