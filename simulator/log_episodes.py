@@ -85,7 +85,7 @@ class LoggedSessions:
     table: the validated session table.
     bounds: session offsets and per-row session index.
     track_rows: int32 [R] catalog row of each logged track.
-    levels: int32 [R] response level (0..3, public levels).
+    levels: int32 [R] response level (index into the five public levels).
     row_users: int64 [R] user of each row (the session index without a
       user_id column).
     session_users: int64 [S] user of each session.
@@ -170,7 +170,7 @@ class LoggedSessions:
     vectors = acoustic_vectors(self.catalog).astype(np.float64)
     session = self.bounds.session_index
     num_sessions = self.bounds.num_sessions
-    listens = self.levels == 3
+    listens = self.levels == log_stats.LISTEN_LEVEL
     if self.split_by == "session":
       listens &= ~self.held_out[session]
     own_sum = np.zeros((num_sessions, vectors.shape[1]))

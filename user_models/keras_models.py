@@ -31,7 +31,7 @@ unit acoustic vector after its catalog features, then the user index)
     state     = GRU ("swm_gru") over the steps, each coded by the CWM's
                 track tower and a dense "step_encoder"; its output at t is
                 the state after the start token and tracks 0..t-1
-    residual  = Dense(4, zero init)(Dense(residual_units, relu)(
+    residual  = Dense(L, zero init)(Dense(residual_units, relu)(
                   [state, user, session features, base,
                    Dense(state) * Dense(candidate track code)]))
     output    = softmax(base + residual)
