@@ -37,18 +37,23 @@ common `skip_2` value of the training sessions' rows).
 """
 
 import dataclasses
+import os
 
+import gin
 import numpy as np
 
+from simulator.io_utils import ensure_writable_dir
 from simulator.log_stats import LISTEN_LEVEL, SKIP_2
 from user_models import features
 from user_models import keras_models
-from user_models.log_inputs import LogInputs
 from user_models.base import SessionContext
+from user_models.keras_user_model import load_user_model, training_split
+from user_models.log_inputs import LogInputs, prepare_inputs
 
 __all__ = ["ChallengeSplit", "average_accuracies", "challenge_split",
            "evaluate_skip_prediction", "first_prediction_accuracy",
-           "mean_average_accuracy", "predict_second_half"]
+           "mean_average_accuracy", "predict_second_half",
+           "skip_prediction_benchmark"]
 
 #: P(skip_2) at or above this predicts a skip.
 THRESHOLD = 0.5
@@ -321,4 +326,55 @@ def evaluate_skip_prediction(model, inputs: LogInputs,
       num_sessions=int(len(split.sessions)),
       num_predictions=int(len(truth)), threshold=THRESHOLD,
       target="skip_2 = P(level <= skip_2) of each second-half track")
+  return result
+
+
+@gin.configurable(denylist=["root_dir", "logs_dir", "model_path"])
+def skip_prediction_benchmark(root_dir: str, logs_dir: str, model_path: str,
+                              split_by: str | None = None,
+                              holdout_fraction: float | None = None,
+                              split_seed: int | None = None) -> dict:
+  """Scores a trained CWM or SWM on the challenge's task, on held-out logs.
+
+  The sessions scored are the model's own held-out sessions: the split its
+  training recorded (`metrics.json` beside the model), unless given here.
+
+  Args:
+    root_dir: output folder (the caller writes the results there).
+    logs_dir: the logs folder (see `log_inputs.find_log_files`).
+    model_path: a `.keras` model from `scripts/train_user_model.py`.
+    split_by: "session" or "user"; None: the model's.
+    holdout_fraction: share held out; None: the model's.
+    split_seed: seed of the split; None: the model's.
+
+  Returns:
+    `evaluate_skip_prediction`'s results, plus the model path, the logs
+    folder and the split used.
+
+  Raises:
+    UserModelLoadError: if the model cannot be loaded.
+    ValueError: if no split is given and the model recorded none.
+  """
+  ensure_writable_dir(root_dir)
+  model = load_user_model(model_path)
+  recorded = training_split(model_path) or {}
+  given = {"split_by": split_by, "holdout_fraction": holdout_fraction,
+           "split_seed": split_seed}
+  split = {k: recorded.get(k) if v is None else v for k, v in given.items()}
+  missing = [k for k, v in split.items() if v is None]
+  if missing:
+    raise ValueError(
+        f"the model {model_path!r} has no metrics.json recording its "
+        f"training split, so its held-out sessions are unknown: bind "
+        f"{', '.join(f'skip_prediction_benchmark.{k}' for k in missing)} "
+        "(as its training used them) with --gin_bindings")
+  inputs = prepare_inputs(logs_dir, split["split_by"],
+                          split["holdout_fraction"], split_seed=split[
+                              "split_seed"],
+                          user_embedding=bool(
+                              keras_models.user_vocab_size(model)))
+  result = evaluate_skip_prediction(model, inputs, inputs.data.held_out)
+  result.update(model_path=os.path.abspath(model_path),
+                model_type=keras_models.model_kind(model),
+                logs_dir=os.path.abspath(logs_dir), split=split)
   return result

@@ -1,6 +1,7 @@
 """The Skip Prediction Challenge's task: halves, metric, baselines, no leak."""
 
 import dataclasses
+import shutil
 
 import numpy as np
 import pytest
@@ -147,3 +148,18 @@ def test_evaluate_reports_model_and_both_baselines(tiny_trained):
       pytest.approx(want_first))
   assert result["num_sessions"] == len(truths)
   assert result["num_predictions"] == sum(len(t) for t in truths)
+
+
+def test_benchmark_without_a_recorded_split_says_what_to_bind(tiny_trained,
+                                                              tmp_path):
+  lone = tmp_path / "user_model.keras"
+  shutil.copy(tiny_trained["cwm"], lone)  # No metrics.json beside it.
+  with pytest.raises(ValueError, match="skip_prediction_benchmark.split_by"):
+    sp.skip_prediction_benchmark(str(tmp_path / "out"), tiny_trained["logs"],
+                                 str(lone))
+  result = sp.skip_prediction_benchmark(
+      str(tmp_path / "out"), tiny_trained["logs"], str(lone),
+      split_by="session", holdout_fraction=0.2, split_seed=0)
+  assert result["model_type"] == "cwm"
+  assert result["split"] == {"split_by": "session", "holdout_fraction": 0.2,
+                             "split_seed": 0}
