@@ -48,8 +48,9 @@ _MODULE_DIR = os.path.dirname(os.path.abspath(__file__))
 def _ids(rng: np.random.Generator, n: int, prefix: str) -> np.ndarray:
   """n ids in the public style, e.g. t_0479f24c-27d2-46d6-a00c-7ec928f2b539."""
   raw = rng.bytes(16 * n)
-  return np.array([f"{prefix}{uuid.UUID(bytes=raw[16 * i:16 * i + 16], version=4)}"
-                   for i in range(n)], dtype=object)
+  return np.array(
+      [f"{prefix}{uuid.UUID(bytes=raw[16 * i:16 * i + 16], version=4)}"
+       for i in range(n)], dtype=object)
 
 
 def _tracks_table(rng: np.random.Generator, num_tracks: int) -> pa.Table:

@@ -46,7 +46,8 @@ def test_metric_matches_the_challenge_evaluator_on_random_sessions():
   offsets = np.concatenate([[0], np.cumsum(lengths)])
   truth = rng.random(offsets[-1]) < 0.45
   predicted = np.where(rng.random(offsets[-1]) < 0.7, truth, ~truth)
-  split = lambda a: [a[s:e] for s, e in zip(offsets[:-1], offsets[1:])]  # noqa: E731
+  def split(a):
+    return [a[s:e] for s, e in zip(offsets[:-1], offsets[1:])]
   want_aa, want_first = _challenge_evaluator(split(predicted.astype(int)),
                                              split(truth.astype(int)))
   assert sp.mean_average_accuracy(predicted, truth, offsets) == (
