@@ -37,6 +37,13 @@ Parts (`--only` picks some, comma separated; by default every part runs):
   `agents.distributed_collection` on 2 Ray actors against the same workers
   in one process (`--ray_collection_steps`, 0 skips it; identical data
   checked).
+* `read_logs`: seconds and peak resident memory of reading logs in the
+  public dataset's layout (`simulator.log_read_benchmark`): a session log of
+  `log_mini.csv`'s size (`--read_rows`, 167,880 rows, 21 columns) with its
+  track file (`--read_tracks`, 50,704 tracks), then one real daily file's
+  size (`--read_large_rows`, 3 million rows; 0 skips it). The files are
+  generated into root_dir/read_logs (and removed afterwards unless
+  `--keep_read_files`); each is read in a fresh process.
 
 Usage:
 
@@ -48,7 +55,8 @@ Usage:
 `benchmark.json` holds `env_steps_per_s.<B>.{batched,list,ratio}` (ratio is
 batched / list), `user_model_rows_per_s.<backend>.<batch>`,
 `ahdqn_decision_ms.<K>`, `train_steps_per_s`, `replay_bytes_per_transition`,
-`ray_speedup`, the raw figures under `*_measurements`, the settings under
+`ray_speedup`, `read_logs.<rows>.{read_seconds,peak_rss_mib,...}`, the raw
+figures under `*_measurements`, the settings under
 `settings` and a `machine` block (CPUs, platform, Python, NumPy, TensorFlow
 and TF-Agents versions, load average).
 """
@@ -76,6 +84,7 @@ import simulator
 from simulator import benchmarks
 from simulator import env_benchmark
 from simulator import io_utils
+from simulator import log_read_benchmark
 from simulator import runs
 import user_models  # noqa: F401  (registers its gin configurables)
 from user_models.base import AbstractUserModel
@@ -120,11 +129,24 @@ flags.DEFINE_integer("ray_collection_steps", 30,
                      "(ray part; 0 skips it).")
 flags.DEFINE_integer("ray_collection_batch_size", 256,
                      "Listeners per collection worker (ray part).")
+flags.DEFINE_integer("read_rows", 167_880,
+                     "Session-log rows of the read_logs part's small file "
+                     "(the public log_mini.csv's).")
+flags.DEFINE_integer("read_tracks", 50_704,
+                     "Tracks of the read_logs part (tf_mini.csv's).")
+flags.DEFINE_integer("read_large_rows", 3_000_000,
+                     "Rows of the read_logs part's large file (one real "
+                     "daily file; 0 skips it).")
+flags.DEFINE_bool("keep_read_files", False,
+                  "Keep the read_logs part's generated files.")
 #: Targets of the issue (#8).
 _TARGET_STEPS_PER_S = 50_000
 _TARGET_DECISION_K, _TARGET_DECISION_MS = 1000, 1.0
 _TARGET_REPLAY_BYTES = 4096
 _TARGET_RAY_SPEEDUP = 1.6
+#: Targets of issue #14: log_mini's size read in seconds, a daily file's
+#: peak memory in MiB.
+_TARGET_READ_SECONDS, _TARGET_READ_PEAK_MIB = 10.0, 2048
 
 FLAGS = flags.FLAGS
 
@@ -395,6 +417,47 @@ def table_ray(results: dict) -> str:
              f"{m['collection_identical']}"))
 
 
+def run_read_logs(settings: Settings) -> dict:
+  """Read seconds and peak memory of public-layout logs of two sizes."""
+  folder = os.path.join(FLAGS.root_dir, "read_logs")
+  measured = {}
+  sizes = [FLAGS.read_rows] + ([FLAGS.read_large_rows]
+                               if FLAGS.read_large_rows else [])
+  for rows in sizes:
+    logging.info("read_logs: writing %d rows ...", rows)
+    paths = log_read_benchmark.write_public_layout(
+        folder, rows, FLAGS.read_tracks, seed=settings.seed, name=str(rows))
+    logging.info("read_logs: reading %d rows ...", rows)
+    measured[str(rows)] = log_read_benchmark.measure_read(*paths)
+    if not FLAGS.keep_read_files:
+      for path in paths:
+        os.remove(path)
+  return {"read_logs": measured}
+
+
+def table_read_logs(results: dict) -> str:
+  lines = []
+  for rows, m in results["read_logs"].items():
+    lines.append(
+        f"read_sessions + read_tracks, {int(rows):,} rows x {m['columns']} "
+        f"columns ({m['sessions_file_mib']:,.0f} MiB CSV) + {m['tracks']:,} "
+        f"tracks: {m['read_seconds']:.1f} s (tracks "
+        f"{m['read_tracks_seconds']:.1f} s), peak RSS "
+        f"{m['peak_rss_mib']:,.0f} MiB ({m['rss_after_imports_mib']:,.0f} "
+        "MiB after imports)")
+  small = results["read_logs"][str(FLAGS.read_rows)]
+  lines.append(f"target: log_mini's size in < {_TARGET_READ_SECONDS:.0f} s: "
+               + ("met" if small["read_seconds"] < _TARGET_READ_SECONDS else
+                  "NOT met"))
+  if FLAGS.read_large_rows:
+    large = results["read_logs"][str(FLAGS.read_large_rows)]
+    lines.append(f"target: {FLAGS.read_large_rows:,} rows in peak RSS < "
+                 f"{_TARGET_READ_PEAK_MIB:,} MiB: " +
+                 ("met" if large["peak_rss_mib"] < _TARGET_READ_PEAK_MIB else
+                  "NOT met"))
+  return "\n".join(lines)
+
+
 #: Every part, in running order.
 PARTS: dict[str, Part] = {
     "env": Part(run=run_env, table=table_env),
@@ -403,6 +466,7 @@ PARTS: dict[str, Part] = {
     "train": Part(run=run_train, table=table_train),
     "replay": Part(run=run_replay, table=table_replay),
     "ray": Part(run=run_ray, table=table_ray),
+    "read_logs": Part(run=run_read_logs, table=table_read_logs),
 }
 
 flags.DEFINE_list("only", None,

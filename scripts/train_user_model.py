@@ -7,7 +7,9 @@
 
 Writes DIR/user_model.keras, DIR/reliability.png, DIR/metrics.json (auc,
 log_loss, ece on held-out sessions, and the world's bayes_* figures when the
-logs come from the listener world) and the gin config of the run.
+logs come from the listener world; skip_prediction: the Skip Prediction
+Challenge's scores, see scripts/evaluate_skip_prediction.py) and the gin
+config of the run.
 """
 
 import os
@@ -38,6 +40,12 @@ def main(argv):
         f"log_loss {metrics['log_loss']:.4f}, ece {metrics['ece']:.4f}{bayes}"
         f"; trained in {metrics['train_seconds']:.0f} s; wrote "
         f"{metrics['model_path']}")
+  sp = metrics["skip_prediction"]
+  print(f"skip prediction (held-out second halves): mean average accuracy "
+        f"{sp['mean_average_accuracy']:.4f}, first-prediction accuracy "
+        f"{sp['first_prediction_accuracy']:.4f} (repeat last skip "
+        f"{sp['repeat_last_skip']['mean_average_accuracy']:.4f} / "
+        f"{sp['repeat_last_skip']['first_prediction_accuracy']:.4f})")
 
 
 if __name__ == "__main__":

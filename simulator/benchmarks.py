@@ -28,6 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
+from user_models.base import PUBLIC_RESPONSE_LEVELS
 from user_models.catalog import TrackCatalog
 
 __all__ = [
@@ -101,7 +102,7 @@ def _ahdqn_agent(track_features: np.ndarray, pool_size: int, **kwargs):
   # The default environment's sizes (configs/simulate.gin).
   observation = tensor_spec.from_spec(playlist_observation_spec(
       len(track_features), pool_size, user_feature_dim=8, history_length=10,
-      num_levels=4, max_playlist_length=30))
+      num_levels=len(PUBLIC_RESPONSE_LEVELS), max_playlist_length=30))
   action = tensor_spec.BoundedTensorSpec((), tf.int32, 0, pool_size - 1,
                                          "action")
   return create_ahdqn_agent(ts.time_step_spec(observation), action,

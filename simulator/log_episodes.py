@@ -86,7 +86,7 @@ class LoggedSessions:
     table: the validated session table.
     bounds: session offsets and per-row session index.
     track_rows: int32 [R] catalog row of each logged track.
-    levels: int32 [R] response level (0..3, public levels).
+    levels: int32 [R] response level (index into the five public levels).
     row_users: int64 [R] user of each row (the session index without a
       user_id column).
     session_users: int64 [S] user of each session.

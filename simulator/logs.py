@@ -149,11 +149,7 @@ def _read_file(path: str, dtypes: dict[str, pa.DataType]) -> tuple:
     if fmt == "parquet":
       table = pq.read_table(path)
     else:
-      # Known columns come in as text so that we, not the CSV reader, decide
-      # what is valid and can name the offending cell.
-      table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
-          column_types={c: _STR for c in dtypes}, null_values=[""],
-          strings_can_be_null=True))
+      table = _read_csv(path, dtypes)
   except (pa.ArrowException, OSError) as e:
     if "Empty CSV file" in str(e):  # A header without a line end.
       raise LogFormatError(f"{path}: file is empty (no data rows)") from e
@@ -163,6 +159,29 @@ def _read_file(path: str, dtypes: dict[str, pa.DataType]) -> tuple:
   if table.num_rows == 0:
     raise source.error(None, "file is empty (no data rows)")
   return table, source
+
+
+def _read_csv(path: str, dtypes: dict[str, pa.DataType]) -> pa.Table:
+  """A CSV file's table: typed if every cell parses, else as text.
+
+  The typed read holds each value once, in its type (a daily file of 3
+  million rows as text would take about twice the memory). Any cell it
+  cannot parse sends the file through the text path, where the known
+  columns come in as text so that we, not the CSV reader, decide what is
+  valid and can name the offending cell; both accept the same cells.
+  """
+  typed = pacsv.ConvertOptions(
+      column_types=dict(dtypes), null_values=[""], strings_can_be_null=True,
+      true_values=[v for t in _TRUE for v in (t, t.capitalize(), t.upper())],
+      false_values=[v for f in _FALSE for v in (f, f.capitalize(),
+                                                 f.upper())])
+  try:
+    return pacsv.read_csv(path, convert_options=typed)
+  except pa.ArrowInvalid:
+    pass
+  return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+      column_types={c: _STR for c in dtypes}, null_values=[""],
+      strings_can_be_null=True))
 
 
 def _first(mask: np.ndarray | pa.Array) -> int:
@@ -200,7 +219,9 @@ def _convert(values: pa.Array, name: str, target: pa.DataType,
     values = values.dictionary_decode()
   kind = values.type
   try:
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+    if kind == target:  # Read typed already (no copy of a large column).
+      out = values
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
       out = _from_text(values.cast(_STR), name, target, source)
     elif not any(is_kind(kind) for is_kind in _CASTABLE[target]):
       raise source.error(name, f"has type {kind}, expected {target}")
@@ -248,27 +269,55 @@ def _from_text(values: pa.Array, name: str, target: pa.DataType,
                        f"{_WANTED[target]}", i) from None
 
 
-def _check_columns(table: pa.Table, required, source: _Source) -> None:
-  missing = [c for c in required if c not in table.column_names]
+def _session_columns(table: pa.Table,
+                     source: _Source) -> dict[str, pa.ChunkedArray]:
+  """A session table's columns by name, once its column names are valid."""
+  _check_columns(table.column_names, SESSION_COLUMNS, source)
+  return {name: table.column(i) for i, name in enumerate(table.column_names)}
+
+
+def _check_columns(names: list[str], required, source: _Source) -> None:
+  missing = [c for c in required if c not in names]
   if missing:
     raise source.error(None, f"missing required column(s) {missing}")
-  names = table.column_names
   duplicated = sorted({c for c in names if names.count(c) > 1})
   if duplicated:
     raise source.error(None, f"duplicated column name(s) {duplicated}")
 
 
-def _normalise_sessions(table: pa.Table, source: _Source,
+def _sort_columns(columns: dict[str, pa.Array]) -> None:
+  """Sorts the columns by (session_id, session_position), one at a time.
+
+  Taking column by column (and not at all when the rows are in order, as
+  the public files' are within a session) keeps the peak memory near one
+  table instead of two.
+  """
+  order = pc.sort_indices(pa.table({k: columns[k] for k in (
+      "session_id", "session_position")}), sort_keys=[
+          ("session_id", "ascending"), ("session_position", "ascending")])
+  if pc.all(pc.equal(order, pa.array(np.arange(len(order))))).as_py():
+    return
+  for name in list(columns):
+    columns[name] = pc.take(columns[name], order)
+
+
+def _normalise_sessions(raw: dict[str, pa.ChunkedArray], source: _Source,
                         catalog: TrackCatalog | None) -> pa.Table:
-  """Converts, validates and sorts a session table (see `read_sessions`)."""
-  _check_columns(table, SESSION_COLUMNS, source)
-  if table.num_rows == 0:
+  """Converts, validates and sorts a session table (see `read_sessions`).
+
+  `raw` holds the table's columns by name and is emptied as each column is
+  converted: with the caller's table dropped, the text columns of a CSV are
+  released one by one, so a large file never sits in memory twice.
+  """
+  names = list(raw)
+  _check_columns(names, SESSION_COLUMNS, source)
+  if not len(raw[names[0]]):
     raise source.error(None, "no rows (empty)")
-  present = [c for c in _ALL_SESSION_DTYPES if c in table.column_names]
-  other = [c for c in table.column_names if c not in _ALL_SESSION_DTYPES]
+  present = [c for c in _ALL_SESSION_DTYPES if c in names]
+  other = [c for c in names if c not in _ALL_SESSION_DTYPES]
   out = {}
   for name in present:  # session_id, session_position first: rows get keys.
-    out[name] = _convert(table.column(name).combine_chunks(), name,
+    out[name] = _convert(raw.pop(name).combine_chunks(), name,
                          _ALL_SESSION_DTYPES[name], source)
     if name == "session_position":
       ids, pos = out["session_id"], out["session_position"]
@@ -282,9 +331,10 @@ def _normalise_sessions(table: pa.Table, source: _Source,
         raise source.error(name, f"value {out[name][i].as_py()} is not "
                            f"{wanted}", i)
   for name in other:
-    out[name] = table.column(name).combine_chunks()
-  result = pa.table(out).sort_by(
-      [("session_id", "ascending"), ("session_position", "ascending")])
+    out[name] = raw.pop(name).combine_chunks()
+  _sort_columns(out)
+  result = pa.table(out)
+  del out
   ids = result.column("session_id").combine_chunks()
   pos = result.column("session_position").to_numpy()
   source.position = None  # Rows are now sorted; name them by key only.
@@ -368,7 +418,9 @@ def read_sessions(path: str | os.PathLike,
   """
   path = os.fspath(path)
   table, source = _read_file(path, _ALL_SESSION_DTYPES)
-  return _normalise_sessions(table, source, catalog)
+  raw = _session_columns(table, source)
+  del table  # `raw` is the only reference: columns are freed as converted.
+  return _normalise_sessions(raw, source, catalog)
 
 
 def read_tracks(path: str | os.PathLike) -> TrackCatalog:
@@ -391,7 +443,7 @@ def read_tracks(path: str | os.PathLike) -> TrackCatalog:
 
 
 def _track_columns(table: pa.Table, source: _Source) -> dict[str, np.ndarray]:
-  _check_columns(table, TRACK_FEATURE_COLUMNS, source)
+  _check_columns(table.column_names, TRACK_FEATURE_COLUMNS, source)
   ids = _convert(table.column("track_id").combine_chunks(), "track_id", _STR,
                  source)
   source.keys = lambda i: f"track_id={ids[i].as_py()!r}"
@@ -435,7 +487,8 @@ def write_sessions(table: pa.Table, path: str | os.PathLike) -> None:
   """
   path = os.fspath(path)
   fmt = _file_format(path)
-  _write(_normalise_sessions(table, _Source(f"table for {path}"), None),
+  source = _Source(f"table for {path}")
+  _write(_normalise_sessions(_session_columns(table, source), source, None),
          path, fmt)
 
 

@@ -10,45 +10,20 @@ the same rows with the world's ground truth, when the logs come from it.
 """
 
 import dataclasses
-import os
 
 import numpy as np
 
 from simulator.log_episodes import LoggedSessions
+# The logs-folder layout lives with the other file code; re-exported here.
+from simulator.log_files import LOG_FILE_PATTERNS, find_log_files
 from user_models import features
 from user_models import keras_models
 from user_models.base import AbstractUserModel, PUBLIC_RESPONSE_LEVELS
 from user_models.base import SessionContext
 
-__all__ = ["LogInputs", "find_log_files", "hashed_share",
+__all__ = ["LOG_FILE_PATTERNS", "LogInputs", "find_log_files", "hashed_share",
            "leave_session_out_profiles", "model_inputs", "prepare_inputs",
            "true_probabilities"]
-
-
-def find_log_files(logs_dir: str) -> tuple[str, str]:
-  """The sessions and tracks files of a logs folder (Parquet, else CSV).
-
-  Args:
-    logs_dir: a folder written by `scripts/generate_logs.py`, or holding
-      the public dataset's files renamed to sessions.* and tracks.*.
-
-  Returns:
-    (sessions_path, tracks_path).
-
-  Raises:
-    FileNotFoundError: if either file is missing.
-  """
-  found = []
-  for stem in ("sessions", "tracks"):
-    paths = [os.path.join(logs_dir, f"{stem}.{ext}")
-             for ext in ("parquet", "pq", "csv", "csv.gz")]
-    existing = [p for p in paths if os.path.isfile(p)]
-    if not existing:
-      raise FileNotFoundError(
-          f"no {stem}.parquet/.csv in {logs_dir!r}; generate logs with "
-          "scripts/generate_logs.py --root_dir LOGS")
-    found.append(existing[0])
-  return found[0], found[1]
 
 
 def true_probabilities(true_user_model: AbstractUserModel | None,

@@ -15,6 +15,10 @@ into root_dir:
   the listener world, the same figures of the world's true probabilities on
   the same rows (`bayes_auc`, `bayes_log_loss`, `bayes_ece`), the ceiling a
   model of these logs can reach. Without them, `bayes_unavailable` says why.
+  Under `skip_prediction`, the Skip Prediction Challenge's scores on the
+  held-out sessions (`user_models.skip_prediction`): mean average accuracy
+  and first-prediction accuracy of skip_2 in each second half, predicted
+  from the first half, beside the repeat-last-skip and majority baselines.
 
 The user context is the listener's taste profile from the logs
 (`LoggedSessions.session_profile`), exactly what `LogEpisodeSampler` shows
@@ -51,6 +55,7 @@ from simulator.runs import write_run_files
 from user_models import features
 from user_models import keras_models
 from user_models import metrics as skip_metrics_lib
+from user_models import skip_prediction
 from user_models.base import AbstractUserModel
 from user_models.keras_user_model import save_user_model
 # The data preparation lives in user_models.log_inputs; re-exported here.
@@ -338,6 +343,9 @@ def train_user_model(
   plot_path = skip_metrics_lib.reliability_plot(
       os.path.join(root_dir, PLOT_FILE), curves,
       title=reliability_title(split_by))
+  # The field's own score: skip_2 of each second half from the first half.
+  metrics["skip_prediction"] = skip_prediction.evaluate_skip_prediction(
+      model, inputs, held)
   metrics.update(
       model_type=model_type, model_path=model_path, reliability_plot=plot_path,
       logs_dir=os.path.abspath(logs_dir),

@@ -37,6 +37,7 @@ from simulator.evaluation.saved_policies import parse_policy_flags
 from simulator.evaluation.simulated import run_logged_episodes, summarize_run
 from simulator.evaluation.stats import agreement
 from simulator.io_utils import ensure_writable_dir, write_json
+from simulator.log_files import find_log_files
 
 __all__ = ["ENVIRONMENTS", "evaluate_policies", "format_table",
            "parse_policy_flags"]
@@ -102,7 +103,7 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
       saved, set(baselines) | set(stochastic) | set(DEFAULT_STOCHASTIC))
   root_dir = ensure_writable_dir(root_dir)
   start = time.perf_counter()
-  tracks = os.path.join(logs_dir, "tracks.parquet")
+  tracks = find_log_files(logs_dir)[1]
   model_cls = (LiteRTUserModel if user_model_path.endswith(".tflite") else
                KerasUserModel)
   # One model per role: the simulator's environment, the greedy scorer.

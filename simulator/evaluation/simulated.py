@@ -10,12 +10,12 @@ playlist position, the tracks heard, skipped and the reward, from which
 """
 
 import dataclasses
-import os
 from typing import Callable
 
 import numpy as np
 
 from simulator.evaluation.stats import bootstrap_mean, bootstrap_ratio
+from simulator.log_files import find_log_files
 from simulator.rollout import EpisodeStats
 from simulator.tracker import TERMINATION_REASONS
 
@@ -84,7 +84,7 @@ def held_out_env(user_model, logs_dir: str, seed: int, batch_size: int = 64,
 
   Args:
     user_model: the environment's user model.
-    logs_dir: folder of sessions.parquet and tracks.parquet.
+    logs_dir: a logs folder (`simulator.log_files.find_log_files`).
     seed: seed of the play modes and outcome draws.
     batch_size: listeners simulated at once.
     split: the logs' split the play modes come from.
@@ -96,9 +96,9 @@ def held_out_env(user_model, logs_dir: str, seed: int, batch_size: int = 64,
   from simulator.builder import EnvironmentBuilder
   from simulator.log_episodes import LogEpisodeSampler
   from simulator.track_sampler import DiscreteTrackSampler
-  sampler = LogEpisodeSampler(
-      sessions_path=os.path.join(logs_dir, "sessions.parquet"),
-      tracks_path=os.path.join(logs_dir, "tracks.parquet"), split=split)
+  sessions_path, tracks_path = find_log_files(logs_dir)
+  sampler = LogEpisodeSampler(sessions_path=sessions_path,
+                              tracks_path=tracks_path, split=split)
   return EnvironmentBuilder(user_model=user_model,
                             track_sampler=DiscreteTrackSampler(),
                             episode_sampler=sampler).get_py_env(
@@ -114,7 +114,7 @@ def run_logged_episodes(user_model, logs_dir: str,
 
   Args:
     user_model: the environment's user model.
-    logs_dir: folder of sessions.parquet and tracks.parquet.
+    logs_dir: a logs folder (`simulator.log_files.find_log_files`).
     make_policy: builds a batched PyPolicy for the environment.
     num_episodes: episodes to run.
     seed: seed of the environment.
@@ -140,7 +140,7 @@ def run_on_logged_sessions(user_model, logs_dir: str, policy_name: str,
 
   Args:
     user_model: the environment's user model.
-    logs_dir: folder of sessions.parquet and tracks.parquet.
+    logs_dir: a logs folder (`simulator.log_files.find_log_files`).
     policy_name: a name from `agents.BASELINES` or "greedy" (greedy by
       `scorer`'s predicted listen probability).
     num_episodes: episodes to run.

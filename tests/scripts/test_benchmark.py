@@ -103,3 +103,18 @@ def test_ray_part_reports_speedup_and_identical_returns(tmp_path):
   assert result["ray_measurements"]["ray_startup_seconds"] > 0
   assert result["ray_measurements"]["collection_identical"] is True
   assert result["ray_measurements"]["collection_speedup"] > 0
+
+
+def test_read_logs_part_reports_seconds_and_peak_memory(tmp_path):
+  root = tmp_path / "bench"
+  proc = _run("--root_dir", str(root), "--only", "read_logs", "--read_rows",
+              "300", "--read_tracks", "50", "--read_large_rows", "0")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  measured = json.loads((root / "benchmark.json").read_text())["read_logs"]
+  assert list(measured) == ["300"]
+  m = measured["300"]
+  assert (m["rows"], m["columns"], m["tracks"]) == (300, 21, 50)
+  assert m["read_seconds"] > 0
+  assert m["peak_rss_mib"] >= m["rss_after_imports_mib"] > 0
+  assert "log_mini's size in < 10 s" in proc.stdout
+  assert not os.listdir(root / "read_logs")  # Generated files removed.

@@ -61,6 +61,24 @@ def test_script_writes_model_metrics_plot_and_config(logs_dir, tmp_path,
   # The file serves in the environment as it is.
   user_models.KerasUserModel(str(tmp_path / "user_model.keras"),
                              os.path.join(logs_dir, "tracks.parquet"))
+  # The Challenge's scores, and the stand-alone script finds the same
+  # held-out sessions from the model's metrics.json.
+  assert "skip prediction (held-out second halves)" in out.stdout
+  sp = metrics["skip_prediction"]
+  assert sp["num_sessions"] == metrics["num_held_out_sessions"]
+  evaluated = subprocess.run(
+      [sys.executable, "scripts/evaluate_skip_prediction.py", "--logs_dir",
+       logs_dir, "--model", str(tmp_path / "user_model.keras"),
+       "--root_dir", str(tmp_path / "eval")],
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+  assert evaluated.returncode == 0, evaluated.stderr
+  assert "repeat last skip" in evaluated.stdout
+  again = json.loads((tmp_path / "eval" / "skip_prediction.json").read_text())
+  assert (tmp_path / "eval" / "operative_config.gin").is_file()
+  for key in ("mean_average_accuracy", "first_prediction_accuracy"):
+    assert again[key] == pytest.approx(sp[key], abs=1e-6)
+    assert again["repeat_last_skip"][key] == sp["repeat_last_skip"][key]
+    assert again["majority_class"][key] == sp["majority_class"][key]
 
 
 def test_logs_from_another_world_get_no_bayes_figures(logs_dir, tmp_path):

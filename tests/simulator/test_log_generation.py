@@ -17,7 +17,6 @@ from agents.baselines import acoustic_vectors
 from simulator.log_episodes import LogEpisodeSampler, LoggedSessions
 from simulator.log_episodes import split_sessions
 from simulator.log_generation import generate_logs
-from user_models import PUBLIC_RESPONSE_LEVELS
 from tests.conftest import REPO_ROOT
 
 _BINDINGS = """
@@ -56,7 +55,8 @@ def test_logs_round_trip_through_the_reader(world_logs):
   propensity = table.column("propensity").to_numpy()
   assert ((propensity > 0) & (propensity <= 1)).all()
   levels = log_stats.response_levels(table)
-  assert set(np.unique(levels)) <= set(range(len(PUBLIC_RESPONSE_LEVELS)))
+  assert set(np.unique(levels)) <= set(
+      range(len(log_stats.PUBLIC_RESPONSE_LEVELS)))
   assert summary["consecutive_skip_limit"] >= 1
 
 
