@@ -236,7 +236,7 @@ class PlaylistGymEnv(gymnasium.Env):
       (observation, reward, terminated, truncated, info). `terminated` is True
       when the session ended; `truncated` is always False; on termination
       info["termination_reason"] is one of "consecutive_skips",
-      "max_length" or "pool_exhausted".
+      "max_length", "pool_exhausted" or "listener_left".
 
     Raises:
       RuntimeError: if called before `reset()` or after the episode ended.

@@ -28,7 +28,8 @@ from simulator.io_utils import atomic_path
 
 __all__ = ["EpisodeTracker", "TERMINATION_REASONS"]
 
-TERMINATION_REASONS = ("", "consecutive_skips", "max_length", "pool_exhausted")
+TERMINATION_REASONS = ("", "consecutive_skips", "max_length", "pool_exhausted",
+                       "listener_left")
 
 
 @gin.configurable
