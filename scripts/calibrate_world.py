@@ -40,6 +40,8 @@ FLAGS = flags.FLAGS
 _PARAMETERS = (
     ("ParametricListener.bias", 0.3),
     ("ParametricListener.fatigue_weight", 0.1),
+    ("ParametricListener.fatigue_decay", 0.1),
+    ("ParametricListener.jump_weight", 0.1),
     ("ParametricListener.consecutive_skip_weight", 0.1),
     ("ParametricListener.position_weight", 0.01),
     ("ParametricListener.skip_1_bias", 0.3),
@@ -48,8 +50,10 @@ _PARAMETERS = (
     ("ParametricListener.leave_bias", 0.2),
     ("ParametricListener.leave_consecutive_skip_weight", 0.05),
     ("ParametricListener.leave_position_weight", 0.02),
+    ("logging_policy.temperature", 0.2),
 )
-_NON_NEGATIVE = ("fatigue_weight", "consecutive_skip_weight",
+_NON_NEGATIVE = ("fatigue_weight", "fatigue_decay", "jump_weight",
+                 "temperature", "consecutive_skip_weight",
                  "position_weight", "leave_consecutive_skip_weight",
                  "leave_position_weight")
 
