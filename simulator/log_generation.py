@@ -309,8 +309,11 @@ def _session_table(rows: pa.Table, prop_keys: np.ndarray,
   day = rng.integers(0, 80, num_sess)
   shuffle = rng.random(num_sess) < _SHUFFLE_SHARE
   users = col["user_id"]
-  premium = (np.random.default_rng([seed, 7]).random(users.max() + 1) <
-             _PREMIUM_SHARE)[users]
+  # Premium is a listener's, and an exact quota of listeners has it, so the
+  # row share does not wander with which listeners' sessions were kept.
+  num_users = users.max() + 1
+  premium = (np.random.default_rng([seed, 7]).permutation(num_users) <
+             round(_PREMIUM_SHARE * num_users))[users]
   skipped = level != LISTEN_LEVEL
   pause = rng.random(n)
   switch = (rng.random(n) < _CONTEXT_SWITCH_SHARE * n / max(n - num_sess, 1)
