@@ -235,6 +235,9 @@ def _run_logging(py_env, policy, num_sessions: int, min_length: int,
   Returns:
     (propensity keys episode_id * 10**6 + step, propensities, the kept
     episode ids in start order).
+
+  Raises:
+    ValueError: if sessions that long are too rare to ever collect enough.
   """
   env = py_env.environment
   keys, values = [], []
@@ -265,6 +268,12 @@ def _run_logging(py_env, policy, num_sessions: int, min_length: int,
     kept = np.flatnonzero(lengths[:settled] >= min_length)
     if kept.size - bar.n > 0:
       bar.update(min(kept.size, num_sessions) - bar.n)
+    if kept.size < num_sessions and settled > 50 * num_sessions + 10000:
+      bar.close()
+      raise ValueError(
+          f"generate_logs: only {kept.size} of {settled} simulated sessions "
+          f"reached min_session_length {min_length}; lower it (or check the "
+          "world's leaving behaviour)")
     if kept.size >= num_sessions:
       bar.close()
       return (np.concatenate(keys), np.concatenate(values),

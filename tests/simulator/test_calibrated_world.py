@@ -203,3 +203,12 @@ def _context(consecutive_skips, position):
       history_responses=np.full((r, 2), -1, np.int32),
       consecutive_skips=consecutive_skips.astype(np.int32),
       num_skips=consecutive_skips.astype(np.int32))
+
+
+def test_unreachable_selection_raises(tmp_path):
+  gin.parse_config_file(os.path.join(REPO_ROOT, "configs", "world.gin"))
+  gin.parse_config("SyntheticWorld.num_tracks = 300\n"
+                   "SyntheticWorld.num_users = 50")
+  with pytest.raises(ValueError, match="min_session_length 25"):
+    generate_logs(str(tmp_path), num_sessions=10, min_session_length=25,
+                  max_session_length=30, progress=False)
