@@ -198,6 +198,7 @@ def plot_comparison(stats: dict[str, Any], reference: dict[str, Any],
             label="MSSD log_mini")
   left.plot(positions, [np.nan if v is None else v for v in ours], "s--",
             label="these logs")
+  left.set_xticks(positions[::2])
   left.set(xlabel="session position", ylabel="skip_2 share",
            title="skip_2 by position", ylim=(0, 1))
   left.legend()
