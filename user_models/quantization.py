@@ -50,7 +50,7 @@ def replay_probabilities(user_model, inputs: training.LogInputs,
   starts, lengths = offsets[sessions], np.diff(offsets)[sessions]
   slots = np.arange(len(sessions))
   user_model.begin_sessions(slots, inputs.data.session_users[sessions])
-  out = np.zeros((lengths.sum(), 4), np.float32)
+  out = np.zeros((lengths.sum(), user_model.num_levels), np.float32)
   out_start = np.concatenate([[0], np.cumsum(lengths)[:-1]])
   context = inputs.context
   for t in range(int(lengths.max())):

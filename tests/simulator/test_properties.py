@@ -18,12 +18,13 @@ _WORLD = user_models.SyntheticWorld(num_tracks=120, num_users=30, seed=5)
 
 
 class _RandomLevelsModel(user_models.AbstractUserModel):
-  """Four response levels with probabilities fixed per track."""
+  """The public response levels with probabilities fixed per track."""
 
   response_levels = user_models.PUBLIC_RESPONSE_LEVELS
 
   def __init__(self, seed):
-    probs = np.random.default_rng(seed).dirichlet(np.ones(4), size=120)
+    probs = np.random.default_rng(seed).dirichlet(
+        np.ones(len(self.response_levels)), size=120)
     self.probs = probs
 
   def predict(self, context, track_ids):
