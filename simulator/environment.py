@@ -16,7 +16,11 @@ Dynamics of one row:
   of a step is the sum of `reward_per_level` over the tracks heard.
 * the episode ends when the `consecutive_skip_limit`-th skip in a row happens
   (later slate items are not heard), when `max_playlist_length` tracks were
-  heard, or when no candidate is left (checked in that order).
+  heard, when no candidate is left, or when the listener leaves (checked in
+  that order). Leaving is the user model's: after a step that ended the
+  session by none of the other rules, a model whose `leave_probability`
+  returns probabilities (the calibrated `ParametricListener`) ends it with
+  that probability; models that return None never leave and cost no draw.
 * a row whose last step ended its episode is reset by the next `step` call,
   which ignores that row's action and returns FIRST for it (TF-Agents'
   convention for batched environments).
@@ -444,11 +448,25 @@ class PlaylistEnvironment(AbstractEnvironment):
     reason[ended_by_skips] = 1
     reason[(reason == 0) & (position >= self.max_playlist_length)] = 2
     reason[(reason == 0) & ~self._available[rows].any(1)] = 3
+    reason[self._leaves(rows, reason == 0)] = 4
     ended = reason > 0
     self.user_model.observe(rows, track_ids, responses)
     if self.tracker is not None and self.tracker.enabled:
       self._record(rows, slots, track_ids, responses, probs, ended, reason)
     return reward, reason, heard_all.sum(1, dtype=np.int32), skipped
+
+  def _leaves(self, rows: np.ndarray, going_on: np.ndarray) -> np.ndarray:
+    """bool [len(rows)]: rows whose listener leaves after this step."""
+    p_leave = self.user_model.leave_probability(self.session_context(rows))
+    if p_leave is None:
+      return np.zeros(len(rows), bool)
+    if self.common_random_numbers:
+      # A stream apart from the outcomes' (another seed in the hash).
+      draws = _hashed_uniforms(self.seed ^ 0x5EED1EAF, self._episode_ids[rows],
+                               self._position[rows], 1)[:, 0, 0]
+    else:
+      draws = self._rng.random(len(rows))
+    return going_on & (draws < np.asarray(p_leave, np.float64))
 
   def _push_history(self, rows, track_ids, levels) -> None:
     if rows.size:

@@ -326,7 +326,7 @@ class PlaylistGymEnv(gymnasium.Env):
       when the session ended; `truncated` is always False;
       info["action_mask"] is the int8 [K] availability mask; on termination
       info["termination_reason"] is one of "consecutive_skips",
-      "max_length" or "pool_exhausted".
+      "max_length", "pool_exhausted" or "listener_left".
 
     Raises:
       RuntimeError: if called before `reset()` or after the episode ended.

@@ -38,23 +38,54 @@ __all__ = ["LogEpisodeSampler", "LoggedSessions",
            "consecutive_skip_limit_from_logs", "split_sessions"]
 
 
+_SKIP_LIMIT_METHODS = ("hazard", "quantile")
+
+
 @gin.configurable
 def consecutive_skip_limit_from_logs(sessions_path: str = gin.REQUIRED,
-                                     fraction: float = 0.92) -> int:
-  """The data-driven N: see `simulator.log_stats.consecutive_skip_limit`.
+                                     fraction: float = 0.92,
+                                     method: str = "hazard",
+                                     hazard_threshold: float = 0.5,
+                                     max_session_length: int | None = None
+                                     ) -> int:
+  """The data-driven N, the skips in a row after which a session ends.
 
   In gin: `PlaylistEnvironment.consecutive_skip_limit =
   @consecutive_skip_limit_from_logs()`.
 
+  Methods:
+  * "hazard" (default): `simulator.log_stats.consecutive_skip_limit_censored`,
+    the shortest run of skips after which logged listeners leave at least
+    `hazard_threshold` of the time; sessions cut at the log's length cap are
+    censored (they did not end there), so it is right on the public
+    dataset's cut-at-20 logs;
+  * "quantile": `simulator.log_stats.consecutive_skip_limit`, the `fraction`
+    quantile of the skip runs that end sessions (cut sessions included, as
+    before the censoring-aware method).
+
   Args:
     sessions_path: a session log.
-    fraction: share of skip-ended sessions whose final skip run is <= N.
+    fraction: for "quantile", the share of skip-ended sessions whose final
+      run is <= N.
+    method: "hazard" or "quantile".
+    hazard_threshold: for "hazard", the leaving hazard that marks N.
+    max_session_length: for "hazard", the log's cut (None: its longest
+      session).
 
   Returns:
-    The smallest such N.
+    N >= 1.
+
+  Raises:
+    ValueError: on an unknown method (or see the two estimators).
   """
-  return log_stats.consecutive_skip_limit(logs.read_sessions(sessions_path),
-                                          fraction)
+  if method not in _SKIP_LIMIT_METHODS:
+    raise ValueError(f"consecutive_skip_limit_from_logs: method must be one "
+                     f"of {_SKIP_LIMIT_METHODS}, got {method!r}")
+  table = logs.read_sessions(sessions_path)
+  if method == "quantile":
+    return log_stats.consecutive_skip_limit(table, fraction)
+  return log_stats.consecutive_skip_limit_censored(
+      table, hazard_threshold, max_session_length)
 
 
 def split_sessions(session_keys: np.ndarray, holdout_fraction: float,

@@ -10,9 +10,20 @@ probability) in a gin-configured environment, typically the listener world
   (the logging policy's probability of each logged track);
 * `tracks.parquet` (or `.csv`): the public track-feature columns.
 
-Columns the simulation does not model (pauses, seeks, shuffle, hour, date,
-context) are drawn from simple, seeded distributions so the files look like
-the public ones; the response columns come from the world.
+Columns the simulation does not model (pauses, seeks, shuffle, premium,
+hour, date, context, context switches, the reasons a track started and ended)
+are drawn from seeded distributions whose shares are the public dataset's
+(`mssd_reference.json`, log_mini); the response columns come from the world,
+and a session's last row carries a leaving reason (endplay, logout, remote)
+when the listener left there.
+
+Selection. The public dataset keeps sessions of at least 10 tracks and cuts
+longer ones at 20. `generate_logs(min_session_length=10,
+max_session_length=20)` does the same (the calibrated world, `configs/
+world.gin`, turns it on): `num_sessions` then counts the sessions *kept*,
+the first to start among those long enough, and a kept session longer than
+the cut is truncated (its `session_length` is the cut, and its last row is
+not a leaving row: the listener went on).
 """
 
 import datetime
@@ -40,9 +51,26 @@ from user_models.checks import check_count, check_seed
 __all__ = ["LogsExistError", "generate_logs", "logging_policy",
            "prepare_log_dir"]
 
-_CONTEXT_TYPES = np.array(["editorial_playlist", "user_collection", "catalog",
-                           "radio", "charts", "personalized_playlist"])
-_CONTEXT_P = np.array([0.35, 0.3, 0.1, 0.1, 0.05, 0.1])
+# Session metadata shares: the public log_mini sample's (mssd_reference.json).
+_CONTEXT_TYPES = np.array(["user_collection", "catalog", "editorial_playlist",
+                           "radio", "personalized_playlist", "charts"])
+_CONTEXT_P = np.array([0.4017, 0.2279, 0.2124, 0.1257, 0.0177, 0.0145])
+_PREMIUM_SHARE = 0.8104
+_SHUFFLE_SHARE = 0.3087
+_CONTEXT_SWITCH_SHARE = 0.0409
+_SEEKFWD_MEAN, _SEEKBACK_MEAN = 0.0389, 0.0463
+# reason_end given the row's outcome. The shares are chosen so that, with
+# the public level shares (a third listened, about 4.5% ended otherwise),
+# the marginal shares are the public ones (fwdbtn .485, trackdone .344,
+# endplay .088, backbtn .078): skips end by the forward button, sometimes by
+# going back or stopping; a track that ended otherwise was mostly stopped.
+_REASONS = np.array(["fwdbtn", "trackdone", "endplay", "backbtn", "logout",
+                     "remote"])
+_REASON_P_SKIP = np.array([0.82, 0.0, 0.065, 0.115, 0.0, 0.0])
+_REASON_P_LISTEN = np.array([0.0, 1.0, 0.0, 0.0, 0.0, 0.0])
+_REASON_P_OTHER = np.array([0.0, 0.25, 0.5, 0.25, 0.0, 0.0])
+# The last row of a session the listener left.
+_REASON_P_LEAVE = np.array([0.0, 0.0, 0.85, 0.0, 0.1, 0.05])
 _FIRST_DATE = datetime.date(2018, 7, 1)
 
 
@@ -128,24 +156,31 @@ def logging_policy(time_step_spec, action_spec, catalog,
 @gin.configurable(denylist=["root_dir", "seed", "file_format"])
 def generate_logs(root_dir: str, num_sessions: int = 20000,
                   batch_size: int = 1024, seed: int = 0,
-                  file_format: str = "parquet", progress: bool = True) -> dict:
+                  file_format: str = "parquet", progress: bool = True,
+                  min_session_length: int = 1,
+                  max_session_length: int | None = None) -> dict:
   """Writes root_dir/sessions.<fmt> and root_dir/tracks.<fmt>.
 
   Args:
     root_dir: output folder.
-    num_sessions: sessions to log (the first to start, so that long and short
-      sessions are kept alike).
+    num_sessions: sessions to log (the first to start among those kept by
+      the selection, so that long and short sessions are kept alike).
     batch_size: listeners simulated at once.
     seed: seed of the environment, the policy and the unmodelled columns.
     file_format: "parquet" or "csv".
     progress: show a progress bar.
+    min_session_length: sessions with fewer tracks are dropped (the public
+      dataset: 10).
+    max_session_length: kept sessions are cut after this many tracks (the
+      public dataset: 20); None keeps them whole.
 
   Returns:
-    A summary (paths and `simulator.log_stats.summarize_logs` figures).
+    A summary (paths, the selection and `simulator.log_stats.summarize_logs`
+    figures).
 
   Raises:
-    ValueError: on a bad format or size, or a user model whose levels are
-      neither the five public ones nor skip/not_skipped.
+    ValueError: on a bad format, size or selection, or a user model whose
+      levels are neither the five public ones nor skip/not_skipped.
   """
   if file_format not in ("parquet", "csv"):
     raise ValueError(f"file_format must be 'parquet' or 'csv', got "
@@ -154,6 +189,14 @@ def generate_logs(root_dir: str, num_sessions: int = 20000,
               owner="generate_logs")
   check_count("batch_size", batch_size, maximum=10**6, owner="generate_logs")
   check_seed("seed", seed, owner="generate_logs")
+  check_count("min_session_length", min_session_length, maximum=10**6,
+              owner="generate_logs")
+  if (max_session_length is not None and
+      check_count("max_session_length", max_session_length, maximum=10**6,
+                  owner="generate_logs") < min_session_length):
+    raise ValueError(
+        f"generate_logs: need min_session_length <= max_session_length,"
+        f" got {min_session_length} and {max_session_length}")
   root_dir = ensure_writable_dir(root_dir)
   tracker = EpisodeTracker(max_rows_in_memory=10**9)
   py_env = EnvironmentBuilder(episode_tracker=tracker).get_py_env(
@@ -164,31 +207,18 @@ def generate_logs(root_dir: str, num_sessions: int = 20000,
     raise ValueError(f"logs need the public response levels, got {levels}")
   if env.track_sampler.slate_size != 1:
     raise ValueError("logs are generated one track per step (slate_size 1)")
+  if min_session_length > env.max_playlist_length:
+    raise ValueError(
+        f"generate_logs: min_session_length {min_session_length} exceeds the "
+        f"environment's max_playlist_length {env.max_playlist_length}; no "
+        "session could be kept")
   policy = logging_policy(py_env.time_step_spec(), py_env.action_spec(),
                           env.catalog, seed=seed)
-  # Propensity of each decision, keyed by episode_id * 10**6 + step.
-  keys, values = [], []
-  bar = tqdm(total=num_sessions, unit="session", disable=not progress,
-             desc="logging")
-  time_step = py_env.reset()
-  steps = np.zeros(batch_size, np.int64)
-  while True:
-    episode_ids = env.episode_ids
-    if episode_ids.min() >= num_sessions:
-      break
-    decision = policy.action(time_step)
-    running = time_step.step_type != 2  # LAST rows are reset, not stepped.
-    keys.append(episode_ids[running] * 10**6 + steps[running])
-    values.append(decision.info["propensity"][running])
-    time_step = py_env.step(decision.action)
-    steps = np.where(time_step.step_type == 0, 0, steps + 1)
-    started_and_done = int(min(env.episode_ids.min(), num_sessions))
-    if started_and_done > bar.n:
-      bar.update(started_and_done - bar.n)
-  bar.close()
+  keys, values, kept = _run_logging(py_env, policy, num_sessions,
+                                    min_session_length, progress)
   rows = tracker.to_table()
-  table = _session_table(rows, np.concatenate(keys), np.concatenate(values),
-                         levels, num_sessions, seed)
+  table = _session_table(rows, keys, values, levels, kept,
+                         max_session_length, seed)
   ext = "parquet" if file_format == "parquet" else "csv"
   sessions_path = os.path.join(root_dir, f"sessions.{ext}")
   tracks_path = os.path.join(root_dir, f"tracks.{ext}")
@@ -196,18 +226,77 @@ def generate_logs(root_dir: str, num_sessions: int = 20000,
   logs.write_sessions(table, sessions_path)
   summary = summarize_logs(table)
   summary.update(sessions_path=sessions_path, tracks_path=tracks_path,
-                 user_model=type(env.user_model).__name__)
+                 user_model=type(env.user_model).__name__,
+                 min_session_length=int(min_session_length),
+                 max_session_length=max_session_length,
+                 sessions_simulated=int(kept.max()) + 1)
   return summary
 
 
+def _run_logging(py_env, policy, num_sessions: int, min_length: int,
+                 progress: bool):
+  """Steps the environment until the first `num_sessions` sessions of at
+  least `min_length` tracks (in start order) have ended.
+
+  Returns:
+    (propensity keys episode_id * 10**6 + step, propensities, the kept
+    episode ids in start order).
+
+  Raises:
+    ValueError: if sessions that long are too rare to ever collect enough.
+  """
+  env = py_env.environment
+  keys, values = [], []
+  lengths = np.full(1024, -1, np.int64)  # Final length by episode id.
+  bar = tqdm(total=num_sessions, unit="session", disable=not progress,
+             desc="logging")
+  time_step = py_env.reset()
+  steps = np.zeros(env.batch_size, np.int64)
+  while True:
+    decision = policy.action(time_step)
+    episode_ids = env.episode_ids
+    running = time_step.step_type != 2  # LAST rows are reset, not stepped.
+    keys.append(episode_ids[running] * 10**6 + steps[running])
+    values.append(decision.info["propensity"][running])
+    time_step = py_env.step(decision.action)
+    steps = np.where(time_step.step_type == 0, 0, steps + 1)
+    last = np.flatnonzero(time_step.step_type == 2)
+    if last.size:
+      ended = env.episode_ids[last]
+      if ended.max() >= lengths.size:
+        lengths = np.concatenate(
+            [lengths, np.full(max(lengths.size, ended.max() + 1), -1)])
+      lengths[ended] = env.session_context(last).position
+    # Every episode before the oldest one still running has ended.
+    ongoing = env.episode_ids[time_step.step_type != 2]
+    settled = int(ongoing.min()) if ongoing.size else int(
+        env.episode_ids.max()) + 1
+    kept = np.flatnonzero(lengths[:settled] >= min_length)
+    if kept.size - bar.n > 0:
+      bar.update(min(kept.size, num_sessions) - bar.n)
+    if kept.size < num_sessions and settled > 50 * num_sessions + 10000:
+      bar.close()
+      raise ValueError(
+          f"generate_logs: only {kept.size} of {settled} simulated sessions "
+          f"reached min_session_length {min_length}; lower it (or check the "
+          "world's leaving behaviour)")
+    if kept.size >= num_sessions:
+      bar.close()
+      return (np.concatenate(keys), np.concatenate(values),
+              kept[:num_sessions])
+
+
 def _session_table(rows: pa.Table, prop_keys: np.ndarray,
-                   prop_values: np.ndarray, levels: tuple, num_sessions: int,
+                   prop_values: np.ndarray, levels: tuple,
+                   kept_episodes: np.ndarray, max_length: int | None,
                    seed: int) -> pa.Table:
   """Turns tracker rows of the kept sessions into the public log table."""
   col = {k: rows.column(k).to_numpy(zero_copy_only=False)
          for k in ("episode_id", "play_mode_id", "user_id", "step",
-                   "track_id", "response")}
-  keep = col["episode_id"] < num_sessions
+                   "track_id", "response", "termination_reason")}
+  keep = np.isin(col["episode_id"], kept_episodes)
+  if max_length is not None:
+    keep &= col["step"] < max_length
   col = {k: v[keep] for k, v in col.items()}
   order = np.lexsort((col["step"], col["episode_id"]))
   col = {k: v[order] for k, v in col.items()}
@@ -223,23 +312,32 @@ def _session_table(rows: pa.Table, prop_keys: np.ndarray,
   session_index = np.cumsum(starts) - 1
   lengths = np.bincount(session_index)
   position = np.arange(n) - np.flatnonzero(starts)[session_index] + 1
+  # A session's last kept row is where its listener left unless the session
+  # was cut there or ran into the environment's length cap.
+  last_row = np.r_[starts[1:], True]
+  left = last_row & np.isin(col["termination_reason"],
+                            ["consecutive_skips", "listener_left"])
 
   rng = np.random.default_rng(seed + 1)
   num_sess = len(lengths)
   hour = rng.integers(0, 24, num_sess)
   day = rng.integers(0, 80, num_sess)
-  shuffle = rng.random(num_sess) < 0.3
-  context = rng.choice(_CONTEXT_TYPES, size=num_sess, p=_CONTEXT_P)
+  shuffle = rng.random(num_sess) < _SHUFFLE_SHARE
   users = col["user_id"]
-  premium = (np.random.default_rng([seed, 7]).random(users.max() + 1) <
-             0.7)[users]
+  # Premium is a listener's, and an exact quota of listeners has it, so the
+  # row share does not wander with which listeners' sessions were kept.
+  num_users = users.max() + 1
+  premium = (np.random.default_rng([seed, 7]).permutation(num_users) <
+             round(_PREMIUM_SHARE * num_users))[users]
   skipped = level != LISTEN_LEVEL
   pause = rng.random(n)
-  # A track that ended otherwise (neither skipped early nor played out) ends
-  # by the back button, as most such rows of the public data that do not
-  # close the session.
-  reason_end = np.select([level == ENDED_OTHERWISE, skipped],
-                         ["backbtn", "fwdbtn"], "trackdone")
+  switch = (rng.random(n) < _CONTEXT_SWITCH_SHARE * n / max(n - num_sess, 1)
+            ) & ~starts
+  # A context switch starts a new stretch with its own context type.
+  stretch = np.cumsum(switch | starts) - 1
+  context = rng.choice(_CONTEXT_TYPES, size=stretch[-1] + 1,
+                       p=_CONTEXT_P / _CONTEXT_P.sum())[stretch]
+  reason_end = _reason_end(rng, level, left)
   reason_start = np.empty(n, dtype=object)
   reason_start[1:] = reason_end[:-1]
   reason_start[starts] = rng.choice(np.array(["clickrow", "playbtn",
@@ -254,20 +352,20 @@ def _session_table(rows: pa.Table, prop_keys: np.ndarray,
       "session_length": lengths[session_index],
       "track_id_clean": col["track_id"].astype(str),
       **flags_from_levels(level),
-      "context_switch": np.zeros(n, np.int64),
+      "context_switch": switch.astype(np.int64),
       "no_pause_before_play": (pause < 0.85).astype(np.int64),
       "short_pause_before_play": ((pause >= 0.85) & (pause < 0.95)
                                   ).astype(np.int64),
       "long_pause_before_play": (pause >= 0.95).astype(np.int64),
-      "hist_user_behavior_n_seekfwd": (rng.random(n) < 0.05 * skipped
+      "hist_user_behavior_n_seekfwd": (rng.random(n) < _SEEKFWD_MEAN
                                        ).astype(np.int64),
-      "hist_user_behavior_n_seekback": (rng.random(n) < 0.03
+      "hist_user_behavior_n_seekback": (rng.random(n) < _SEEKBACK_MEAN
                                         ).astype(np.int64),
       "hist_user_behavior_is_shuffle": shuffle[session_index],
       "hour_of_day": hour[session_index],
       "date": dates[session_index],
       "premium": premium,
-      "context_type": context[session_index],
+      "context_type": context,
       "hist_user_behavior_reason_start": reason_start.astype(str),
       "hist_user_behavior_reason_end": reason_end,
       "user_id": users.astype(np.int64),
@@ -277,6 +375,21 @@ def _session_table(rows: pa.Table, prop_keys: np.ndarray,
   schema = {**logs.SESSION_DTYPES, **logs.EXTRA_SESSION_DTYPES}
   return pa.table({k: pa.array(v, schema[k] if k != "date" else pa.date32())
                    for k, v in data.items()})
+
+
+def _reason_end(rng: np.random.Generator, level: np.ndarray,
+                left: np.ndarray) -> np.ndarray:
+  """reason_end of each row from its outcome, and leaving rows."""
+  u = rng.random(len(level))
+  out = np.empty(len(level), dtype=_REASONS.dtype)
+  groups = ((level == LISTEN_LEVEL, _REASON_P_LISTEN),
+            (level == ENDED_OTHERWISE, _REASON_P_OTHER),
+            (level < ENDED_OTHERWISE, _REASON_P_SKIP))
+  for mask, p in groups + ((left, _REASON_P_LEAVE),):
+    cdf = np.cumsum(p) / p.sum()
+    cdf[-1] = 1.0  # u < 1, so every row gets a reason of non-zero share.
+    out[mask] = _REASONS[np.searchsorted(cdf, u[mask], "right")]
+  return out
 
 
 def _level_index(responses: np.ndarray, levels: tuple) -> np.ndarray:

@@ -27,7 +27,10 @@ __all__ = [
     "SKIP_COLUMNS",
     "SKIP_FLAG_RULES",
     "SessionBoundaries",
+    "SkipRunHazard",
     "consecutive_skip_limit",
+    "consecutive_skip_limit_censored",
+    "leave_hazard_by_skip_run",
     "final_skip_runs",
     "flags_from_levels",
     "levels_from_flags",
@@ -225,6 +228,106 @@ def consecutive_skip_limit(table: pa.Table, fraction: float = 0.92) -> int:
   # The tolerance keeps e.g. 0.92 * 25 = 23.000000000000004 from rounding up.
   needed = max(1, math.ceil(fraction * runs.size - 1e-9))
   return int(runs[needed - 1])
+
+
+class SkipRunHazard(NamedTuple):
+  """How often listeners leave right after r skips in a row.
+
+  Attributes:
+    run_lengths: int64 [K], r = 1..K.
+    at_risk: int64 [K], rows where a run of skips reached r and the session
+      was observed past that row or ended there by the listener (rows at
+      the log's length cut are censored: the session may have gone on).
+    left: int64 [K], of those, the rows that end their session.
+  """
+  run_lengths: np.ndarray
+  at_risk: np.ndarray
+  left: np.ndarray
+
+  @property
+  def hazard(self) -> np.ndarray:
+    """float64 [K] left / at_risk (NaN where nobody was at risk)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+      return self.left / self.at_risk
+
+
+def leave_hazard_by_skip_run(table: pa.Table,
+                             max_session_length: int | None = None
+                             ) -> SkipRunHazard:
+  """The empirical leaving hazard by length of the current run of skips.
+
+  Logs are cut: the public dataset keeps at most 20 tracks of a session, and
+  a simulator caps its episodes. A session that reaches the cut did not end
+  there; its last row is censored, not a leave.
+
+  Args:
+    table: a session log grouped by session (as `read_sessions` returns it).
+    max_session_length: the log's cut; sessions of this length are censored
+      at their last row. None: the longest session in the log.
+
+  Returns:
+    The `SkipRunHazard` (empty arrays if no row is a skip).
+  """
+  bounds = session_boundaries(table)
+  skipped = response_levels(table) != LISTEN_LEVEL
+  cut = int(bounds.lengths.max() if max_session_length is None
+            else max_session_length)
+  rows = np.arange(table.num_rows)
+  anchor = np.where(skipped, -1, rows)
+  first_rows = bounds.offsets[:-1]
+  anchor[first_rows] = np.where(skipped[first_rows], first_rows - 1,
+                                first_rows)
+  run = rows - np.maximum.accumulate(anchor)              # 0 on listens.
+  last = np.zeros(table.num_rows, bool)
+  last[bounds.offsets[1:] - 1] = True
+  censored = last & (bounds.lengths[bounds.session_index] >= cut)
+  observed = skipped & ~censored
+  size = int(run[observed].max()) if observed.any() else 0
+  at_risk = np.bincount(run[observed], minlength=size + 1)[1:]
+  left = np.bincount(run[observed & last], minlength=size + 1)[1:]
+  return SkipRunHazard(np.arange(1, size + 1), at_risk.astype(np.int64),
+                       left.astype(np.int64))
+
+
+def consecutive_skip_limit_censored(table: pa.Table,
+                                    hazard_threshold: float = 0.5,
+                                    max_session_length: int | None = None,
+                                    min_at_risk: int = 5) -> int:
+  """N: the run of skips after which listeners leave more often than not.
+
+  The smallest run length r whose leaving hazard (`leave_hazard_by_skip_run`,
+  cut sessions censored) is at least `hazard_threshold`, among runs seen at
+  least `min_at_risk` times. A world that ends every session at its N-th
+  skip in a row has hazard 1 at N and its softer leaving below the threshold
+  before, so this recovers N. If no run reaches the threshold (listeners
+  who only ever leave softly), it returns one more than the longest run
+  observed: a limit that would have cut no logged session.
+
+  Args:
+    table: a session log grouped by session.
+    hazard_threshold: hazard that counts as "leaves", in (0, 1].
+    max_session_length: the log's cut (None: its longest session).
+    min_at_risk: runs seen fewer times are too rare to judge.
+
+  Returns:
+    N >= 1.
+
+  Raises:
+    ValueError: on a threshold outside (0, 1] or a log with no skip.
+  """
+  if not 0.0 < hazard_threshold <= 1.0:
+    raise ValueError(f"consecutive_skip_limit_censored: hazard_threshold "
+                     f"must be in (0, 1], got {hazard_threshold}")
+  hazard = leave_hazard_by_skip_run(table, max_session_length)
+  if hazard.run_lengths.size == 0:
+    raise ValueError("consecutive_skip_limit_censored: the log has no "
+                     "uncensored skip, so it says nothing about leaving")
+  judged = hazard.at_risk >= min_at_risk
+  hits = np.flatnonzero(judged & (hazard.left >= hazard_threshold *
+                                  hazard.at_risk))
+  if hits.size:
+    return int(hazard.run_lengths[hits[0]])
+  return int(hazard.run_lengths[-1]) + 1
 
 
 def summarize_logs(table: pa.Table) -> dict[str, Any]:

@@ -29,7 +29,8 @@ from user_models.checks import check_count
 
 __all__ = ["EpisodeTracker", "TERMINATION_REASONS"]
 
-TERMINATION_REASONS = ("", "consecutive_skips", "max_length", "pool_exhausted")
+TERMINATION_REASONS = ("", "consecutive_skips", "max_length", "pool_exhausted",
+                       "listener_left")
 
 
 @gin.configurable

@@ -129,6 +129,22 @@ class AbstractUserModel(abc.ABC):
     """
     del rows, track_ids, responses
 
+  def leave_probability(self, context: SessionContext) -> np.ndarray | None:
+    """P(each listener leaves the session now), read after a step.
+
+    The environment asks after every step whose session goes on; a model
+    whose listeners leave only by the environment's rules returns None
+    (the default), and then no leave draw is made.
+
+    Args:
+      context: the sessions after the step's outcomes (R rows).
+
+    Returns:
+      float [R] probabilities in [0, 1], or None.
+    """
+    del context
+    return None
+
   @property
   def num_levels(self) -> int:
     return len(self.response_levels)

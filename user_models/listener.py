@@ -68,6 +68,21 @@ one-track-per-step session would compute after playing the earlier items.
 `listen_probability(context, ids, independent=True)` instead scores each of
 the k columns as the next track on its own, to rank candidates.
 
+Leaving. A listener may also leave a session on their own: after each step,
+with `leave_bias` set, the environment asks `leave_probability` and ends the
+session with
+
+    P(leave) = sigmoid(leave_bias
+                       + leave_consecutive_skip_weight * consecutive_skips
+                       - leave_position_weight * n)
+
+read after the step's outcomes (n tracks played, the current run of skips).
+The hazard grows with each skip in a row (impatience) and falls as a session
+goes on (listeners who stayed are the engaged ones), which together give the
+public data's session-length shape. With `leave_bias` None (the default) the
+listener never leaves on its own and sessions end only by the environment's
+rules (`consecutive_skip_limit`, `max_playlist_length`).
+
 The model is stateless: it reads everything from the `SessionContext`, so it
 can score any environment row or a logged session.
 """
@@ -111,7 +126,10 @@ class ParametricListener(AbstractUserModel):
                skip_share_slope: float = 0.5,
                skip_1_bias: float = 1.4,
                skip_3_bias: float = 0.2,
-               ended_otherwise_bias: float = -0.15):
+               ended_otherwise_bias: float = -0.15,
+               leave_bias: float | None = None,
+               leave_consecutive_skip_weight: float = 0.0,
+               leave_position_weight: float = 0.0):
     """Builds the listener.
 
     Args:
@@ -138,6 +156,11 @@ class ParametricListener(AbstractUserModel):
       skip_3_bias: log-odds of skip_3 against skip_2 at logit 0.
       ended_otherwise_bias: log-odds of ended_otherwise (no flag set: played
         past skip_3 but not to the end) against skip_2 at logit 0.
+      leave_bias: log-odds of leaving after a step with no skip in a row at
+        position 0; None means the listener never leaves on its own.
+      leave_consecutive_skip_weight: log-odds of leaving added per skip in a
+        row.
+      leave_position_weight: log-odds of leaving lost per track played.
 
     Raises:
       ValueError: on a decay outside [0, 1), a similarity floor outside
@@ -157,7 +180,10 @@ class ParametricListener(AbstractUserModel):
                         ("consecutive_skip_weight", consecutive_skip_weight),
                         ("skip_weight", skip_weight),
                         ("position_weight", position_weight),
-                        ("skip_share_slope", skip_share_slope)):
+                        ("skip_share_slope", skip_share_slope),
+                        ("leave_consecutive_skip_weight",
+                         leave_consecutive_skip_weight),
+                        ("leave_position_weight", leave_position_weight)):
       if float(value) < 0:
         raise ValueError(
             f"ParametricListener: {name} must be >= 0, got {value}")
@@ -177,6 +203,9 @@ class ParametricListener(AbstractUserModel):
     self.skip_1_bias = float(skip_1_bias)
     self.skip_3_bias = float(skip_3_bias)
     self.ended_otherwise_bias = float(ended_otherwise_bias)
+    self.leave_bias = None if leave_bias is None else float(leave_bias)
+    self.leave_consecutive_skip_weight = float(leave_consecutive_skip_weight)
+    self.leave_position_weight = float(leave_position_weight)
 
     # Everything per track is looked up by catalog row in the hot loop, so
     # the scaling is folded into the tables once here.
@@ -344,3 +373,22 @@ class ParametricListener(AbstractUserModel):
     p_skip = (1.0 - p_listen) / (e1 + 1.0 + e3 + e4)
     return np.stack([p_skip * e1, p_skip, p_skip * e3, p_skip * e4,
                      p_listen], axis=-1)
+
+  def leave_probability(self, context: SessionContext) -> np.ndarray | None:
+    """P(the listener leaves now), read after a step's outcomes.
+
+    Args:
+      context: the sessions after the step (position and consecutive skips
+        already count the step's tracks).
+
+    Returns:
+      float64 [R] probabilities (see the module docstring), or None when
+      `leave_bias` is None (the listener never leaves on its own).
+    """
+    if self.leave_bias is None:
+      return None
+    logit = (self.leave_bias + self.leave_consecutive_skip_weight *
+             np.asarray(context.consecutive_skips, np.float64) -
+             self.leave_position_weight *
+             np.asarray(context.position, np.float64))
+    return 1.0 / (1.0 + np.exp(-np.clip(logit, -_LOGIT_CLIP, _LOGIT_CLIP)))

@@ -9,6 +9,15 @@ genres: their latent taste is a mix of genre centres plus noise. What an agent
 observes of a listener (`user_features`) is a noisy copy of that taste, as if
 estimated from their listening history.
 
+Track features come in two styles. "simple" (the original world) draws each
+column from a hand-picked distribution. "mssd" (the calibrated world) makes
+the same draws and then maps every public column, by rank, onto the
+published quartiles of the real catalog (`track_features_all_tracks` in the
+shipped `mssd_reference.json`), so medians and quartiles match real tracks
+while each column keeps its link to the latent genre; `mode` is major for
+65% of tracks. Both styles consume the seed identically, so listeners,
+latent vectors and acoustic vectors do not depend on the style.
+
 The world holds no response model: `LogisticUserModel` and
 `ParametricListener` turn it into listeners' responses.
 """
@@ -18,10 +27,18 @@ import numpy as np
 
 from user_models.catalog import TrackCatalog
 from user_models.checks import check_count, check_number, check_seed
+from user_models.mssd_reference import load_mssd_reference
+from user_models.mssd_reference import quantile_matched
 
-__all__ = ["SyntheticWorld", "LATENT_DIM"]
+__all__ = ["SyntheticWorld", "LATENT_DIM", "TRACK_FEATURE_STYLES"]
 
 LATENT_DIM = 8
+#: Styles of track-feature draws (see the module docstring).
+TRACK_FEATURE_STYLES = ("simple", "mssd")
+# Public columns left as drawn in the "mssd" style: their quartiles already
+# match (time_signature 4/4/4) or they are the latent signal itself.
+_UNMAPPED_COLUMNS = ("track_id", "mode", "time_signature")
+_INTEGER_COLUMNS = ("release_year", "key")
 _UNIT_COLUMNS = ("acousticness", "beat_strength", "bounciness", "danceability",
                  "energy", "flatness", "instrumentalness", "liveness",
                  "mechanism", "organism", "speechiness", "valence")
@@ -51,7 +68,8 @@ class SyntheticWorld:
                num_genres: int = 12,
                genre_spread: float = 0.6,
                user_feature_noise: float = 0.3,
-               seed: int = 0):
+               seed: int = 0,
+               track_feature_style: str = "simple"):
     """Draws the world.
 
     Args:
@@ -62,11 +80,18 @@ class SyntheticWorld:
       user_feature_noise: standard deviation of the noise between a
         listener's latent taste and their observable features.
       seed: seed of every draw.
+      track_feature_style: "simple" (hand-picked distributions) or "mssd"
+        (quartiles of the real catalog); see the module docstring.
 
     Raises:
       ValueError: on a size, spread or seed that is not a number of the
-        right type and range (the message names it).
+        right type and range, or an unknown feature style (the message
+        names it).
     """
+    if track_feature_style not in TRACK_FEATURE_STYLES:
+      raise ValueError(
+          f"SyntheticWorld: track_feature_style must be one of "
+          f"{TRACK_FEATURE_STYLES}, got {track_feature_style!r}")
     # Sizes above these would allocate more than any machine has.
     num_tracks = check_count("num_tracks", num_tracks, maximum=10**7,
                              owner="SyntheticWorld")
@@ -92,7 +117,13 @@ class SyntheticWorld:
     self.track_latent = latent.astype(np.float32)
     self.track_genre = genre.astype(np.int32)
     self.track_quality = quality.astype(np.float32)
-    self.catalog = TrackCatalog(self._track_columns(rng, latent, quality))
+    columns = self._track_columns(rng, latent, quality)
+    if track_feature_style == "mssd":
+      columns = _matched_to_mssd(columns)
+    else:
+      columns["mode"] = np.where(columns["mode"] < 0.6, "major", "minor")
+    self.track_feature_style = track_feature_style
+    self.catalog = TrackCatalog(columns)
 
     favourite = rng.integers(0, num_genres, size=(num_users, 2))
     weight = rng.uniform(0.5, 1.0, size=(num_users, 1))
@@ -124,9 +155,26 @@ class SyntheticWorld:
     cols["loudness"] = -25.0 + 20.0 * _sigmoid(mixed[:, -2])
     cols["tempo"] = 60.0 + 120.0 * _sigmoid(mixed[:, -1])
     cols["key"] = rng.integers(0, 12, n).astype(np.int64)
-    cols["mode"] = np.where(rng.random(n) < 0.6, "major", "minor")
+    # Kept as a uniform so the "mssd" style can re-threshold it (65% major)
+    # without another draw.
+    cols["mode"] = rng.random(n)
     cols["time_signature"] = rng.choice(np.array([3, 4, 5]), size=n,
                                         p=[0.1, 0.85, 0.05]).astype(np.int64)
     for i in range(LATENT_DIM):
       cols[f"acoustic_vector_{i}"] = np.tanh(latent[:, i] / 2.0)
     return cols
+
+
+def _matched_to_mssd(cols: dict) -> dict:
+  """The "mssd" style: public columns mapped onto the real quartiles."""
+  reference = load_mssd_reference()["track_features_all_tracks"]["columns"]
+  out = dict(cols)
+  for name, stats in reference.items():
+    if name in _UNMAPPED_COLUMNS or name not in cols:
+      continue
+    values = quantile_matched(cols[name], stats)
+    out[name] = (np.round(values).astype(np.int64)
+                 if name in _INTEGER_COLUMNS else values)
+  out["mode"] = np.where(cols["mode"] < reference["mode"]["mean"], "major",
+                         "minor")
+  return out

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import user_models
+from user_models.mssd_reference import load_mssd_reference
 
 
 def _context(world, rows, history=4, seed=0):
@@ -52,3 +53,26 @@ def test_more_consecutive_skips_lower_the_listen_probability(small_world):
       "consecutive_skips": np.zeros(16, np.int32)})
   assert (listener.listen_probability(calmer, tracks) >=
           listener.listen_probability(context, tracks)).all()
+
+
+def test_mssd_feature_style_has_the_real_quartiles():
+  reference = load_mssd_reference()["track_features_all_tracks"]["columns"]
+  simple = user_models.SyntheticWorld(num_tracks=2000, num_users=50, seed=3)
+  mssd = user_models.SyntheticWorld(num_tracks=2000, num_users=50, seed=3,
+                                    track_feature_style="mssd")
+  # The style changes the public columns only: listeners, latent vectors and
+  # the popularity order are the same draws.
+  np.testing.assert_array_equal(simple.user_taste, mssd.user_taste)
+  np.testing.assert_array_equal(simple.track_latent, mssd.track_latent)
+  np.testing.assert_array_equal(simple.catalog.popularity,
+                                mssd.catalog.popularity)
+  for name, stats in reference.items():
+    values = mssd.catalog.columns[name]
+    if name == "mode":
+      values = values == "major"
+    quartiles = np.quantile(values.astype(float), [0.25, 0.5, 0.75])
+    for q, value in zip(("q25", "q50", "q75"), quartiles):
+      tol = max(0.1 * abs(stats[q]), 0.01 * (stats["max"] - stats["min"]))
+      assert abs(value - stats[q]) <= tol, (name, q)
+  with pytest.raises(ValueError, match="track_feature_style"):
+    user_models.SyntheticWorld(num_tracks=10, track_feature_style="real")
