@@ -24,13 +24,13 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from simulator.evaluation.estimators import EstimatorInputError
 from simulator.evaluation.estimators import _bootstrap_interval
 from simulator.evaluation.estimators import _Statistic
 from simulator.evaluation.estimators import _importance_weights
 from simulator.evaluation.estimators import _mean_of
 from simulator.evaluation.estimators import _safe_ratio
-from simulator.evaluation.estimators import _validate_arrays
+from simulator.evaluation.inputs import EstimatorInputError
+from simulator.evaluation.inputs import validate_arrays
 
 __all__ = [
     "PDIS",
@@ -166,7 +166,7 @@ class SequentialEstimator(abc.ABC):
   def _prepare(self, positions, session_ids, offsets, **given
                ) -> _LoggedSessions:
     owner = self.estimator_name
-    arrays = _validate_arrays(owner, given, self.required_arguments)
+    arrays = validate_arrays(owner, given, self.required_arguments)
     num_rows = next(iter(arrays.values())).shape[0]
     if (session_ids is None) == (offsets is None):
       raise EstimatorInputError(
