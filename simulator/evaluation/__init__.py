@@ -5,6 +5,8 @@
   `estimate_policy_value` and a bootstrap `estimate_interval`) on plain
   NumPy arrays, per decision (also in OBP's argument form, `inputs`), per
   slate and per session; none of them imports TensorFlow;
+* `offpolicy`: `OffPolicyEvaluation`, OBP's runner; `regression`: the
+  cross-fitted `RegressionModel` and `estimate_propensities`;
 * `stats`: bootstrap intervals, `compare_policies`, rank agreement;
 * `policies`: the evaluated policies by name, with exact-probability
   stochastic score policies; `simulated`: runs on held-out logged sessions;
@@ -24,6 +26,9 @@ from simulator.evaluation.estimators import InversePropensityScoring
 from simulator.evaluation.estimators import SNIPS
 from simulator.evaluation.estimators import SelfNormalizedInversePropensityScoring
 from simulator.evaluation.estimators import relative_error
+from simulator.evaluation.offpolicy import OffPolicyEvaluation
+from simulator.evaluation.regression import RegressionModel
+from simulator.evaluation.regression import estimate_propensities
 from simulator.evaluation.robust import DRos
 from simulator.evaluation.robust import DoublyRobustWithShrinkage
 from simulator.evaluation.robust import SNDR
@@ -70,11 +75,13 @@ __all__ = [
     "IIPS",
     "IPS",
     "InversePropensityScoring",
+    "OffPolicyEvaluation",
     "PDIS",
     "PI",
     "PerDecisionImportanceSampling",
     "PseudoInverse",
     "RIPS",
+    "RegressionModel",
     "SIPS",
     "SNDR",
     "SNIPS",
@@ -98,6 +105,7 @@ __all__ = [
     "bootstrap_mean",
     "bootstrap_ratio",
     "compare_policies",
+    "estimate_propensities",
     "kendall",
     "relative_error",
     "spearman",
