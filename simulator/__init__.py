@@ -6,12 +6,16 @@ such as `simulator.evaluation.estimators` import without TensorFlow.
 
 import importlib
 import os
+import sys
 from typing import Any
 
 # TF-Agents needs Keras 2; TensorFlow reads this when tf.keras is first used.
-# `user_models._keras2` also checks that it is not too late, and runs before
-# any name below loads.
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
+# If TensorFlow is already loaded, `user_models._keras2` checks that it is not
+# too late (and says what to do); it also runs before any name below loads.
+if "tensorflow" in sys.modules:
+  importlib.import_module("user_models._keras2")
+else:
+  os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
 _LAZY_NAMES = {
     "AbstractEnvironment": "simulator.environment",
