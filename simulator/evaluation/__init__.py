@@ -5,6 +5,7 @@
   `estimate_policy_value` and a bootstrap `estimate_interval`) on plain
   NumPy arrays, per decision (also in OBP's argument form, `inputs`), per
   slate and per session; none of them imports TensorFlow;
+* `marginal`: session estimators with marginalised state weights (MIS, MDR);
 * `offpolicy`: `OffPolicyEvaluation`, OBP's runner; `regression`: the
   cross-fitted `RegressionModel` and `estimate_propensities`;
 * `stats`: bootstrap intervals, `compare_policies`, rank agreement;
@@ -26,6 +27,10 @@ from simulator.evaluation.estimators import InversePropensityScoring
 from simulator.evaluation.estimators import SNIPS
 from simulator.evaluation.estimators import SelfNormalizedInversePropensityScoring
 from simulator.evaluation.estimators import relative_error
+from simulator.evaluation.marginal import MDR
+from simulator.evaluation.marginal import MIS
+from simulator.evaluation.marginal import MarginalizedDoublyRobust
+from simulator.evaluation.marginal import MarginalizedImportanceSampling
 from simulator.evaluation.offpolicy import OffPolicyEvaluation
 from simulator.evaluation.regression import RegressionModel
 from simulator.evaluation.regression import estimate_propensities
@@ -75,6 +80,10 @@ __all__ = [
     "IIPS",
     "IPS",
     "InversePropensityScoring",
+    "MDR",
+    "MIS",
+    "MarginalizedDoublyRobust",
+    "MarginalizedImportanceSampling",
     "OffPolicyEvaluation",
     "PDIS",
     "PI",
