@@ -22,8 +22,13 @@ __all__ = [
     "DISTRIBUTION_TOLERANCE",
     "EstimatorInputError",
     "OBP_ARGUMENTS",
+    "check_distribution",
+    "check_lengths",
+    "check_max_weight",
+    "check_range",
     "from_obp_inputs",
     "real_array",
+    "validate_arrays",
 ]
 
 #: How far a distribution's sum may be from 1 (OBP uses np.allclose's 1e-8
