@@ -23,6 +23,9 @@ from tf_agents.policies import tf_policy
 from agents.comparison import final_comparison
 from agents.score_features import UserModelScoreWrapper
 from simulator.builder import EnvironmentBuilder, TFAgtPyEnvironment
+# Registers LogEpisodeSampler with gin: the agent configs name it, and
+# `simulator` no longer loads every module on import.
+import simulator.log_episodes  # noqa: F401  pylint: disable=unused-import
 from simulator.rollout import run_policy
 from user_models.base import AbstractUserModel, UserModelLoadError
 

@@ -1,23 +1,41 @@
-"""The playlist simulator: environment, samplers, tracker, builder, logs."""
+"""The playlist simulator: environment, samplers, tracker, builder, logs.
 
-from user_models import _keras2  # noqa: F401  (must run before TensorFlow)
-from simulator.builder import EnvironmentBuilder
-from simulator.builder import TFAgtPyEnvironment
-from simulator.environment import AbstractEnvironment
-from simulator.environment import PlaylistEnvironment
-from simulator.environment import StepResult
-from simulator.environment import playlist_observation_spec
-from simulator.episode_sampler import AbstractEpisodeSampler
-from simulator.episode_sampler import PlayModes
-from simulator.episode_sampler import RandomEpisodeSampler
-from simulator.log_episodes import LogEpisodeSampler
-from simulator.log_episodes import consecutive_skip_limit_from_logs
-from simulator.track_sampler import AbstractTrackSampler
-from simulator.track_sampler import ActionError
-from simulator.track_sampler import ContinuousTrackSampler
-from simulator.track_sampler import DiscreteTrackSampler
-from simulator.tracker import EpisodeTracker
-from simulator.tracker import TERMINATION_REASONS
+The names below load on first use (module `__getattr__`), so NumPy-only parts
+such as `simulator.evaluation.estimators` import without TensorFlow.
+"""
+
+import importlib
+import os
+import sys
+from typing import Any
+
+# TF-Agents needs Keras 2; TensorFlow reads this when tf.keras is first used.
+# If TensorFlow is already loaded, `user_models._keras2` checks that it is not
+# too late (and says what to do); it also runs before any name below loads.
+if "tensorflow" in sys.modules:
+  importlib.import_module("user_models._keras2")
+else:
+  os.environ["TF_USE_LEGACY_KERAS"] = "1"
+
+_LAZY_NAMES = {
+    "AbstractEnvironment": "simulator.environment",
+    "AbstractEpisodeSampler": "simulator.episode_sampler",
+    "AbstractTrackSampler": "simulator.track_sampler",
+    "ActionError": "simulator.track_sampler",
+    "ContinuousTrackSampler": "simulator.track_sampler",
+    "DiscreteTrackSampler": "simulator.track_sampler",
+    "EnvironmentBuilder": "simulator.builder",
+    "EpisodeTracker": "simulator.tracker",
+    "LogEpisodeSampler": "simulator.log_episodes",
+    "PlayModes": "simulator.episode_sampler",
+    "PlaylistEnvironment": "simulator.environment",
+    "RandomEpisodeSampler": "simulator.episode_sampler",
+    "StepResult": "simulator.environment",
+    "TERMINATION_REASONS": "simulator.tracker",
+    "TFAgtPyEnvironment": "simulator.builder",
+    "consecutive_skip_limit_from_logs": "simulator.log_episodes",
+    "playlist_observation_spec": "simulator.environment",
+}
 
 __all__ = [
     "AbstractEnvironment",
@@ -38,3 +56,16 @@ __all__ = [
     "consecutive_skip_limit_from_logs",
     "playlist_observation_spec",
 ]
+
+
+def __getattr__(name: str) -> Any:
+  if name not in _LAZY_NAMES:
+    raise AttributeError(f"module 'simulator' has no attribute {name!r}")
+  importlib.import_module("user_models._keras2")
+  value = getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+  globals()[name] = value
+  return value
+
+
+def __dir__() -> list[str]:
+  return sorted(set(globals()) | set(__all__))

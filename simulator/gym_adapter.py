@@ -68,6 +68,8 @@ except ImportError as e:  # Keep gymnasium optional for TF-Agents-only users.
       'dependency: pip install -e ".[gym]"') from e
 
 from simulator.builder import EnvironmentBuilder
+# Registers LogEpisodeSampler with gin before a config naming it is parsed.
+import simulator.log_episodes  # noqa: F401  pylint: disable=unused-import
 from simulator.environment import PlaylistEnvironment, StepResult
 from simulator.track_sampler import ActionError
 from simulator.tracker import TERMINATION_REASONS

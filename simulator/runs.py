@@ -6,6 +6,7 @@ gives a `ConfigError` that names it), and ends with `write_run_files`, which
 writes the metrics JSON and the operative gin config into root_dir.
 """
 
+import importlib
 import os
 from typing import Any, Sequence
 
@@ -34,6 +35,10 @@ def define_common_flags(default_gin_files: Sequence[str] = ()) -> None:
   flags.mark_flag_as_required("root_dir")
 
 
+#: Modules that register the gin configurables the shipped configs name.
+_CONFIGURABLE_MODULES = ("simulator.builder", "simulator.log_episodes")
+
+
 def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
   """Parses gin files, then bindings, naming whichever one fails.
 
@@ -45,6 +50,10 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
     ConfigError: for a missing file, or a file or binding gin rejects (unknown
       configurable or parameter, syntax error).
   """
+  # `simulator` loads its names lazily; the modules whose configurables the
+  # shipped configs name are loaded here, before a config names them.
+  for module in _CONFIGURABLE_MODULES:
+    importlib.import_module(module)
   for path in gin_files:
     if not os.path.isfile(path):
       raise ConfigError(f"gin file {path!r} does not exist")

@@ -29,7 +29,12 @@ def _resolved_keras(keras_attr) -> str | None:
     return getattr(keras_attr, "_tfll_keras_version", None)
   # The loader replaced itself with the module it loaded.
   name = getattr(keras_attr, "__name__", "")
-  return "tf_keras" if name.startswith("tf_keras") else name
+  # TF-Agents may re-bind tf.keras to a module named "tensorflow.keras" that
+  # is tf-keras's (its file says so); that is Keras 2, not Keras 3.
+  path = getattr(keras_attr, "__file__", None) or ""
+  if name.startswith("tf_keras") or f"{os.sep}tf_keras{os.sep}" in path:
+    return "tf_keras"
+  return name
 
 
 def ensure_legacy_keras() -> None:

@@ -17,6 +17,7 @@ estimate orders the policies. Writes `root_dir/evaluation.json`:
                                      relative_error, quantity
     targets.<policy>: kl_from_logging, effective_sample_size, max_weight
     agreement.<simulator|estimator>: spearman, kendall, num_policies
+                                     (estimators: max_relative_error)
 
 and the report (`root_dir/report.md` with PNG plots, `simulator.evaluation.
 report`).
@@ -166,6 +167,10 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
       result["agreement"][est_name] = agreement(
           {n: r["estimate"] for n, r in by_target.items()},
           {n: r["truth"] for n, r in by_target.items()})
+      errors = [r["relative_error"] for r in by_target.values()
+                if r["relative_error"] is not None]
+      result["agreement"][est_name]["max_relative_error"] = (
+          max(errors) if errors else None)
   result["consecutive_skip_limit"] = limit
   # The report's legend describes each stochastic policy from its spec.
   result["stochastic_specs"] = {n: dataclasses.asdict(s)

@@ -24,13 +24,14 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from simulator.evaluation.estimators import EstimatorInputError
 from simulator.evaluation.estimators import _bootstrap_interval
 from simulator.evaluation.estimators import _Statistic
 from simulator.evaluation.estimators import _importance_weights
 from simulator.evaluation.estimators import _mean_of
 from simulator.evaluation.estimators import _safe_ratio
-from simulator.evaluation.estimators import _validate_arrays
+from simulator.evaluation.inputs import EstimatorInputError
+from simulator.evaluation.inputs import check_max_weight
+from simulator.evaluation.inputs import validate_arrays
 
 __all__ = [
     "PDIS",
@@ -166,7 +167,7 @@ class SequentialEstimator(abc.ABC):
   def _prepare(self, positions, session_ids, offsets, **given
                ) -> _LoggedSessions:
     owner = self.estimator_name
-    arrays = _validate_arrays(owner, given, self.required_arguments)
+    arrays = validate_arrays(owner, given, self.required_arguments)
     num_rows = next(iter(arrays.values())).shape[0]
     if (session_ids is None) == (offsets is None):
       raise EstimatorInputError(
@@ -342,18 +343,35 @@ class SequentialDoublyRobust(SequentialEstimator):
 
   and V_SDR = (1/S) sum_s V_1(s). Unbiased whatever q_hat (given correct
   propensities); with q_hat = v_hat = 0 it is PDIS.
+
+  With `max_weight`, the cumulative weights rho_t and rho_{t-1} are clipped
+  at it (the clipping of Bottou et al. 2013 applied to the product): the
+  model's terms then carry the part of the value the clipped weights drop,
+  which trades a bias towards the model for a variance that no longer grows
+  with the session length.
+
+  Attributes:
+    max_weight: clip cumulative weights at this value (None: no clipping).
   """
+  max_weight: float | None = None
   estimator_name: ClassVar[str] = "sequential_dr"
   required_arguments: ClassVar[tuple[str, ...]] = (
       "rewards", "logging_propensities", "target_probabilities",
       "predicted_q_values", "expected_predicted_q_values")
 
+  def __post_init__(self):
+    super().__post_init__()
+    check_max_weight(self.estimator_name, self.max_weight)
+
   def _statistic(self, data):
     arrays = data.arrays
+    previous, cumulative = data.previous_weights, data.cumulative_weights
+    if self.max_weight is not None:
+      previous = np.minimum(previous, self.max_weight)
+      cumulative = np.minimum(cumulative, self.max_weight)
     terms = data.discounts * (
-        data.previous_weights * arrays["expected_predicted_q_values"] +
-        data.cumulative_weights * (arrays["rewards"] -
-                                   arrays["predicted_q_values"]))
+        previous * arrays["expected_predicted_q_values"] +
+        cumulative * (arrays["rewards"] - arrays["predicted_q_values"]))
     return _mean_of(_session_sums(data, terms))
 
 

@@ -32,13 +32,16 @@ def _check_evaluation(root, policies, estimator_targets):
         assert m[metric]["ci_low"] <= m[metric]["mean"] <= m[metric]["ci_high"]
       assert set(m["termination"]) == {"consecutive_skips", "max_length",
                                        "pool_exhausted"}
-  for name in ("ips", "snips", "dm", "dr", "pdis", "wpdis", "sequential_dr"):
+  for name in ("ips", "snips", "dm", "dr", "pdis", "wpdis", "sequential_dr",
+               "clipped_sequential_dr"):
     assert set(evaluation["estimators"][name]) == set(estimator_targets)
     for r in evaluation["estimators"][name].values():
       assert {"estimate", "ci_low", "ci_high", "truth",
               "relative_error"} <= set(r)
       assert r["relative_error"] >= 0
     assert -1 <= evaluation["agreement"][name]["spearman"] <= 1
+    assert evaluation["agreement"][name]["max_relative_error"] == max(
+        r["relative_error"] for r in evaluation["estimators"][name].values())
   assert evaluation["agreement"]["simulator"]["num_policies"] == len(policies)
   from simulator.evaluation.report import PLOTS  # pylint: disable=g-import-not-at-top
   for plot in PLOTS:

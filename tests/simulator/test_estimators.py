@@ -353,12 +353,39 @@ def test_bad_input_names_the_argument(estimator, inputs, argument):
     assert isinstance(raised.value, ValueError)
 
 
-def test_length_mismatch_names_both_arrays():
-  # The first array sets the length; the error names it and the odd one out.
+def test_length_mismatch_blames_the_odd_array():
+  # The length most arrays share is right; the odd one out is named.
   with pytest.raises(ev.EstimatorInputError,
-                     match="logging_propensities has 4 entries but rewards "
-                     "has 3"):
+                     match="rewards has 3 entries but logging_propensities, "
+                     "target_probabilities, .* have 4") as raised:
     ev.IPS().estimate_policy_value(**_with(DECISIONS, rewards=[1.0, 0.0, 1.0]))
+  assert raised.value.argument == "rewards"
+  with pytest.raises(ev.EstimatorInputError) as raised:
+    ev.DR().estimate_policy_value(**_with(DECISIONS, rewards=[1.0, 0.0, 1.0]))
+  assert raised.value.argument == "rewards"
+
+
+def test_unused_array_of_wrong_length_is_blamed():
+  # DM uses only the model's values; a tie of lengths goes to them.
+  with pytest.raises(ev.EstimatorInputError) as raised:
+    ev.DM().estimate_policy_value(
+        expected_predicted_rewards=DECISIONS["expected_predicted_rewards"],
+        logging_propensities=[0.5, 0.5, 0.5])
+  assert raised.value.argument == "logging_propensities"
+
+
+@pytest.mark.parametrize("bad", [
+    np.array([1.0, 0.0, 1.0, 1.0 + 0.5j]), np.array([1.0, 0.0, 1.0, 1.0 + 0j]),
+    ["1.0", "0.0", "1.0", "1.0"], np.array(["1", "0", "1", "1"]),
+    np.array([1.0, 0.0, 1.0, None], dtype=object),
+])
+def test_complex_and_string_values_are_refused(bad):
+  for estimator, inputs in ((ev.IPS(), DECISIONS), (ev.PDIS(), SESSIONS)):
+    n = len(inputs["rewards"])
+    bad_rewards = np.resize(np.asarray(bad), n)
+    with pytest.raises(ev.EstimatorInputError, match="real numbers") as raised:
+      estimator.estimate_policy_value(**_with(inputs, rewards=bad_rewards))
+    assert raised.value.argument == "rewards"
 
 
 @pytest.mark.parametrize("make, argument", [
