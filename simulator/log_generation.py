@@ -329,7 +329,6 @@ def _session_table(rows: pa.Table, prop_keys: np.ndarray,
   num_users = users.max() + 1
   premium = (np.random.default_rng([seed, 7]).permutation(num_users) <
              round(_PREMIUM_SHARE * num_users))[users]
-  skipped = level != LISTEN_LEVEL
   pause = rng.random(n)
   switch = (rng.random(n) < _CONTEXT_SWITCH_SHARE * n / max(n - num_sess, 1)
             ) & ~starts
