@@ -1,4 +1,4 @@
-"""The README's plug-in example runs as written, in the environment."""
+"""The user-model guide's plug-in example runs as written, in the environment."""
 
 import os
 import re
@@ -7,7 +7,7 @@ import sys
 
 from tests.conftest import REPO_ROOT
 
-EXAMPLE = os.path.join(REPO_ROOT, "README.md")
+EXAMPLE = os.path.join(REPO_ROOT, "docs", "user_models.md")
 HEADING = "## Plug in your own user model"
 
 
