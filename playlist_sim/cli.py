@@ -179,4 +179,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def script_main(name: str) -> None:
   """What `scripts/<name>.py` runs: the subcommand, named as the script."""
-  _exit(run(name, sys.argv[1:], prog=os.path.relpath(sys.argv[0])))
+  _exit(run(name, sys.argv[1:], prog=sys.argv[0]))

@@ -92,6 +92,9 @@ def configure_logging(verbose: bool) -> None:
     logger.handlers[:] = [handler]
     logger.propagate = False
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+  # Libraries that log through the root logger (gin's file probes do).
+  logging.getLogger().setLevel(logging.INFO if verbose else
+                               logging.CRITICAL)
   for name in _LIBRARY_LOGGERS:
     logging.getLogger(name).setLevel(logging.INFO if verbose else
                                      logging.ERROR)

@@ -16,6 +16,7 @@ folders of the `--gin_file`s given, and the package's configs.
 
 import importlib
 import os
+import re
 import sys
 from typing import Any, Sequence
 
@@ -28,7 +29,7 @@ from simulator.run_folder import (MANIFEST, RunBusyError, RunFolder,
 
 __all__ = ["ConfigError", "MANIFEST", "RunBusyError", "RunFolder",
            "RunFolderError", "config_dir", "config_hash", "define_common_flags",
-           "import_modules", "parse_gin", "read_manifest", "resolve_gin_file",
+           "import_modules", "operative_bindings", "parse_gin", "read_manifest", "resolve_gin_file",
            "write_run_files"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -127,7 +128,25 @@ def import_modules(names: Sequence[str], search_dirs: Sequence[str] = ()
                         "'my_listener' for ./my_listener.py") from e
 
 
+def _safe_existence_check(check):
+  """gin's package-path check raises TypeError for a namespace package."""
+  def wrapped(path: str) -> bool:
+    try:
+      return check(path)
+    except TypeError:  # `configs/` on sys.path: a package without a file.
+      return False
+  wrapped.safe = True
+  return wrapped
+
+
 def _search_paths(gin_files: Sequence[str]) -> None:
+  """Adds the folders gin looks for includes in (see the module docstring)."""
+  # pylint: disable=protected-access
+  gin.config._FILE_READERS[:] = [
+      (reader, check if getattr(check, "safe", False) else
+       _safe_existence_check(check))
+      for reader, check in gin.config._FILE_READERS]
+  # pylint: enable=protected-access
   shipped = config_dir()
   for folder in ([os.path.dirname(os.path.abspath(p)) for p in gin_files] +
                  [os.path.dirname(shipped), shipped]):
@@ -166,6 +185,34 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str],
       gin.parse_config(binding)
     except Exception as e:
       raise ConfigError(f"gin binding {binding!r} was rejected: {e}") from e
+
+
+_BINDING = re.compile(r"^([A-Za-z_][\w./%@-]*)\s*=\s*(.*)$")
+
+
+def operative_bindings(config_text: str | None = None) -> dict[str, str]:
+  """The bindings of a gin config text, binding -> value text.
+
+  Args:
+    config_text: gin config text; by default `gin.operative_config_str()`
+      (every parameter the configurables called so far have used).
+
+  Returns:
+    {"scope/Configurable.param": "value"}, multi-line values joined.
+  """
+  text = gin.operative_config_str() if config_text is None else config_text
+  bindings: dict[str, str] = {}
+  key = None
+  for line in text.splitlines():
+    if not line.strip() or line.lstrip().startswith("#"):
+      continue
+    match = _BINDING.match(line)
+    if match and not line[0].isspace():
+      key = match.group(1)
+      bindings[key] = match.group(2).strip()
+    elif key is not None:  # A continuation of a multi-line value.
+      bindings[key] += " " + line.strip()
+  return bindings
 
 
 def write_run_files(root_dir: str, metrics: dict[str, Any],
