@@ -120,6 +120,9 @@ def run(name: str, argv: Sequence[str], prog: str | None = None) -> int:
     if wants_help:
       _print_help(name, module, prog)
       return 0
+    flags.FLAGS.unparse_flags()  # A second run in one process starts clean.
+    if hasattr(module, "DEFAULT_GIN_FILES"):
+      flags.FLAGS.set_default("gin_file", list(module.DEFAULT_GIN_FILES))
     positional = flags.FLAGS([prog, *argv])
     if hasattr(module, "run"):
       if len(positional) > 1:

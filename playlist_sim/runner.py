@@ -55,6 +55,7 @@ def run_in_folder(module: ModuleType) -> None:
       input of the run.
   """
   values = flags.FLAGS
+  gin.clear_config()  # Only this command's files and bindings.
   runs.parse_gin(values.gin_file, values.gin_bindings, values.gin_imports)
   config = {"kind": module.KIND, "gin": gin.config_str(),
             "flags": config_flags(module)}

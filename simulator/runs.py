@@ -81,7 +81,18 @@ def resolve_gin_file(name: str) -> str:
 
 
 def define_common_flags(default_gin_files: Sequence[str] = ()) -> None:
-  """Defines the flags every command takes (see `docs/cli.md`)."""
+  """Defines the flags every command takes (see `docs/cli.md`).
+
+  Several commands in one process share the definitions; the last call's
+  `default_gin_files` is the default (`playlist_sim.cli` sets it again for
+  the command it runs).
+
+  Args:
+    default_gin_files: the command's default --gin_file values.
+  """
+  if "root_dir" in flags.FLAGS:
+    flags.FLAGS.set_default("gin_file", list(default_gin_files))
+    return
   flags.DEFINE_string("root_dir", None, "Folder for all outputs of the run "
                       "(required).")
   flags.DEFINE_integer("seed", 0, "Seed of every random draw of the run.")

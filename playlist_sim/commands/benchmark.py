@@ -78,7 +78,7 @@ import user_models  # noqa: F401  (registers its gin configurables)
 from user_models.base import AbstractUserModel
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
-__all__ = ["PARTS", "Part", "Settings", "main"]
+__all__ = ["DEFAULT_GIN_FILES", "PARTS", "Part", "Settings", "main"]
 
 # The folder holding the packages: the user-model backends run there as
 # `python -m user_models.serving_benchmark`, installed or not.
@@ -90,7 +90,8 @@ _DEFAULT_GIN_FILE = "simulate"
 _TARGET_BATCH_SIZE, _TARGET_RATIO = 256, 10.0
 
 # --root_dir, --seed (environments and actions), --gin_file, --gin_bindings.
-runs.define_common_flags(default_gin_files=[_DEFAULT_GIN_FILE])
+DEFAULT_GIN_FILES = [_DEFAULT_GIN_FILE]
+runs.define_common_flags(DEFAULT_GIN_FILES)
 flags.DEFINE_float("seconds", 2.0, "Wall time of each measurement.",
                    lower_bound=0.0)
 flags.DEFINE_float("warmup_seconds", 0.2,

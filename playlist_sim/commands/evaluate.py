@@ -16,12 +16,13 @@ from absl import flags
 from simulator import runs
 from simulator.evaluation import evaluate
 
-__all__ = ["INPUTS", "KIND", "run"]
+__all__ = ["DEFAULT_GIN_FILES", "INPUTS", "KIND", "run"]
 
 KIND = "evaluate"
+DEFAULT_GIN_FILES = ["configs/evaluate.gin"]
 INPUTS = ("logs_dir",)
 
-runs.define_common_flags(default_gin_files=["configs/evaluate.gin"])
+runs.define_common_flags(DEFAULT_GIN_FILES)
 flags.DEFINE_string("logs_dir", "runs/logs", "Logs (sessions.parquet, "
                     "tracks.parquet) whose held-out sessions are evaluated.")
 flags.DEFINE_string("user_model", "runs/quantized/user_model.int8.tflite",

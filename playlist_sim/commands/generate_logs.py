@@ -19,11 +19,12 @@ from absl import flags
 from simulator import log_generation
 from simulator import runs
 
-__all__ = ["KIND", "run"]
+__all__ = ["DEFAULT_GIN_FILES", "KIND", "run"]
 
 KIND = "generate_logs"
+DEFAULT_GIN_FILES = ["configs/world.gin"]
 
-runs.define_common_flags(default_gin_files=["configs/world.gin"])
+runs.define_common_flags(DEFAULT_GIN_FILES)
 flags.DEFINE_enum("format", "parquet", ["parquet", "csv"], "File format.")
 
 

@@ -18,11 +18,12 @@ from simulator import runs
 from simulator.builder import EnvironmentBuilder
 from simulator.rollout import run_policy
 
-__all__ = ["KIND", "run"]
+__all__ = ["DEFAULT_GIN_FILES", "KIND", "run"]
 
 KIND = "order_matters"
+DEFAULT_GIN_FILES = ["configs/world.gin"]
 
-runs.define_common_flags(default_gin_files=["configs/world.gin"])
+runs.define_common_flags(DEFAULT_GIN_FILES)
 flags.DEFINE_integer("num_episodes", 4000, "Episodes per policy.",
                      lower_bound=1)
 flags.DEFINE_integer("batch_size", 256, "Listeners simulated at once.",

@@ -16,11 +16,12 @@ from absl import flags
 from simulator import pipeline
 from simulator import runs
 
-__all__ = ["KIND", "run"]
+__all__ = ["DEFAULT_GIN_FILES", "KIND", "run"]
 
 KIND = "pipeline"
+DEFAULT_GIN_FILES = ["configs/world.gin"]
 
-runs.define_common_flags(default_gin_files=["configs/world.gin"])
+runs.define_common_flags(DEFAULT_GIN_FILES)
 flags.DEFINE_bool("quick", False, "Smaller sizes (same code path).")
 
 

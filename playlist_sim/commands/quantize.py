@@ -14,12 +14,13 @@ from absl import flags
 from simulator import runs
 from user_models.quantization import quantize_user_model
 
-__all__ = ["INPUTS", "KIND", "run"]
+__all__ = ["DEFAULT_GIN_FILES", "INPUTS", "KIND", "run"]
 
 KIND = "quantize"
+DEFAULT_GIN_FILES = []
 INPUTS = ("logs_dir",)
 
-runs.define_common_flags(default_gin_files=[])
+runs.define_common_flags(DEFAULT_GIN_FILES)
 flags.DEFINE_string("model", None, "The trained .keras user model.")
 flags.DEFINE_string("logs_dir", None, "The logs it was trained on.")
 flags.mark_flags_as_required(["model", "logs_dir"])

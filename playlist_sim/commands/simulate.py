@@ -13,11 +13,12 @@ from agents.baselines import BASELINES
 from simulator import runs
 from simulator.simulate import simulate
 
-__all__ = ["KIND", "run"]
+__all__ = ["DEFAULT_GIN_FILES", "KIND", "run"]
 
 KIND = "simulate"
+DEFAULT_GIN_FILES = ["configs/simulate.gin"]
 
-runs.define_common_flags(default_gin_files=["configs/simulate.gin"])
+runs.define_common_flags(DEFAULT_GIN_FILES)
 flags.DEFINE_enum("policy", "random", list(BASELINES), "Policy to run.")
 flags.DEFINE_integer("num_episodes", 200, "Episodes to simulate.",
                      lower_bound=1)

@@ -18,14 +18,15 @@ from absl import flags
 from agents.train_eval import train_eval
 from simulator import runs
 
-__all__ = ["KIND", "RERUN_WITH_NEW_CONFIG", "run"]
+__all__ = ["DEFAULT_GIN_FILES", "KIND", "RERUN_WITH_NEW_CONFIG", "run"]
 
 KIND = "train_agent"
+DEFAULT_GIN_FILES = ["configs/ahdqn.gin"]
 # A finished run given more iterations (or another binding) goes on to
 # train_eval, which lists the differences and needs --allow_config_change.
 RERUN_WITH_NEW_CONFIG = True
 
-runs.define_common_flags(default_gin_files=["configs/ahdqn.gin"])
+runs.define_common_flags(DEFAULT_GIN_FILES)
 flags.DEFINE_bool("allow_config_change", False,
                   "Resume a checkpoint even though the operative config "
                   "(hyperparameters, world) differs from the one it was "

@@ -15,12 +15,13 @@ from absl import flags
 from simulator import runs
 from user_models.training import train_user_model
 
-__all__ = ["INPUTS", "KIND", "run"]
+__all__ = ["DEFAULT_GIN_FILES", "INPUTS", "KIND", "run"]
 
 KIND = "train_user_model"
+DEFAULT_GIN_FILES = ["configs/user_model_cwm.gin"]
 INPUTS = ("logs_dir",)
 
-runs.define_common_flags(default_gin_files=["configs/user_model_cwm.gin"])
+runs.define_common_flags(DEFAULT_GIN_FILES)
 flags.DEFINE_string("logs_dir", None,
                     "Folder of sessions.* and tracks.* (generate-logs).")
 flags.mark_flag_as_required("logs_dir")
