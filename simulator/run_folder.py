@@ -230,11 +230,24 @@ class RunFolder:
         if self._only_our_files():
           self._release(remove_if_empty=True)
           return
+        if self._refused_rerun(exc):
+          # A finished run stays finished when a rerun is refused (another
+          # config): its manifest is put back byte for byte.
+          write_json(self.manifest_path, self.previous)
+          return
         error = ("interrupted" if exc_type is KeyboardInterrupt else
                  f"{exc_type.__name__}: {exc}".splitlines()[0][:500])
         self._write(status="failed", ended=_now(), error=error)
     finally:
       self._release(remove_if_empty=False)
+
+  def _refused_rerun(self, exc: BaseException | None) -> bool:
+    """True if a rerun of a finished run stopped on one of the package's
+    refusals (a ValueError, raised before any work) without --overwrite."""
+    return (self.previous is not None and not self._overwrite and
+            self.previous.get("kind") == self.kind and
+            self.previous.get("status") == "finished" and
+            isinstance(exc, ValueError))
 
   def _only_our_files(self) -> bool:
     """True if root_dir holds nothing but this run's manifest and lock."""

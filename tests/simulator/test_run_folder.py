@@ -107,3 +107,16 @@ def test_operative_bindings_parse_multiline_values():
           "    2]\nMACRO = 'p'\n")
   assert runs.operative_bindings(text) == {
       "A.x": "1", "train/B.y": "[ 1, 2]", "MACRO": "'p'"}
+
+
+def test_refused_rerun_of_a_finished_run_keeps_its_manifest(tmp_path):
+  root = tmp_path / "run"
+  with runs.RunFolder(str(root), "train_agent", {"a": 1}) as run:
+    (root / "out").write_text("x")
+    run.finish()
+  before = (root / MANIFEST).read_bytes()
+  with pytest.raises(ValueError, match="another config"):
+    with runs.RunFolder(str(root), "train_agent", {"a": 2},
+                        rerun_with_new_config=True):
+      raise ValueError("checkpoint trained with another config")
+  assert (root / MANIFEST).read_bytes() == before
