@@ -18,7 +18,7 @@ import numpy as np
 
 from user_models.catalog import TrackCatalog
 
-__all__ = ["SyntheticWorld", "LATENT_DIM"]
+__all__ = ["SyntheticWorld", "LATENT_DIM", "world_catalog"]
 
 LATENT_DIM = 8
 _UNIT_COLUMNS = ("acousticness", "beat_strength", "bounciness", "danceability",
@@ -119,3 +119,19 @@ class SyntheticWorld:
     for i in range(LATENT_DIM):
       cols[f"acoustic_vector_{i}"] = np.tanh(latent[:, i] / 2.0)
     return cols
+
+
+@gin.configurable
+def world_catalog(world: SyntheticWorld = gin.REQUIRED) -> TrackCatalog:
+  """The world's track catalog, for gin.
+
+  configs/simulate.gin makes it the singleton `catalog`, so a user model of
+  your own takes it as `MyListener.catalog = @catalog/gin.singleton()`.
+
+  Args:
+    world: the world (in the shipped configs, `@world/gin.singleton()`).
+
+  Returns:
+    `world.catalog`.
+  """
+  return world.catalog
