@@ -309,6 +309,7 @@ class RunCheckpointer:
         default=lambda x: x.tolist() if hasattr(x, "tolist") else int(x)))
     self._checkpointer.save(global_step=global_step)
     self._saved_step = step
+    _log.debug("saved checkpoint at step %d in %s", step, self.ckpt_dir)
 
 
 def _to_json(value: Any) -> Any:

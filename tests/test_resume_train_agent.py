@@ -40,7 +40,7 @@ _RESUMED = re.compile(r"resumed from \S+ at step (\d+)")
 
 
 def _command(root_dir, num_iterations, extra=()):
-  # -v: TF-Agents' "Saved checkpoint" lines, which the kills are timed by.
+  # -v: the "saved checkpoint at step" lines the kills are timed by.
   cmd = [sys.executable, "scripts/train_agent.py", "--gin_file",
          "configs/world.gin", "--root_dir", str(root_dir), "--seed", "3",
          "-v"]
@@ -74,7 +74,7 @@ def _wait_for_new_checkpoints(proc, log_path, count, timeout=240.0):
   deadline = time.monotonic() + timeout
   while time.monotonic() < deadline and proc.poll() is None:
     with open(log_path) as f:
-      if f.read().count("Saved checkpoint") >= count:
+      if f.read().count("saved checkpoint at step") >= count:
         return
     time.sleep(0.02)
 
