@@ -59,6 +59,7 @@ from user_models import _keras2  # noqa: F401  (must run before TensorFlow)
 import dataclasses
 import os
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -66,7 +67,6 @@ from typing import Callable, Sequence
 
 from absl import app
 from absl import flags
-from absl import logging
 import numpy as np
 
 import simulator
@@ -79,6 +79,8 @@ from user_models.base import AbstractUserModel
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 __all__ = ["DEFAULT_GIN_FILES", "PARTS", "Part", "Settings", "main"]
+
+_log = logging.getLogger(__name__)
 
 # The folder holding the packages: the user-model backends run there as
 # `python -m user_models.serving_benchmark`, installed or not.
@@ -178,9 +180,9 @@ def run_env(settings: Settings) -> dict:
   builder = simulator.EnvironmentBuilder()
   builder.user_model = _env_user_model(builder)
   name = type(builder.user_model).__name__
-  logging.info("env user model: %s", name)
+  _log.info("env user model: %s", name)
   if env_benchmark.is_stateful(builder.user_model):
-    logging.warning(
+    _log.warning(
         "%s keeps per-row session state, but the list baseline shares it "
         "between B environments that all use row 0: its responses are not "
         "those of B independent listeners (the timing is still indicative).",
@@ -251,7 +253,7 @@ def run_user_model(settings: Settings) -> dict:
            "--batches", ",".join(str(b) for b in _USER_MODEL_BATCHES)]
     if FLAGS.user_model_path:
       cmd += ["--model_path", FLAGS.user_model_path]
-    logging.info("user_model %s ...", backend)
+    _log.info("user_model %s ...", backend)
     out = subprocess.run(cmd, capture_output=True, text=True, check=False,
                          cwd=_PACKAGES_DIR)
     if out.returncode != 0:
@@ -445,13 +447,13 @@ def main(argv: Sequence[str]) -> None:
             "settings": dict(dataclasses.asdict(settings), parts=names,
                              gin_files=list(FLAGS.gin_file),
                              gin_bindings=list(FLAGS.gin_bindings))}
-  logging.info("machine: %s", output["machine"])
+  _log.info("machine: %s", output["machine"])
   tables = []
   for name in names:
-    logging.info("part %s ...", name)
+    _log.info("part %s ...", name)
     start = time.perf_counter()
     results = PARTS[name].run(settings)
-    logging.info("part %s done in %.1f s", name, time.perf_counter() - start)
+    _log.info("part %s done in %.1f s", name, time.perf_counter() - start)
     output.update(results)
     tables.append(PARTS[name].table(results))
 
