@@ -80,7 +80,9 @@ def _train_agent(agent_dir: str, agent: str, sizes: dict, seed: int) -> dict:
       eval_interval=sizes[f"{agent}_iterations"],
       num_eval_episodes=sizes["agent_eval_episodes"],
       final_eval_episodes=sizes["agent_eval_episodes"],
-      checkpoint_interval=sizes[f"{agent}_iterations"],
+      # A few checkpoints, so that a rerun after Ctrl-C resumes the training
+      # (only the latest is kept).
+      checkpoint_interval=max(1, sizes[f"{agent}_iterations"] // 5),
       baselines=("popularity", "greedy_oracle"), progress=True)
   return {k: metrics.get(k) for k in ("final_eval_return", "wall_time_s",
                                       "global_step")}
