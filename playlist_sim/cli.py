@@ -17,7 +17,6 @@ an unexpected error, 130 after Ctrl-C (a rerun of the same command resumes).
 
 import importlib
 import importlib.metadata
-import logging
 import os
 import sys
 import time
@@ -49,7 +48,6 @@ _PACKAGE_DIRS = tuple(
     os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                  p) + os.sep for p in _PACKAGES)
 _HELP = ("-h", "--help", "--helpshort", "--helpfull", "-?")
-_log = logging.getLogger(__name__)
 
 
 def _is_package_error(error: BaseException) -> bool:
