@@ -17,6 +17,7 @@ an unexpected error, 130 after Ctrl-C (a rerun of the same command resumes).
 
 import importlib
 import importlib.metadata
+import json
 import os
 import sys
 import time
@@ -25,6 +26,7 @@ from typing import Sequence
 
 from absl import app
 from absl import flags
+import filelock
 
 from playlist_sim import logging_setup
 
@@ -83,6 +85,42 @@ def _print_help(name: str, module, prog: str) -> None:
   print("\n".join(lines))
 
 
+def _root_dir_arg(argv: Sequence[str]) -> str | None:
+  for i, arg in enumerate(argv):
+    if arg.startswith("--root_dir="):
+      return arg.split("=", 1)[1]
+    if arg == "--root_dir" and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
+
+
+def _busy_before_imports(argv: Sequence[str]) -> str | None:
+  """The busy message if root_dir's lock is held, checked before TensorFlow
+  is imported (seconds) so that a second run stops at once. The run folder
+  takes the lock for real later (`simulator.run_folder.RunFolder`)."""
+  root_dir = _root_dir_arg(argv)
+  if not root_dir:
+    return None
+  lock_path = os.path.join(root_dir, ".run.lock")
+  if not os.path.exists(lock_path):
+    return None
+  lock = filelock.FileLock(lock_path)
+  try:
+    lock.acquire(timeout=0)
+  except filelock.Timeout:
+    try:
+      with open(os.path.join(root_dir, "run.json")) as f:
+        other = json.load(f)
+    except (OSError, ValueError):
+      other = {}
+    return (f"RunBusyError: root_dir {os.path.abspath(root_dir)!r} is in use "
+            f"by another run (kind {other.get('kind', '?')}, pid "
+            f"{other.get('pid', '?')}, started {other.get('started', '?')}); "
+            "wait for it to end or choose another --root_dir")
+  lock.release()
+  return None
+
+
 def _split_edge_args(argv: Sequence[str]) -> tuple[list[str], bool, bool,
                                                   bool]:
   verbose = any(a in ("-v", "--verbose", "--verbose=true") for a in argv)
@@ -105,6 +143,10 @@ def run(name: str, argv: Sequence[str], prog: str | None = None) -> int:
   """
   prog = prog or f"playlist-sim {name}"
   argv, verbose, debug, wants_help = _split_edge_args(argv)
+  busy = None if wants_help else _busy_before_imports(argv)
+  if busy:
+    sys.stderr.write(f"{prog}: error: {busy}\n")
+    return 2
   logging_setup.quiet_environment(verbose)
   logging_setup.configure_logging(verbose)
   start = time.monotonic()

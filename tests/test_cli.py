@@ -18,6 +18,7 @@ import time
 import pytest
 
 from playlist_sim import cli
+from simulator import runs
 from tests.conftest import REPO_ROOT
 
 _TINY_SIM = ["--num_episodes", "6", "--batch_size", "3",
@@ -157,3 +158,13 @@ def test_ctrl_c_exits_within_2_s_with_one_line(tmp_path):
   assert "interrupted after" in err and "run the same command again" in err
   # Interrupted before its first output: the folder is not left behind.
   assert not root.exists()
+
+
+def test_busy_root_dir_is_refused_before_the_heavy_imports(tmp_path, capsys):
+  root = tmp_path / "busy"
+  with runs.RunFolder(str(root), "simulate"):
+    start = time.monotonic()
+    assert cli.run("simulate", ["--root_dir", str(root)]) == 2
+    assert time.monotonic() - start < 1.0
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and "RunBusyError" in err[0] and "simulate" in err[0]
