@@ -12,7 +12,13 @@ inside the same TF checkpoint:
   variable, so a root_dir holding another run's checkpoint is refused with a
   `CheckpointError` that names it, before TensorFlow tries to restore it;
 * `resume_history`: the steps the run was resumed from, in order (a resume
-  killed before its first checkpoint leaves no entry).
+  killed before its first checkpoint leaves no entry);
+* `run_state`: the run's bookkeeping as of the checkpoint (learning curve,
+  loss history, train steps, wall time), so a resumed run's metrics cover the
+  whole run, never only its last process;
+* `run_config`: the operative config the run was started with (binding ->
+  value); a resume with other values is refused with a `ConfigChangeError`
+  listing them, unless `allow_config_change`.
 
 Being TF variables, they are written and committed with the checkpoint: TF
 writes a checkpoint's data and index beside the old one and then replaces the
@@ -33,19 +39,29 @@ import os
 import shutil
 from typing import Any, Mapping
 
-from absl import logging
+import logging
+
 import numpy as np
 import tensorflow as tf
 from tf_agents.utils import common
 
-__all__ = ["CheckpointError", "RunCheckpointer", "environment_generators"]
+__all__ = ["CheckpointError", "ConfigChangeError", "RunCheckpointer",
+           "environment_generators"]
 
+_log = logging.getLogger(__name__)
 _KEYS = {name: f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
-         for name in ("rng_state", "run_fingerprint", "resume_history")}
+         for name in ("rng_state", "run_fingerprint", "resume_history",
+                      "run_config")}
+# Bindings that change how a run is shown, not what it computes.
+_IGNORED_BINDINGS = ("train_eval.progress", "generate_logs.progress")
 
 
 class CheckpointError(ValueError):
   """A checkpoint in root_dir cannot be resumed by this run."""
+
+
+class ConfigChangeError(CheckpointError):
+  """The run's operative config differs from its checkpoint's."""
 
 
 def environment_generators(environment: Any, seed: int,
@@ -68,7 +84,7 @@ def environment_generators(environment: Any, seed: int,
     a generator, in which case a resumed run restarts its stream.
   """
   if not callable(getattr(environment, "reseed", None)):
-    logging.warning("%s has no reseed(generator) method: a resumed run "
+    _log.warning("%s has no reseed(generator) method: a resumed run "
                     "restarts its random stream from the seed",
                     type(environment).__name__)
     return {}
@@ -93,7 +109,9 @@ class RunCheckpointer:
   def __init__(self, ckpt_dir: str, seed: int,
                generators: Mapping[str, np.random.Generator] | None = None,
                fingerprint: Mapping[str, Any] | None = None,
-               max_to_keep: int = 1, **trackables):
+               max_to_keep: int = 1,
+               config: Mapping[str, str] | None = None,
+               allow_config_change: bool = False, **trackables):
     """Prepares checkpoints in `ckpt_dir`; call `restore` next.
 
     Args:
@@ -104,6 +122,11 @@ class RunCheckpointer:
       fingerprint: JSON-serialisable facts a resumed run must share (such as
         the agent name); the shapes of the trackables' variables are added.
       max_to_keep: checkpoints kept.
+      config: the run's operative config, binding -> value text (see
+        `simulator.runs.operative_bindings`); saved with the first checkpoint
+        and compared on resume.
+      allow_config_change: resume even if `config` differs from the
+        checkpoint's (the differences are logged, and the new config saved).
       **trackables: objects to checkpoint, as for `common.Checkpointer`;
         must include `global_step`, the step variable.
 
@@ -128,6 +151,11 @@ class RunCheckpointer:
                                         trainable=False)
     self._resume_history = tf.Variable("[]", dtype=tf.string,
                                        trainable=False)
+    self._config = {k: str(v) for k, v in (config or {}).items()}
+    self._allow_config_change = allow_config_change
+    self._run_config = tf.Variable(json.dumps(self._config, sort_keys=True),
+                                   dtype=tf.string, trainable=False)
+    self._run_state = tf.Variable("{}", dtype=tf.string, trainable=False)
     self._checkpointer = None
     self._saved_step = None
     self.resumed_from_steps: list[int] = []
@@ -174,11 +202,13 @@ class RunCheckpointer:
     latest = tf.train.latest_checkpoint(self.ckpt_dir)
     if latest is not None:
       self._check_fingerprint(latest)
+      self._check_config(latest)
     try:
       self._checkpointer = common.Checkpointer(
           ckpt_dir=self.ckpt_dir, max_to_keep=self._max_to_keep,
           rng_state=self._rng_state, run_fingerprint=self._run_fingerprint,
-          resume_history=self._resume_history, **self._trackables)
+          resume_history=self._resume_history, run_config=self._run_config,
+          run_state=self._run_state, **self._trackables)
       status = self._checkpointer.initialize_or_restore()
       if latest is not None:
         status.assert_existing_objects_matched()
@@ -196,15 +226,49 @@ class RunCheckpointer:
       if name in states:
         generator.bit_generator.state = states[name]
       else:
-        logging.warning("checkpoint %s has no state for generator %r",
+        _log.warning("checkpoint %s has no state for generator %r",
                         latest, name)
+    # The saved config was restored into the variable; the run goes on with
+    # its own (the same, or a change that was allowed).
+    self._run_config.assign(json.dumps(self._config, sort_keys=True))
     self.resumed_from_steps = json.loads(self._resume_history.numpy()) + [step]
     self._resume_history.assign(json.dumps(self.resumed_from_steps))
     tf.random.set_seed(int(np.random.SeedSequence(
         [self.seed, step]).generate_state(1)[0] & 0x7FFFFFFF))
-    logging.info("resumed from %s at step %d (resumes so far: %s)", latest,
-                 step, self.resumed_from_steps)
+    _log.info("resumed from %s at step %d (resumes so far: %s)", latest,
+              step, self.resumed_from_steps)
     return step
+
+  def _check_config(self, path: str) -> None:
+    """Refuses a resume whose operative config differs from the saved one."""
+    reader = tf.train.load_checkpoint(path)
+    if not reader.has_tensor(_KEYS["run_config"]) or not self._config:
+      return  # A checkpoint of an older version, or a run without config.
+    saved = json.loads(reader.get_tensor(_KEYS["run_config"]))
+    # Only bindings both runs used: a configurable called later in a
+    # long-lived process (evaluation, baselines) is not a difference.
+    differing = sorted(k for k in set(saved) & set(self._config)
+                       if saved[k] != self._config[k] and
+                       k not in _IGNORED_BINDINGS)
+    if not differing:
+      return
+    listed = "; ".join(f"{k}: checkpoint {saved[k]} vs now {self._config[k]}"
+                       for k in differing[:12])
+    more = f" (and {len(differing) - 12} more)" if len(differing) > 12 else ""
+    if self._allow_config_change:
+      _log.warning("resuming with a changed config (allowed): %s%s", listed,
+                   more)
+      return
+    raise ConfigChangeError(
+        f"root_dir {self.root_dir!r} holds a checkpoint trained with another "
+        f"config: {listed}{more}. Resume with the same gin files and "
+        "bindings, pass --allow_config_change to continue anyway, or use a "
+        "fresh --root_dir")
+
+  @property
+  def run_state(self) -> dict:
+    """The bookkeeping saved with the latest checkpoint ({} for a new run)."""
+    return json.loads(self._run_state.numpy())
 
   def _remove_orphans(self) -> None:
     """Deletes what a kill mid-save left: files of unrecorded checkpoints."""
@@ -216,9 +280,10 @@ class RunCheckpointer:
           shutil.rmtree(path, ignore_errors=True)
         else:
           os.remove(path)
-        logging.info("removed %s, left by an interrupted save", path)
+        _log.info("removed %s, left by an interrupted save", path)
 
-  def save(self, global_step: tf.Variable) -> None:
+  def save(self, global_step: tf.Variable,
+           run_state: Mapping[str, Any] | None = None) -> None:
     """Saves a checkpoint numbered by the step, with the generators' state.
 
     A step already saved is not saved again: TF would rewrite that
@@ -226,6 +291,8 @@ class RunCheckpointer:
 
     Args:
       global_step: the step variable.
+      run_state: JSON-serialisable bookkeeping saved with the checkpoint
+        (read back by `run_state`); None keeps the previous value.
 
     Raises:
       RuntimeError: if called before `restore`.
@@ -236,6 +303,8 @@ class RunCheckpointer:
     step = int(global_step.numpy())
     if step == self._saved_step:
       return
+    if run_state is not None:
+      self._run_state.assign(json.dumps(run_state, default=_to_json))
     self._rng_state.assign(json.dumps(
         {name: g.bit_generator.state for name, g in self._generators.items()},
         default=lambda x: x.tolist() if hasattr(x, "tolist") else int(x)))
@@ -248,6 +317,11 @@ class RunCheckpointer:
           "writable or free space, then rerun: training resumes from the "
           "last checkpoint") from e
     self._saved_step = step
+    _log.debug("saved checkpoint at step %d in %s", step, self.ckpt_dir)
+
+
+def _to_json(value: Any) -> Any:
+  return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
 def _flatten(fingerprint: dict) -> dict:

@@ -23,13 +23,17 @@ evaluation, and every baseline at the end, meets the same play modes and
 outcome draws, so returns are paired by episode. Outputs in root_dir:
 
 * train/, eval/: TensorBoard summaries;
-* checkpoint/: agent, policy, replay buffer (optional), global step and
-  train metrics
-  (a run whose root_dir holds a checkpoint resumes from it);
+* checkpoint/: agent, policy, replay buffer (optional), global step, train
+  metrics and the run's bookkeeping (a run whose root_dir holds a checkpoint
+  resumes from it; its learning curve, loss history, steps and wall time
+  carry over, and a resume with another operative config is refused unless
+  `allow_config_change`);
 * policy/: the greedy policy as a portable SavedModel (`agents.export`;
   load it with `tf.saved_model.load` or `agents.load_policy`);
 * metrics.json: final and best evaluation return, the evaluation curve
-  ([train step, seconds, mean return] rows), steps, wall time, speed, and a
+  ([train step, seconds, mean return] rows) and the loss history ([train
+  step, loss] rows) of the whole run across resumes, steps, wall time, speed,
+  and a
   comparison with the baselines on the same held-out episodes (mean returns
   with bootstrap 95% intervals, and the paired difference to each, see
   `agents.comparison`);
@@ -59,13 +63,24 @@ from agents.environments import RunEvaluation, make_env
 from agents.export import export_policy, recover_interrupted_export
 from agents.score_features import UserModelScoreWrapper
 from simulator.io_utils import ensure_writable_dir
-from simulator.runs import write_run_files
+from simulator.runs import operative_bindings, write_run_files
 
 __all__ = ["AGENTS", "train_eval"]
 
 AGENTS = ("ahdqn", "dqn", "ppo")
+# Arguments that change how a run is shown or guarded, not what it computes.
+_NOT_CONFIG = ("root_dir", "progress", "allow_config_change")
 
-@gin.configurable(denylist=["root_dir"])
+
+def _run_config(arguments: dict) -> dict[str, str]:
+  """The operative config a resume must share: gin's, and the arguments."""
+  config = operative_bindings()
+  config.update({f"train_eval.{k}": repr(v) for k, v in arguments.items()
+                 if k not in _NOT_CONFIG})
+  return config
+
+
+@gin.configurable(denylist=["root_dir", "allow_config_change"])
 def train_eval(
     root_dir: str,
     agent_name: str = "ahdqn",
@@ -111,7 +126,8 @@ def train_eval(
     checkpoint_interval: int = 5000,
     checkpoint_replay_buffer: bool = True,
     summary_interval: int = 100,
-    progress: bool = True) -> dict:
+    progress: bool = True,
+    allow_config_change: bool = False) -> dict:
   """Trains an agent, evaluates it, and writes the run's outputs.
 
   Args:
@@ -171,6 +187,9 @@ def train_eval(
       `initial_collect_steps` random steps.
     summary_interval: train steps between training summaries.
     progress: show a progress bar.
+    allow_config_change: resume a checkpoint even if the operative config
+      (gin bindings and these arguments) differs from the one it was trained
+      with.
 
   Returns:
     The metrics written to root_dir/metrics.json.
@@ -178,9 +197,12 @@ def train_eval(
   Raises:
     ValueError: for an unknown agent name, or too few steps collected
       before the first n-step sample.
+    ConfigChangeError: resuming with another operative config (the message
+      lists the differing bindings), unless `allow_config_change`.
     UserModelLoadError: if a scope's user model files are missing (the
       message gives the commands that make them).
   """
+  arguments = dict(locals())  # Before any other local: the run's arguments.
   if agent_name not in AGENTS:
     raise ValueError(f"unknown agent {agent_name!r}; choose one of {AGENTS}")
   first_rows = ((initial_collect_steps + collect_steps_per_iteration) //
@@ -263,6 +285,7 @@ def train_eval(
       os.path.join(root_dir, "checkpoint"), seed=seed, max_to_keep=1,
       generators=environment_generators(train_py_env.environment, seed),
       fingerprint={"agent": agent_name},
+      config=_run_config(arguments), allow_config_change=allow_config_change,
       agent=agent, policy=agent.policy, global_step=global_step,
       metrics=metric_utils.MetricsGroup(train_metrics, "train_metrics"),
       **replay)
@@ -295,10 +318,18 @@ def train_eval(
   evaluation.attach(agent.policy, os.path.join(root_dir, "eval"),
                     global_step)
 
-  curve = []
+  # What earlier processes of this run measured (saved with the checkpoint).
+  state = checkpointer.run_state
+  curve = [tuple(row) for row in state.get("eval_curve", [])]
+  loss_history = [tuple(row) for row in state.get("loss_history", [])]
+  earlier_seconds = float(state.get("wall_time_s", 0.0))
   step = resumed_from_step
   start = time.perf_counter()
-  env_steps_start = int(train_metrics[1].result().numpy())
+
+  def run_state():
+    return {"eval_curve": curve, "loss_history": loss_history,
+            "wall_time_s": earlier_seconds + time.perf_counter() - start}
+
   time_step, policy_state = None, agent.collect_policy.get_initial_state(
       train_env.batch_size)
   loss = float("nan")
@@ -317,6 +348,7 @@ def train_eval(
       # Several train steps per iteration can jump over a multiple.
       return step // interval > previous // interval or step >= num_iterations
     if crossed(summary_interval):
+      loss_history.append((step, loss))
       with train_writer.as_default():
         tf.summary.scalar("loss", loss, step=global_step)
         tf.summary.scalar("epsilon", epsilon(), step=global_step)
@@ -324,31 +356,33 @@ def train_eval(
           tf.summary.scalar(f"Metrics/{metric.name}", metric.result(),
                             step=global_step)
     if crossed(eval_interval):
-      curve.append((step, round(time.perf_counter() - start, 1),
+      curve.append((step, round(earlier_seconds + time.perf_counter() -
+                                start, 1),
                     float(evaluation.evaluate(num_eval_episodes).mean())))
       bar.set_postfix(loss=f"{loss:.3f}", eval_return=f"{curve[-1][2]:.2f}")
     if crossed(checkpoint_interval):
-      checkpointer.save(global_step=global_step)
+      checkpointer.save(global_step=global_step, run_state=run_state())
   bar.close()
-  seconds = time.perf_counter() - start
-  env_steps = int(train_metrics[1].result().numpy()) - env_steps_start
-  trained = step - resumed_from_step
-  checkpointer.save(global_step=global_step)
+  seconds = earlier_seconds + time.perf_counter() - start
+  env_steps = int(train_metrics[1].result().numpy())  # Checkpointed: total.
+  checkpointer.save(global_step=global_step, run_state=run_state())
   export_policy(agent, os.path.join(root_dir, "policy"), global_step,
                 scorer=scorer)
 
   comparison = evaluation.compare(agent_name, baselines, final_eval_episodes)
-  metrics = run_metrics(agent_name, comparison, curve,
-                        loss if trained else None, env_steps, seconds,
-                        final_eval_episodes)
+  final_loss = loss_history[-1][1] if loss_history else None
+  metrics = run_metrics(agent_name, comparison, [list(r) for r in curve],
+                        final_loss, env_steps, seconds, final_eval_episodes)
   if evaluation.split_warning:
     metrics["split_warning"] = evaluation.split_warning
   metrics.update(
       global_step=step,
+      loss_history=[list(r) for r in loss_history],
       resumed_from_step=resumed_from_step,
       resume_history=checkpointer.resumed_from_steps,
-      train_steps=trained,
-      train_steps_per_s=trained / max(seconds, 1e-9))
+      train_steps=step,
+      train_steps_this_process=step - resumed_from_step,
+      train_steps_per_s=step / max(seconds, 1e-9))
   write_run_files(root_dir, metrics)
   train_py_env.close()
   return metrics

@@ -1,41 +1,18 @@
-"""The main job: every stage of the product, end to end, on the defaults.
+"""The whole pipeline end to end (see `playlist-sim pipeline --help`).
 
-    python scripts/pipeline.py --root_dir runs/pipeline [--quick]
+    python scripts/pipeline.py [flags]   ==   playlist-sim pipeline [flags]
 
-world -> logs -> user model -> int8 -> AH-DQN and DQN -> evaluation. Prints
-the summary table (every policy, simulator and world, 95% intervals), the
-offline-online agreement, and where the report and each artefact went.
+A thin wrapper for running from the repository without installing it; the
+code is `playlist_sim.commands` (see docs/cli.md).
 """
 
 import os
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The repository root, so the packages import without installing them.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-
-from simulator import runs  # noqa: E402
-
-runs.define_common_flags(default_gin_files=["configs/world.gin"])
-flags.DEFINE_bool("quick", False, "Smaller sizes (same code path).")
-FLAGS = flags.FLAGS
-
-
-def main(argv):
-  del argv
-  from simulator import pipeline  # pylint: disable=g-import-not-at-top
-  runs.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
-  summary = pipeline.run_pipeline(FLAGS.root_dir, quick=FLAGS.quick,
-                                  seed=FLAGS.seed)
-  runs.write_run_files(FLAGS.root_dir, summary)
-  print(pipeline.format_summary(summary))
-  for stage, path in summary["stages"].items():
-    print(f"{stage:<12} -> {path}")
-  print(f"seconds by stage: {summary['seconds']} (total "
-        f"{summary['total_seconds']})")
-  print(f"summary -> {os.path.join(FLAGS.root_dir, 'pipeline.json')}")
-  print(f"report  -> {summary['stages']['report']}")
-
+from playlist_sim import cli  # noqa: E402  pylint: disable=wrong-import-position
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.script_main("pipeline")

@@ -1,50 +1,18 @@
-"""Converts a trained user model to LiteRT (fp32, int8, fp16, int8_full) and
-reports what quantisation changes.
+"""Converts a user model to LiteRT (see `playlist-sim quantize --help`).
 
-    python scripts/quantize_user_model.py --model DIR/user_model.keras \
-        --logs_dir LOGS --root_dir QDIR
+    python scripts/quantize_user_model.py [flags]   ==   playlist-sim quantize [flags]
 
-Writes QDIR/user_model.<variant>.tflite (an SWM also .step.tflite),
-user_model.meta.json, quantization_report.json and .png, metrics.json and
-the gin config.
+A thin wrapper for running from the repository without installing it; the
+code is `playlist_sim.commands` (see docs/cli.md).
 """
 
 import os
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The repository root, so the packages import without installing them.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-
-from simulator import runs  # noqa: E402
-
-runs.define_common_flags(default_gin_files=[])
-flags.DEFINE_string("model", None, "The trained .keras user model.")
-flags.DEFINE_string("logs_dir", None, "The logs it was trained on.")
-flags.mark_flags_as_required(["model", "logs_dir"])
-FLAGS = flags.FLAGS
-
-
-def main(argv):
-  del argv
-  from user_models.quantization import quantize_user_model  # pylint: disable=g-import-not-at-top
-  runs.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
-  report = quantize_user_model(FLAGS.model, FLAGS.logs_dir, FLAGS.root_dir,
-                               seed=FLAGS.seed)
-  runs.write_run_files(FLAGS.root_dir, report)
-  print(f"{'variant':<10} {'mean|dp|':>9} {'max|dp|':>8} {'argmax':>7} "
-        f"{'dAUC':>8} {'KiB':>7}  return delta (± paired s.e.)")
-  for name, v in report["variants"].items():
-    if "skipped" in v:
-      print(f"{name:<10} skipped: {v['skipped']}")
-      continue
-    deltas = ", ".join(
-        f"{p} {100 * d:+.2f}±{100 * v['return_delta_se'][p]:.2f}%"
-        for p, d in v["return_delta"].items())
-    print(f"{name:<10} {v['mean_abs_err']:>9.4f} {v['max_abs_err']:>8.4f} "
-          f"{v['argmax_agreement']:>7.3f} {v['auc_delta']:>+8.4f} "
-          f"{v['file_bytes'] / 1024:>7.1f}  {deltas}")
-
+from playlist_sim import cli  # noqa: E402  pylint: disable=wrong-import-position
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.script_main("quantize")

@@ -9,13 +9,13 @@ B steps. `steps_with_ahdqn` times the batched environment with AH-DQN's
 greedy policy choosing the actions. Used by `scripts/benchmark.py`.
 """
 
+import logging
 import os
 import platform
 import sys
 import time
 from typing import Callable, Sequence
 
-from absl import logging
 import numpy as np
 import tensorflow as tf
 import tf_agents
@@ -26,6 +26,8 @@ from user_models.base import AbstractUserModel
 
 __all__ = ["EpisodeCounter", "env_steps_per_s", "is_stateful",
            "machine_info", "measure", "steps_with_ahdqn"]
+
+_log = logging.getLogger(__name__)
 
 #: Distinct pre-generated action batches, cycled through while stepping.
 _NUM_ACTION_BATCHES = 64
@@ -153,7 +155,7 @@ def env_steps_per_s(builder, batch_sizes: Sequence[int], seconds: float,
       counts[name] = {"calls": calls, "seconds": elapsed,
                       "steps_per_s": calls * b / elapsed,
                       "mean_episode_steps": episodes.mean_length()}
-      logging.info("env B=%d %-7s: %d calls in %.2f s = %.0f steps/s", b, name,
+      _log.info("env B=%d %-7s: %d calls in %.2f s = %.0f steps/s", b, name,
                    calls, elapsed, counts[name]["steps_per_s"])
       env.close()
     if b in acting_batch_sizes:
@@ -165,7 +167,7 @@ def env_steps_per_s(builder, batch_sizes: Sequence[int], seconds: float,
     raw[str(b)] = {"batched": counts["batched"], "list": counts["list"],
                    "batched_build_seconds": batched_build,
                    "list_build_seconds": list_build}
-    logging.info("env B=%d: batched / list = %.1fx (list built in %.2f s)", b,
+    _log.info("env B=%d: batched / list = %.1fx (list built in %.2f s)", b,
                  ratio, list_build)
   return {"rates": rates, "raw": raw, "acting": acting}
 
@@ -205,6 +207,6 @@ def steps_with_ahdqn(py_env, seconds: float, warmup_seconds: float,
   step(None)  # Trace and compile outside the timing.
   calls, elapsed = measure(step, [None], seconds, warmup_seconds)
   rate = calls * py_env.batch_size / elapsed
-  logging.info("env B=%d with AH-DQN acting: %.0f steps/s", py_env.batch_size,
+  _log.info("env B=%d with AH-DQN acting: %.0f steps/s", py_env.batch_size,
                rate)
   return rate

@@ -24,7 +24,6 @@ artefact went.
 """
 
 import os
-import time
 
 import gin
 
@@ -32,6 +31,8 @@ from agents import train_eval as _train_eval  # noqa: F401  (gin: train_eval)
 from simulator.evaluation.evaluate import evaluate_policies, format_table
 from simulator.io_utils import ensure_writable_dir, write_json
 from simulator.log_generation import generate_logs
+from simulator.runs import parse_gin
+from simulator.stages import StageRunner
 from user_models.quantization import quantize_user_model
 from user_models.training import train_user_model
 
@@ -86,32 +87,30 @@ def agent_gin_bindings(logs_dir: str, int8_path: str,
       gin_binding("LogEpisodeSampler.split_by", split_by)]
 
 
-def _train_agents(root_dir: str, logs_dir: str, int8_path: str,
-                  agent_config: str, agents: tuple[str, ...], sizes: dict,
-                  seed: int, split_by: str) -> dict:
-  """Trains each agent in the learned simulator; returns name -> policy dir."""
-  from simulator.runs import parse_gin  # pylint: disable=g-import-not-at-top
+def _parse_agent_config(logs_dir: str, int8_path: str, agent_config: str,
+                        split_by: str) -> None:
+  """Parses the agent config, pointed at the files this run made."""
   # The agent config (episodes from the logs) is parsed only now that the
   # logs exist; the paths this run made replace the config's defaults.
-  parse_gin([agent_config], agent_gin_bindings(logs_dir, int8_path,
-                                               split_by))
-  policies, metrics = {}, {}
-  for agent in agents:
-    agent_dir = os.path.join(root_dir, agent)
-    metrics[agent] = _train_eval.train_eval(
-        agent_dir, agent_name=agent, seed=seed,
-        num_iterations=sizes[f"{agent}_iterations"],
-        initial_collect_steps=sizes["initial_collect_steps"],
-        eval_interval=sizes[f"{agent}_iterations"],
-        num_eval_episodes=sizes["agent_eval_episodes"],
-        final_eval_episodes=sizes["agent_eval_episodes"],
-        checkpoint_interval=sizes[f"{agent}_iterations"],
-        checkpoint_replay_buffer=sizes["checkpoint_replay_buffer"],
-        baselines=("popularity", "greedy_oracle"), progress=False)
-    policies[agent] = os.path.join(agent_dir, "policy")
-  return {"policies": policies, "metrics": {
-      a: {k: m.get(k) for k in ("final_eval_return", "wall_time_s",
-                                "global_step")} for a, m in metrics.items()}}
+  parse_gin([agent_config], agent_gin_bindings(logs_dir, int8_path, split_by))
+
+
+def _train_agent(agent_dir: str, agent: str, sizes: dict, seed: int) -> dict:
+  """Trains one agent in the learned simulator; its summary figures."""
+  metrics = _train_eval.train_eval(
+      agent_dir, agent_name=agent, seed=seed,
+      num_iterations=sizes[f"{agent}_iterations"],
+      initial_collect_steps=sizes["initial_collect_steps"],
+      eval_interval=sizes[f"{agent}_iterations"],
+      num_eval_episodes=sizes["agent_eval_episodes"],
+      final_eval_episodes=sizes["agent_eval_episodes"],
+      # A few checkpoints, so that a rerun after Ctrl-C resumes the training
+      # (only the latest is kept).
+      checkpoint_interval=max(1, sizes[f"{agent}_iterations"] // 5),
+      checkpoint_replay_buffer=sizes["checkpoint_replay_buffer"],
+      baselines=("popularity", "greedy_oracle"), progress=True)
+  return {k: metrics.get(k) for k in ("final_eval_return", "wall_time_s",
+                                      "global_step")}
 
 
 @gin.configurable(denylist=["root_dir", "quick", "seed"])
@@ -123,12 +122,17 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
                  quick_sizes: dict | None = None) -> dict:
   """Runs every stage and returns the summary.
 
+  Each stage's folder holds its own run.json (see `simulator.stages`): a
+  rerun reuses the stages that finished, and resumes agent training from its
+  checkpoints.
+
   Args:
     root_dir: output folder.
     quick: the `quick_sizes`, same code path.
     seed: seed of every stage.
     agents: agents trained (names of `agents.train_eval.AGENTS`).
-    agent_config: gin file of the agents' environments.
+    agent_config: gin file of the agents' environments (a path or a shipped
+      config's name).
     split_by: "user" or "session": how every stage splits the logs into
       training and held-out parts (the user model's `split_by`; bound to
       `LogEpisodeSampler.split_by` for the agents and the evaluation).
@@ -140,6 +144,7 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
 
   Raises:
     ValueError: for an unknown `split_by`.
+    RunFolderError: if a stage's folder holds another run.
   """
   if split_by not in ("user", "session"):
     raise ValueError(f"split_by must be 'user' or 'session', got {split_by!r}")
@@ -147,55 +152,62 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
   chosen = ({**QUICK_SIZES, **(quick_sizes or {})} if quick else
             {**DEFAULT_SIZES, **(sizes or {})})
   summary = {"quick": quick, "seed": seed, "split_by": split_by,
-             "sizes": chosen, "stages": {}, "seconds": {}}
-  stages, seconds = summary["stages"], summary["seconds"]
-  clock = time.perf_counter()
-
-  def lap(stage):
-    nonlocal clock
-    now = time.perf_counter()
-    seconds[stage] = round(now - clock, 1)
-    clock = now
+             "sizes": chosen, "stages": {}}
+  stages = summary["stages"]
+  runner = StageRunner("pipeline", ["logs", "user_model", "quantize",
+                                    *agents, "evaluate"], root_dir)
+  base = {"sizes": chosen, "seed": seed, "split_by": split_by,
+          "gin": gin.config_str()}
 
   stages["logs"] = os.path.join(root_dir, "logs")
-  summary["logs"] = generate_logs(stages["logs"],
-                                  num_sessions=chosen["num_sessions"],
-                                  seed=seed, progress=False)
-  lap("logs")
+  summary["logs"] = runner.run(
+      "logs", stages["logs"], "generate_logs", base,
+      lambda: generate_logs(stages["logs"], seed=seed, progress=True,
+                            num_sessions=chosen["num_sessions"]),
+      f"generating {chosen['num_sessions']} sessions in the listener world")
   stages["user_model"] = os.path.join(root_dir, "user_model")
-  summary["user_model"] = train_user_model(
-      stages["user_model"], stages["logs"], model_type="cwm", seed=seed,
-      split_by=split_by, max_epochs=chosen["max_epochs"])
-  lap("user_model")
+  summary["user_model"] = runner.run(
+      "user_model", stages["user_model"], "train_user_model", base,
+      lambda: train_user_model(
+          stages["user_model"], stages["logs"], model_type="cwm", seed=seed,
+          split_by=split_by, max_epochs=chosen["max_epochs"]),
+      "training the CWM user model on the logs")
   stages["quantize"] = os.path.join(root_dir, "quantized")
-  report = quantize_user_model(
-      summary["user_model"]["model_path"], stages["logs"], stages["quantize"],
-      seed=seed, variants=("fp32", "int8"),
-      return_episodes=chosen["quantize_episodes"])
-  summary["quantization"] = report["variants"]
+  summary["quantization"] = runner.run(
+      "quantize", stages["quantize"], "quantize", base,
+      lambda: quantize_user_model(
+          summary["user_model"]["model_path"], stages["logs"],
+          stages["quantize"], seed=seed, variants=("fp32", "int8"),
+          return_episodes=chosen["quantize_episodes"])["variants"],
+      "converting it to LiteRT fp32 and int8")
   int8_path = os.path.join(stages["quantize"], "user_model.int8.tflite")
-  lap("quantize")
   saved = {}
   if agents:
-    trained = _train_agents(root_dir, stages["logs"], int8_path, agent_config,
-                            tuple(agents), chosen, seed, split_by)
-    saved = trained["policies"]
-    summary["agents"] = trained["metrics"]
-    for agent, path in saved.items():
-      stages[agent] = path
-    lap("agents")
+    _parse_agent_config(stages["logs"], int8_path, agent_config, split_by)
+    summary["agents"] = {}
+    for agent in agents:
+      agent_dir = os.path.join(root_dir, agent)
+      summary["agents"][agent] = runner.run(
+          agent, agent_dir, "train_agent", {**base, "agent": agent},
+          lambda agent=agent, agent_dir=agent_dir: _train_agent(
+              agent_dir, agent, chosen, seed),
+          f"training {agent} in the learned simulator "
+          f"({chosen[f'{agent}_iterations']} steps)")
+      saved[agent] = stages[agent] = os.path.join(agent_dir, "policy")
   stages["evaluate"] = os.path.join(root_dir, "evaluation.json")
   # The evaluation's play modes come from the split the model trained on.
   gin.bind_parameter("LogEpisodeSampler.split_by", split_by)
-  evaluation = evaluate_policies(
-      root_dir, stages["logs"], int8_path, saved_policies=saved, seed=seed,
-      num_episodes=chosen["num_episodes"],
-      num_logged_sessions=chosen["num_logged_sessions"])
+  evaluation = runner.run_here(
+      "evaluate", lambda: evaluate_policies(
+          root_dir, stages["logs"], int8_path, saved_policies=saved,
+          seed=seed, num_episodes=chosen["num_episodes"],
+          num_logged_sessions=chosen["num_logged_sessions"]),
+      "every policy in the simulator and the world, and the estimators")
   stages["report"] = (evaluation["report"] or {}).get("report")
-  lap("evaluate")
+  summary["seconds"] = runner.seconds
   summary["policies"] = evaluation["policies"]
   summary["agreement"] = evaluation["agreement"]
-  summary["total_seconds"] = round(sum(seconds.values()), 1)
+  summary["total_seconds"] = round(sum(runner.seconds.values()), 1)
   write_json(os.path.join(root_dir, "pipeline.json"),
              {k: v for k, v in summary.items() if k != "policies"})
   return summary

@@ -6,8 +6,10 @@ kept are the first `num_episodes` to *start*; the run goes on until all of
 them have ended.
 """
 
+import contextlib
 import dataclasses
 import time
+from typing import Iterator
 
 import numpy as np
 from tf_agents.policies import py_policy
@@ -17,7 +19,7 @@ from tqdm.auto import tqdm
 from simulator.builder import TFAgtPyEnvironment
 from simulator.tracker import TERMINATION_REASONS
 
-__all__ = ["EpisodeStats", "run_policy"]
+__all__ = ["EpisodeStats", "progress_bars", "run_policy"]
 
 
 @dataclasses.dataclass
@@ -54,6 +56,26 @@ class EpisodeStats:
     }
 
 
+_forced_progress = False
+
+
+@contextlib.contextmanager
+def progress_bars() -> Iterator[None]:
+  """Shows `run_policy`'s progress bar inside the block, even where callers
+  turned it off (the pipeline's long stages: evaluation, baseline
+  comparison, quantisation returns). These bars vanish when done.
+
+  Yields:
+    None.
+  """
+  global _forced_progress
+  before, _forced_progress = _forced_progress, True
+  try:
+    yield
+  finally:
+    _forced_progress = before
+
+
 def run_policy(env: TFAgtPyEnvironment, policy: py_policy.PyPolicy,
                num_episodes: int, progress: bool = True) -> EpisodeStats:
   """Runs `policy` in `env` until the first `num_episodes` episodes end.
@@ -62,7 +84,8 @@ def run_policy(env: TFAgtPyEnvironment, policy: py_policy.PyPolicy,
     env: a batched TFAgtPyEnvironment.
     policy: a PyPolicy for batched time steps.
     num_episodes: episodes to collect, >= 1.
-    progress: show a progress bar (rate and ETA).
+    progress: show a progress bar (rate and ETA); see also
+      `progress_bars`.
 
   Returns:
     `EpisodeStats` of the first `num_episodes` episodes to start.
@@ -84,8 +107,10 @@ def run_policy(env: TFAgtPyEnvironment, policy: py_policy.PyPolicy,
   next_start = batch
   env_steps = 0
   start = time.perf_counter()
-  bar = tqdm(total=num_episodes, unit="episode", disable=not progress,
-             desc=getattr(policy, "name", "policy"))
+  bar = tqdm(total=num_episodes, unit="episode",
+             disable=not (progress or _forced_progress),
+             leave=progress, desc=getattr(policy, "name", None) or "policy",
+             dynamic_ncols=True)
   time_step = env.reset()
   policy_state = policy.get_initial_state(batch)
   while not done.all():

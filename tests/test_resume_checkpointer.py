@@ -12,18 +12,21 @@ import pytest
 import tensorflow as tf
 
 from agents import train_eval as train_eval_lib
-from agents.checkpointing import CheckpointError, RunCheckpointer
+from agents.checkpointing import (CheckpointError, ConfigChangeError,
+                                  RunCheckpointer)
 from tests.agents.test_train_eval import TINY_RUN, _parse_tiny_world
 from tests.conftest import REPO_ROOT
 
 
-def _checkpointer(ckpt_dir, width=3, agent="a", seed=0):
+def _checkpointer(ckpt_dir, width=3, agent="a", seed=0, config=None,
+                  allow_config_change=False):
   step = tf.Variable(0, dtype=tf.int64)
   weights = tf.Variable(tf.zeros(width))
   generator = np.random.default_rng(seed)
   checkpointer = RunCheckpointer(
       str(ckpt_dir), seed=seed, generators={"env": generator},
       fingerprint={"agent": agent}, global_step=step,
+      config=config, allow_config_change=allow_config_change,
       model=tf.Module(), weights=weights)
   return checkpointer, step, weights, generator
 
@@ -52,6 +55,44 @@ def test_resume_restores_weights_step_generator_and_history(tmp_path):
   assert checkpointer.resumed_from_steps == [4, 6]
   assert sorted(p.name for p in ckpt_dir.iterdir()) == [
       "checkpoint", "ckpt-6.data-00000-of-00001", "ckpt-6.index"]
+
+
+def test_run_state_travels_with_the_checkpoint(tmp_path):
+  ckpt_dir = tmp_path / "run" / "checkpoint"
+  checkpointer, step, _, _ = _checkpointer(ckpt_dir)
+  checkpointer.restore()
+  assert checkpointer.run_state == {}
+  step.assign(2)
+  state = {"eval_curve": [[2, 1.5, 3.0]], "loss_history": [[2, 0.5]]}
+  checkpointer.save(step, run_state=state)
+  checkpointer, _, _, _ = _checkpointer(ckpt_dir)
+  checkpointer.restore()
+  assert checkpointer.run_state == state
+
+
+def test_resume_with_another_config_lists_the_differences(tmp_path):
+  ckpt_dir = tmp_path / "run" / "checkpoint"
+  config = {"train_eval.gamma": "0.9", "SyntheticWorld.num_tracks": "300",
+            "train_eval.seed": "0"}
+  checkpointer, step, _, _ = _checkpointer(ckpt_dir, config=config)
+  checkpointer.restore()
+  step.assign(2)
+  checkpointer.save(step)
+  changed = dict(config, **{"train_eval.gamma": "0.5",
+                            "SyntheticWorld.num_tracks": "400"})
+  with pytest.raises(ConfigChangeError) as error:
+    _checkpointer(ckpt_dir, config=changed)[0].restore()
+  message = str(error.value)
+  assert "train_eval.gamma: checkpoint 0.9 vs now 0.5" in message
+  assert "SyntheticWorld.num_tracks: checkpoint 300 vs now 400" in message
+  assert "train_eval.seed" not in message and "--allow_config_change" in message
+  # Allowed: it resumes, and the new config is the one saved next.
+  allowed, step, _, _ = _checkpointer(ckpt_dir, config=changed,
+                                      allow_config_change=True)
+  assert allowed.restore() == 2
+  step.assign(4)
+  allowed.save(step)
+  assert _checkpointer(ckpt_dir, config=changed)[0].restore() == 4
 
 
 @pytest.mark.parametrize("change,expected", [

@@ -1,7 +1,8 @@
 """generate_logs.py and train_user_model.py killed with SIGKILL and run again.
 
 generate_logs.py restarts a killed run from scratch (same bytes, nothing
-appended, no half file) and refuses a finished root_dir without --overwrite;
+appended, no half file), leaves a finished root_dir untouched when run again
+(and refuses other sizes there without --overwrite);
 train_user_model.py resumes fit from its last finished epoch
 (`BackupAndRestore` under root_dir/fit_backup, removed on success).
 """
@@ -90,12 +91,21 @@ def test_generate_logs_killed_mid_write_restarts_to_the_same_bytes(tmp_path):
   assert pq.read_table(root / "sessions.parquet").num_rows == metrics[
       "num_rows"]  # Nothing appended.
 
-  refused = subprocess.run(_generate_cmd(root), cwd=REPO_ROOT,
-                           capture_output=True, text=True, timeout=300)
-  assert refused.returncode != 0
-  assert "already holds finished logs" in refused.stderr
-  assert str(root) in refused.stderr
-  assert "LogsExistError" in refused.stderr  # The package's own error.
+  # Run again: it says so, succeeds, and changes no byte (run.json included).
+  everything = {p.name: p.read_bytes() for p in root.iterdir()}
+  rerun = subprocess.run(_generate_cmd(root), cwd=REPO_ROOT,
+                         capture_output=True, text=True, timeout=300)
+  assert rerun.returncode == 0, rerun.stderr[-3000:]
+  assert "already holds this finished generate_logs run" in rerun.stderr
+  assert {p.name: p.read_bytes() for p in root.iterdir()} == everything
+  # Other sizes into the finished logs: refused, one line, the package's own.
+  refused = subprocess.run(
+      _generate_cmd(root, "--gin_bindings",
+                    "generate_logs.num_sessions = 3001"), cwd=REPO_ROOT,
+      capture_output=True, text=True, timeout=300)
+  assert refused.returncode == 2
+  assert "RunFolderError" in refused.stderr and str(root) in refused.stderr
+  assert "another configuration" in refused.stderr
 
   again = subprocess.run(_generate_cmd(root, "--overwrite"), cwd=REPO_ROOT,
                          capture_output=True, text=True, timeout=300)

@@ -40,8 +40,10 @@ _RESUMED = re.compile(r"resumed from \S+ at step (\d+)")
 
 
 def _command(root_dir, num_iterations, extra=()):
+  # -v: the "saved checkpoint at step" lines the kills are timed by.
   cmd = [sys.executable, "scripts/train_agent.py", "--gin_file",
-         "configs/world.gin", "--root_dir", str(root_dir), "--seed", "3"]
+         "configs/world.gin", "--root_dir", str(root_dir), "--seed", "3",
+         "-v"]
   for binding in (TINY + [f"train_eval.num_iterations = {num_iterations}"] +
                   list(extra)):
     cmd += ["--gin_bindings", binding]
@@ -72,7 +74,7 @@ def _wait_for_new_checkpoints(proc, log_path, count, timeout=240.0):
   deadline = time.monotonic() + timeout
   while time.monotonic() < deadline and proc.poll() is None:
     with open(log_path) as f:
-      if f.read().count("Saved checkpoint") >= count:
+      if f.read().count("saved checkpoint at step") >= count:
         return
     time.sleep(0.02)
 
@@ -173,3 +175,42 @@ def test_five_sigkills_resume_and_match_an_uninterrupted_run(tmp_path):
   theirs = reference["policies"]["ahdqn"]
   assert ours["ci_low"] <= theirs["ci_high"]
   assert theirs["ci_low"] <= ours["ci_high"]
+
+
+@pytest.mark.slow
+def test_killed_and_resumed_metrics_hold_the_whole_learning_curve(tmp_path):
+  extra = ["train_eval.final_eval_episodes = 16", "train_eval.eval_interval = 4",
+           "train_eval.summary_interval = 2"]
+  whole, _, _ = _kill_and_resume(tmp_path / "whole", 30, 0, 0, tmp_path,
+                                 extra=extra)
+  killed, kill_steps, resumed = _kill_and_resume(
+      tmp_path / "killed", 30, 2, 1, tmp_path, extra=extra)
+  assert resumed == kill_steps and min(resumed) > 0
+  # Every evaluation and loss record of the run, not only the last process'.
+  assert ([row[0] for row in killed["eval_curve"]] ==
+          [row[0] for row in whole["eval_curve"]])
+  assert ([row[0] for row in killed["loss_history"]] ==
+          [row[0] for row in whole["loss_history"]])
+  assert killed["train_steps"] == whole["train_steps"] == 30
+  # (Environment steps differ a little: a resume restarts the episodes.)
+  assert killed["env_steps"] > 0
+  seconds = [row[1] for row in killed["eval_curve"]]
+  assert seconds == sorted(seconds)  # Wall time carries over resumes.
+
+  # A finished run run again: one line, status 0, not a byte changed.
+  def digests(root):
+    return {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+  before = digests(tmp_path / "killed")
+  again = subprocess.run(_command(tmp_path / "killed", 30, extra),
+                         cwd=REPO_ROOT, capture_output=True, text=True,
+                         timeout=600)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert "already holds this finished train_agent run" in again.stderr
+  assert digests(tmp_path / "killed") == before
+  # Other hyperparameters: refused, naming the binding.
+  changed = subprocess.run(
+      _command(tmp_path / "killed", 30, extra + ["train_eval.gamma = 0.5"]),
+      cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+  assert changed.returncode == 2, changed.stderr[-3000:]
+  assert "train_eval.gamma: checkpoint 0.9 vs now 0.5" in changed.stderr
+  assert digests(tmp_path / "killed") == before

@@ -10,6 +10,7 @@ from user_models.base import UserModelLoadError
 from user_models.catalog import NUMERIC_TRACK_COLUMNS
 from user_models.catalog import TRACK_FEATURE_COLUMNS
 from user_models.catalog import TrackCatalog
+from user_models.catalog import UnknownColumnError
 from user_models.catalog import UnknownTrackError
 from user_models.keras_user_model import KerasUserModel
 from user_models.keras_user_model import load_user_model
@@ -19,6 +20,7 @@ from user_models.litert_user_model import LiteRTUserModel
 from user_models.logistic import LogisticUserModel
 from user_models.model_files import check_keras_archive
 from user_models.world import SyntheticWorld
+from user_models.world import world_catalog
 
 __all__ = [
     "AbstractUserModel",
@@ -33,10 +35,12 @@ __all__ = [
     "SyntheticWorld",
     "TRACK_FEATURE_COLUMNS",
     "TrackCatalog",
+    "UnknownColumnError",
     "UnknownTrackError",
     "UserModelError",
     "UserModelLoadError",
     "check_keras_archive",
     "load_user_model",
     "save_user_model",
+    "world_catalog",
 ]

@@ -16,6 +16,7 @@ __all__ = [
     "TrackCatalog",
     "TRACK_FEATURE_COLUMNS",
     "NUMERIC_TRACK_COLUMNS",
+    "UnknownColumnError",
     "UnknownTrackError",
     "MAX_ABS_FEATURE",
     "bad_feature_value",
@@ -72,6 +73,13 @@ def bad_feature_value(columns: Mapping[str, np.ndarray]
   return None
 
 
+class UnknownColumnError(KeyError, ValueError):
+  """A column or feature name is not in the catalog."""
+
+  def __str__(self) -> str:
+    return str(self.args[0])
+
+
 def _encode_column(name: str, values: np.ndarray) -> np.ndarray:
   if name == "mode" and values.dtype.kind in "OUS":
     return (values.astype(str) == "major").astype(np.float64)
@@ -81,6 +89,9 @@ def _encode_column(name: str, values: np.ndarray) -> np.ndarray:
 @dataclasses.dataclass
 class TrackCatalog:
   """Tracks and their features.
+
+  Look a column up by name with `column(name)` (raw values, as in the
+  files) or `feature(name)` (standardised).
 
   Attributes:
     columns: the public track-feature columns (name -> [N] array), in
@@ -156,6 +167,43 @@ class TrackCatalog:
           f"{int((rows < 0).sum())} track id(s) not in the catalog, e.g. "
           f"{unknown}")
     return rows.astype(np.int32)
+
+  def column(self, name: str) -> np.ndarray:
+    """The raw public column `name` ([N], by catalog row), as in the files.
+
+    Args:
+      name: a column of `TRACK_FEATURE_COLUMNS`, e.g. "energy".
+
+    Returns:
+      The column's [N] array (`mode` as the strings "major"/"minor" if the
+      catalog was read from public files).
+
+    Raises:
+      KeyError: naming the unknown column and listing the known ones.
+    """
+    if name not in self.columns:
+      raise UnknownColumnError(
+          f"track catalog has no column {name!r}; columns: "
+          f"{', '.join(self.columns)}")
+    return self.columns[name]
+
+  def feature(self, name: str) -> np.ndarray:
+    """The standardised (z-scored) float32 [N] feature `name`.
+
+    Args:
+      name: one of `feature_names` (the numeric columns).
+
+    Returns:
+      The column of `features` for `name`.
+
+    Raises:
+      KeyError: naming the unknown feature and listing the known ones.
+    """
+    if name not in self.feature_names:
+      raise UnknownColumnError(
+          f"track catalog has no numeric feature {name!r}; features: "
+          f"{', '.join(self.feature_names)}")
+    return self.features[:, self.feature_names.index(name)]
 
   def feature_bounds(self) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature minimum and maximum of `features` (float32 [F] each)."""

@@ -30,7 +30,8 @@ from user_models.checks import check_count, check_number, check_seed
 from user_models.mssd_reference import load_mssd_reference
 from user_models.mssd_reference import quantile_matched
 
-__all__ = ["SyntheticWorld", "LATENT_DIM", "TRACK_FEATURE_STYLES"]
+__all__ = ["SyntheticWorld", "LATENT_DIM", "TRACK_FEATURE_STYLES",
+           "world_catalog"]
 
 LATENT_DIM = 8
 #: Styles of track-feature draws (see the module docstring).
@@ -178,3 +179,19 @@ def _matched_to_mssd(cols: dict) -> dict:
   out["mode"] = np.where(cols["mode"] < reference["mode"]["mean"], "major",
                          "minor")
   return out
+
+
+@gin.configurable
+def world_catalog(world: SyntheticWorld = gin.REQUIRED) -> TrackCatalog:
+  """The world's track catalog, for gin.
+
+  configs/simulate.gin makes it the singleton `catalog`, so a user model of
+  your own takes it as `MyListener.catalog = @catalog/gin.singleton()`.
+
+  Args:
+    world: the world (in the shipped configs, `@world/gin.singleton()`).
+
+  Returns:
+    `world.catalog`.
+  """
+  return world.catalog

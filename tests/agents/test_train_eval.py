@@ -69,11 +69,28 @@ def test_train_eval_writes_outputs_and_resumes(tmp_path, agent_name, extra):
   assert "train_eval.gamma" in (tmp_path /
                                      "operative_config.gin").read_text()
 
+  # More iterations change the operative config (and the learning-rate
+  # schedule): refused, listing the binding, unless allowed.
+  _parse_tiny_world()
+  with pytest.raises(agents.CheckpointError,
+                     match="train_eval.num_iterations: checkpoint 3 vs now 5"):
+    train_eval_lib.train_eval(str(tmp_path), agent_name=agent_name,
+                              num_iterations=5, **TINY_RUN, **extra)
   _parse_tiny_world()
   resumed = train_eval_lib.train_eval(str(tmp_path), agent_name=agent_name,
-                                      num_iterations=5, **TINY_RUN, **extra)
+                                      num_iterations=5, **TINY_RUN, **extra,
+                                      allow_config_change=True)
   assert resumed["resumed_from_step"] == 3
-  assert resumed["global_step"] == 5 and resumed["train_steps"] == 2
+  assert resumed["global_step"] == 5 and resumed["train_steps"] == 5
+  assert resumed["train_steps_this_process"] == 2
+  # The curve and the loss history cover the whole run, not the resume only.
+  assert [row[0] for row in resumed["eval_curve"]][:len(
+      metrics["eval_curve"])] == [row[0] for row in metrics["eval_curve"]]
+  assert resumed["eval_curve"][-1][0] == 5
+  first = metrics["loss_history"]
+  assert first and resumed["loss_history"][:len(first)] == first
+  assert resumed["loss_history"][-1][0] == 5
+  assert resumed["wall_time_s"] > metrics["wall_time_s"]
 
 
 def _ppo_run(root_dir, num_iterations):

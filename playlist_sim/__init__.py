@@ -1,0 +1,1 @@
+"""The `playlist-sim` command line."""
