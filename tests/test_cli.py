@@ -87,7 +87,7 @@ def _subprocess(*args, cwd=REPO_ROOT, timeout=600):
                         text=True, timeout=timeout)
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 @pytest.mark.parametrize("command", sorted(cli.COMMANDS))
 def test_every_command_help_exits_0_quietly(command):
   out = _subprocess("-c", "from playlist_sim import cli; cli.main()",
@@ -98,7 +98,7 @@ def test_every_command_help_exits_0_quietly(command):
   assert out.stderr == "", out.stderr[-2000:]  # No library noise.
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_second_process_on_a_busy_root_dir_exits_within_5_s(tmp_path):
   root = tmp_path / "busy"
   first = subprocess.Popen(
@@ -125,7 +125,7 @@ def test_second_process_on_a_busy_root_dir_exits_within_5_s(tmp_path):
     first.wait()
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_commands_work_from_another_folder(tmp_path):
   script = os.path.join(REPO_ROOT, "scripts", "simulate.py")
   out = _subprocess(script, "--root_dir", "sim", "--gin_file", "simulate",
@@ -137,7 +137,7 @@ def test_commands_work_from_another_folder(tmp_path):
   assert out.returncode == 0, out.stderr[-2000:]
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_ctrl_c_exits_within_2_s_with_one_line(tmp_path):
   root = tmp_path / "sim"
   proc = subprocess.Popen(

@@ -17,6 +17,9 @@ import tensorflow as tf
 from tests.conftest import REPO_ROOT
 from tests.test_resume_train_agent import _command
 
+# Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
+pytestmark = pytest.mark.integration
+
 
 def _network_digest(root_dir) -> str:
   reader = tf.train.load_checkpoint(

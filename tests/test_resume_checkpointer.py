@@ -17,6 +17,9 @@ from agents.checkpointing import (CheckpointError, ConfigChangeError,
 from tests.agents.test_train_eval import TINY_RUN, _parse_tiny_world
 from tests.conftest import REPO_ROOT
 
+# Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
+pytestmark = pytest.mark.integration
+
 
 def _checkpointer(ckpt_dir, width=3, agent="a", seed=0, config=None,
                   allow_config_change=False):

@@ -23,6 +23,9 @@ from simulator import log_generation
 from simulator.log_generation import LogsExistError, prepare_log_dir
 from tests.conftest import REPO_ROOT
 
+# Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
+pytestmark = pytest.mark.integration
+
 _LOG_FILES = ("sessions.parquet", "tracks.parquet")
 
 

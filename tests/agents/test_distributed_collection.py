@@ -15,6 +15,9 @@ from agents.distributed_collection import DistributedCollector
 from simulator.builder import EnvironmentBuilder
 from tests.conftest import REPO_ROOT
 
+# Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
+pytestmark = pytest.mark.integration
+
 _NETWORK = {"embedding_dim": 8, "state_layers": (16,), "head_layers": (16,)}
 
 

@@ -25,6 +25,9 @@ from user_models import keras_models
 from user_models.keras_user_model import KerasUserModel, save_user_model
 from user_models.world import SyntheticWorld
 
+# Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
+pytestmark = pytest.mark.integration
+
 TINY_RUN = dict(
     env_batch_size=4, eval_batch_size=4, initial_collect_steps=8,
     collect_steps_per_iteration=4, replay_buffer_capacity=64, batch_size=8,

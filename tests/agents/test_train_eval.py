@@ -23,6 +23,9 @@ from agents.oracle import OraclePolicy
 from agents.ppo import create_ppo_agent
 from tests.conftest import REPO_ROOT, make_env
 
+# Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
+pytestmark = pytest.mark.integration
+
 TINY_WORLD = [
     "SyntheticWorld.num_tracks = 300",
     "SyntheticWorld.num_users = 60",
@@ -308,8 +311,9 @@ def test_checkpoint_without_replay_buffer_is_smaller_and_resumes(tmp_path):
     sizes[keep] = _folder_bytes(root / "checkpoint")
   assert sizes[False] < sizes[True]
   _parse_tiny_world()
+  # A longer run is another config (its learning-rate schedule changes).
   resumed = train_eval_lib.train_eval(
       str(tmp_path / "False"), agent_name="dqn", num_iterations=5,
-      checkpoint_replay_buffer=False, **TINY_RUN)
+      checkpoint_replay_buffer=False, allow_config_change=True, **TINY_RUN)
   assert resumed["resumed_from_step"] == 3 and resumed["global_step"] == 5
   assert np.isfinite(resumed["final_loss"])

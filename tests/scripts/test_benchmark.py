@@ -11,6 +11,9 @@ import sys
 
 import pytest
 
+# Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
+pytestmark = pytest.mark.integration
+
 _REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 _SCRIPT = os.path.join(_REPO_DIR, "scripts", "benchmark.py")

@@ -12,6 +12,9 @@ import pytest
 from simulator.evaluation.policies import DEFAULT_STOCHASTIC
 from tests.conftest import REPO_ROOT
 
+# Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
+pytestmark = pytest.mark.integration
+
 _TINY_WORLD = "SyntheticWorld.num_tracks = 500"
 
 

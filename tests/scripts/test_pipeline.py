@@ -7,7 +7,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO_ROOT
+
+# Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
+pytestmark = pytest.mark.integration
 
 
 def _run(*args):

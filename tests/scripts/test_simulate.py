@@ -10,6 +10,9 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
+# Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
+pytestmark = pytest.mark.integration
+
 
 def _simulate(root_dir, *extra):
   cmd = [sys.executable, "scripts/simulate.py", "--gin_file",

@@ -10,6 +10,9 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
+# Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
+pytestmark = pytest.mark.integration
+
 TINY = [
     "SyntheticWorld.num_tracks = 300", "SyntheticWorld.num_users = 60",
     "RandomEpisodeSampler.max_pool_size = 12",

@@ -14,6 +14,9 @@ from simulator.log_generation import generate_logs
 from tests.conftest import REPO_ROOT
 from user_models import training
 
+# Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
+pytestmark = pytest.mark.integration
+
 TINY_WORLD = "SyntheticWorld.num_tracks = 400"
 
 

@@ -143,6 +143,7 @@ def test_estimated_limit_is_the_worlds(calibrated_logs):
                                      method="median")
 
 
+@pytest.mark.integration
 def test_log_stats_script_writes_json_and_plot(calibrated_logs, tmp_path):
   root = calibrated_logs[0]
   out = subprocess.run(

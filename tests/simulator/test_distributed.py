@@ -10,6 +10,9 @@ import pytest
 from simulator.distributed import evaluate_policies
 from tests.conftest import REPO_ROOT
 
+# Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
+pytestmark = pytest.mark.integration
+
 ray = pytest.importorskip("ray")
 
 

@@ -229,6 +229,7 @@ def test_import_error_without_gymnasium(monkeypatch):
   assert sys.modules["simulator.gym_adapter"] is gym_adapter
 
 
+@pytest.mark.integration
 def test_importing_simulator_does_not_import_gymnasium():
   # A fresh interpreter: this test module has imported gymnasium already.
   code = ("import sys, simulator; "

@@ -72,6 +72,7 @@ def test_csv_format_and_same_seed_same_bytes(tmp_path):
   assert logs.read_sessions(tmp_path / "a" / "sessions.csv").num_rows > 100
 
 
+@pytest.mark.integration
 def test_generate_logs_script_same_seed_same_files(tmp_path):
   for name in ("a", "b"):
     out = subprocess.run(

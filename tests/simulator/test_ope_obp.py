@@ -191,6 +191,7 @@ def test_obp_form_bad_input_names_the_argument(reference, change, argument):
   assert raised.value.argument == argument
 
 
+@pytest.mark.integration
 def test_estimators_import_without_tensorflow():
   code = ("import sys; import simulator.evaluation.estimators, "
           "simulator.evaluation.robust, simulator.evaluation.slate, "

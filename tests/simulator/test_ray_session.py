@@ -16,6 +16,9 @@ import pytest
 from simulator import ray_session
 from tests.conftest import REPO_ROOT
 
+# Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
+pytestmark = pytest.mark.integration
+
 _LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}
 
 _DRIVER = """

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO_ROOT
 
 
@@ -15,12 +17,14 @@ def _run(code: str) -> subprocess.CompletedProcess:
                         capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.integration
 def test_importing_a_package_selects_keras_2():
   out = _run("import agents, tensorflow as tf; print(tf.keras.Model.__module__)")
   assert out.returncode == 0, out.stderr
   assert out.stdout.strip().startswith("tf_keras")
 
 
+@pytest.mark.integration
 def test_keras_3_already_loaded_gives_clear_error():
   out = _run("import tensorflow as tf; tf.keras.layers; import simulator")
   assert out.returncode != 0

@@ -11,6 +11,9 @@ import pytest
 import user_models
 from tests.conftest import REPO_ROOT
 
+# Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
+pytestmark = pytest.mark.integration
+
 EXAMPLE = os.path.join(REPO_ROOT, "docs", "user_models.md")
 HEADING = "## Plug in your own user model"
 
