@@ -10,6 +10,7 @@ import matplotlib.image
 import pytest
 
 from simulator.evaluation.policies import DEFAULT_STOCHASTIC
+from simulator.tracker import TERMINATION_REASONS
 from tests.conftest import REPO_ROOT
 
 # Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
@@ -33,8 +34,7 @@ def _check_evaluation(root, policies, estimator_targets):
       assert m["ci_low"] <= m["mean_return"] <= m["ci_high"]
       for metric in ("listens_per_session", "skip_rate", "session_length"):
         assert m[metric]["ci_low"] <= m[metric]["mean"] <= m[metric]["ci_high"]
-      assert set(m["termination"]) == {"consecutive_skips", "max_length",
-                                       "pool_exhausted"}
+      assert set(m["termination"]) == set(TERMINATION_REASONS[1:])
   for name in ("ips", "snips", "dm", "dr", "pdis", "wpdis", "sequential_dr",
                "clipped_sequential_dr"):
     assert set(evaluation["estimators"][name]) == set(estimator_targets)
