@@ -251,7 +251,16 @@ def _model_inputs(owner: str, given: dict, num_rows: int
 
 
 @dataclasses.dataclass(frozen=True)
-class SlateStandardIPS(SlateEstimator):
+class _WeightedRewardIPS(SlateEstimator):
+  """(1/S) sum_s sum_l w r_{s,l}: SIPS, IIPS and RIPS differ only in the
+  weight w, chosen by `weight_kind`."""
+
+  def _statistic(self, data):
+    return _mean_of(data.slate_sums(data.weights * data.arrays["reward"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class SlateStandardIPS(_WeightedRewardIPS):
   """Standard slate IPS (SIPS): the whole slate's weight on every position.
 
     V_SIPS = (1/S) sum_s w_s sum_l r_{s,l},  w_s = pi(s | x) / mu(s | x).
@@ -262,12 +271,9 @@ class SlateStandardIPS(SlateEstimator):
   estimator_name: ClassVar[str] = "sips"
   weight_kind: ClassVar[str] = "slate"
 
-  def _statistic(self, data):
-    return _mean_of(data.slate_sums(data.weights * data.arrays["reward"]))
-
 
 @dataclasses.dataclass(frozen=True)
-class SlateIndependentIPS(SlateEstimator):
+class SlateIndependentIPS(_WeightedRewardIPS):
   """Independent-item IPS (IIPS; Li, Kim & Zitouni, WSDM 2018).
 
     V_IIPS = (1/S) sum_s sum_l w_{s,l} r_{s,l},
@@ -278,12 +284,9 @@ class SlateIndependentIPS(SlateEstimator):
   estimator_name: ClassVar[str] = "iips"
   weight_kind: ClassVar[str] = "item_position"
 
-  def _statistic(self, data):
-    return _mean_of(data.slate_sums(data.weights * data.arrays["reward"]))
-
 
 @dataclasses.dataclass(frozen=True)
-class SlateRewardInteractionIPS(SlateEstimator):
+class SlateRewardInteractionIPS(_WeightedRewardIPS):
   """Reward-interaction IPS (RIPS; McInerney et al., KDD 2020).
 
     V_RIPS = (1/S) sum_s sum_l w_{s,0:l} r_{s,l},
@@ -294,9 +297,6 @@ class SlateRewardInteractionIPS(SlateEstimator):
   """
   estimator_name: ClassVar[str] = "rips"
   weight_kind: ClassVar[str] = "cascade"
-
-  def _statistic(self, data):
-    return _mean_of(data.slate_sums(data.weights * data.arrays["reward"]))
 
 
 @dataclasses.dataclass(frozen=True)
