@@ -185,6 +185,14 @@ def final_skip_runs(table: pa.Table) -> np.ndarray:
     int64 [S], 0 for a session whose last track was listened to.
   """
   bounds = session_boundaries(table)
+  _, run_length = _skip_runs(table, bounds)
+  return run_length[bounds.offsets[1:] - 1].astype(np.int64)
+
+
+def _skip_runs(table: pa.Table, bounds: SessionBoundaries
+               ) -> tuple[np.ndarray, np.ndarray]:
+  """Per row: skipped (not a listen), and the length of the run of skips
+  that the row ends (0 on a listen)."""
   skipped = response_levels(table) != LISTEN_LEVEL
   rows = np.arange(table.num_rows)
   # The row before the current skip run began: a listen, or the row before
@@ -193,8 +201,7 @@ def final_skip_runs(table: pa.Table) -> np.ndarray:
   first_rows = bounds.offsets[:-1]
   run_anchor[first_rows] = np.where(skipped[first_rows], first_rows - 1,
                                     first_rows)
-  run_length = rows - np.maximum.accumulate(run_anchor)
-  return run_length[bounds.offsets[1:] - 1].astype(np.int64)
+  return skipped, rows - np.maximum.accumulate(run_anchor)
 
 
 def consecutive_skip_limit(table: pa.Table, fraction: float = 0.92) -> int:
@@ -269,15 +276,9 @@ def leave_hazard_by_skip_run(table: pa.Table,
     The `SkipRunHazard` (empty arrays if no row is a skip).
   """
   bounds = session_boundaries(table)
-  skipped = response_levels(table) != LISTEN_LEVEL
+  skipped, run = _skip_runs(table, bounds)
   cut = int(bounds.lengths.max() if max_session_length is None
             else max_session_length)
-  rows = np.arange(table.num_rows)
-  anchor = np.where(skipped, -1, rows)
-  first_rows = bounds.offsets[:-1]
-  anchor[first_rows] = np.where(skipped[first_rows], first_rows - 1,
-                                first_rows)
-  run = rows - np.maximum.accumulate(anchor)              # 0 on listens.
   last = np.zeros(table.num_rows, bool)
   last[bounds.offsets[1:] - 1] = True
   censored = last & (bounds.lengths[bounds.session_index] >= cut)
