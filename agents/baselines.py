@@ -26,7 +26,8 @@ from tf_agents.specs import array_spec
 from tf_agents.trajectories import policy_step
 from tf_agents.trajectories import time_step as ts
 
-from user_models.catalog import TrackCatalog
+from playlist_sim.data.catalog import TrackCatalog
+from playlist_sim.data.catalog import acoustic_vectors
 
 __all__ = ["ScoringPyPolicy", "make_baseline_policy", "BASELINES",
            "acoustic_vectors", "cosine_scores"]
@@ -118,12 +119,6 @@ def _random_scores(seed: int) -> ScoreFn:
 
 def _popularity_scores(catalog: TrackCatalog) -> ScoreFn:
   return lambda obs: catalog.popularity[obs["candidate_ids"]]
-
-
-def acoustic_vectors(catalog: TrackCatalog) -> np.ndarray:
-  """The raw `acoustic_vector_*` columns, float32 [N, 8]."""
-  return np.stack([catalog.columns[f"acoustic_vector_{i}"] for i in range(8)],
-                  axis=1).astype(np.float32)
 
 
 def cosine_scores(catalog: TrackCatalog) -> ScoreFn:

@@ -62,8 +62,8 @@ from agents.dqn import create_dqn_agent
 from agents.environments import RunEvaluation, make_env
 from agents.export import export_policy, recover_interrupted_export
 from agents.score_features import UserModelScoreWrapper
-from simulator.io_utils import ensure_writable_dir
-from simulator.runs import operative_bindings, write_run_files
+from playlist_sim.common.io_utils import ensure_writable_dir
+from playlist_sim.common.runs import operative_bindings, write_run_files
 
 __all__ = ["AGENTS", "train_eval"]
 

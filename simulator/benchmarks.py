@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from user_models.base import PUBLIC_RESPONSE_LEVELS
-from user_models.catalog import TrackCatalog
+from playlist_sim.data.catalog import TrackCatalog
 
 __all__ = [
     "ahdqn_decision_ms",

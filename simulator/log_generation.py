@@ -36,17 +36,17 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from agents.baselines import ScoringPyPolicy, cosine_scores
-from simulator import logs
+from playlist_sim.data import logs
 from simulator.builder import EnvironmentBuilder
-from simulator.io_utils import ensure_writable_dir
-from simulator.log_stats import ENDED_OTHERWISE
-from simulator.log_stats import LISTEN_LEVEL
-from simulator.log_stats import SKIP_2
-from simulator.log_stats import flags_from_levels
-from simulator.log_stats import summarize_logs
+from playlist_sim.common.io_utils import ensure_writable_dir
+from playlist_sim.data.log_stats import ENDED_OTHERWISE
+from playlist_sim.data.log_stats import LISTEN_LEVEL
+from playlist_sim.data.log_stats import SKIP_2
+from playlist_sim.data.log_stats import flags_from_levels
+from playlist_sim.data.log_stats import summarize_logs
 from simulator.tracker import EpisodeTracker
 from user_models.base import PUBLIC_RESPONSE_LEVELS
-from user_models.checks import check_count, check_seed
+from playlist_sim.data.checks import check_count, check_seed
 
 __all__ = ["LogsExistError", "generate_logs", "logging_policy",
            "prepare_log_dir"]
@@ -175,7 +175,7 @@ def generate_logs(root_dir: str, num_sessions: int = 20000,
       public dataset: 20); None keeps them whole.
 
   Returns:
-    A summary (paths, the selection and `simulator.log_stats.summarize_logs`
+    A summary (paths, the selection and `playlist_sim.data.log_stats.summarize_logs`
     figures).
 
   Raises:

@@ -5,7 +5,7 @@ public dataset ships them (CSV, the 21 session columns and 30 track columns
 in the public order, booleans as `true`/`false`, dates as YYYY-MM-DD, every
 reason value, sessions of 10 to 20 rows); the values are random, which does
 not change the work of reading. `measure_read` reads them with
-`simulator.logs.read_tracks` and `read_sessions` (tracks checked against the
+`playlist_sim.data.logs.read_tracks` and `read_sessions` (tracks checked against the
 catalog, as training reads them) in a fresh Python process, so the peak
 resident memory (`resource.getrusage`'s `ru_maxrss`) is the reading's and
 not what the caller already holds (Linux's `VmHWM`, the peak of that
@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from simulator import logs
+from playlist_sim.data import logs
 
 __all__ = ["REASONS", "measure_read", "write_public_layout"]
 

@@ -29,9 +29,9 @@ import gin
 
 from agents import train_eval as _train_eval  # noqa: F401  (gin: train_eval)
 from simulator.evaluation.evaluate import evaluate_policies, format_table
-from simulator.io_utils import ensure_writable_dir, write_json
+from playlist_sim.common.io_utils import ensure_writable_dir, write_json
 from simulator.log_generation import generate_logs
-from simulator.runs import parse_gin
+from playlist_sim.common.runs import parse_gin
 from simulator.stages import StageRunner
 from user_models.quantization import quantize_user_model
 from user_models.training import train_user_model

@@ -6,9 +6,9 @@ import gin
 
 from agents.baselines import make_baseline_policy
 from simulator.builder import EnvironmentBuilder
-from simulator.io_utils import ensure_writable_dir
+from playlist_sim.common.io_utils import ensure_writable_dir
 from simulator.rollout import run_policy
-from simulator.runs import write_run_files
+from playlist_sim.common.runs import write_run_files
 from simulator.tracker import EpisodeTracker
 
 __all__ = ["simulate"]

@@ -16,9 +16,9 @@ import os
 import time
 from typing import Any, Callable, Mapping, Sequence
 
-from simulator.io_utils import write_json
+from playlist_sim.common.io_utils import write_json
 from simulator.rollout import progress_bars
-from simulator.run_folder import RunFolder
+from playlist_sim.common.run_folder import RunFolder
 
 __all__ = ["STAGE_RESULT", "StageRunner"]
 

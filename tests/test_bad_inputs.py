@@ -15,9 +15,12 @@ import pytest
 
 import simulator
 import user_models
-from simulator import io_utils, logs, runs
+from playlist_sim.data import logs
+from playlist_sim.common import runs
+from playlist_sim.common import io_utils
 from simulator.evaluation import estimators, saved_policies
-from simulator.log_episodes import LogEpisodeSampler, LoggedSessions
+from playlist_sim.data.sessions import LoggedSessions
+from simulator.log_episodes import LogEpisodeSampler
 from tests.conftest import ConstantUserModel, REPO_ROOT, make_env
 from tests.user_models import crafted_models as crafted
 from tests.simulator.test_logs import csv_text, session_columns

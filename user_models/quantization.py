@@ -119,7 +119,7 @@ def quantize_user_model(model_path: str, logs_dir: str, root_dir: str,
   Returns:
     The report (also written as quantization_report.json).
   """
-  from simulator.io_utils import atomic_path, ensure_writable_dir, write_json  # pylint: disable=g-import-not-at-top
+  from playlist_sim.common.io_utils import atomic_path, ensure_writable_dir, write_json  # pylint: disable=g-import-not-at-top
   root_dir = ensure_writable_dir(root_dir)
   model = load_user_model(model_path)
   kind = keras_models.model_kind(model)
@@ -231,7 +231,7 @@ def _plot(report: dict, path: str) -> None:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  from simulator.io_utils import atomic_path  # pylint: disable=g-import-not-at-top
+  from playlist_sim.common.io_utils import atomic_path  # pylint: disable=g-import-not-at-top
   v = {n: x for n, x in report["variants"].items() if "skipped" not in x}
   names = list(v)
   fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))

@@ -80,9 +80,9 @@ import numpy as np
 import simulator
 from simulator import benchmarks
 from simulator import env_benchmark
-from simulator import io_utils
+from playlist_sim.common import io_utils
 from simulator import log_read_benchmark
-from simulator import runs
+from playlist_sim.common import runs
 import user_models  # noqa: F401  (registers its gin configurables)
 from user_models.base import AbstractUserModel
 # pylint: enable=g-import-not-at-top,wrong-import-position

@@ -13,7 +13,7 @@ import os
 
 from absl import flags
 
-from simulator import runs
+from playlist_sim.common import runs
 from simulator.evaluation import evaluate
 
 __all__ = ["DEFAULT_GIN_FILES", "INPUTS", "KIND", "run"]

@@ -17,7 +17,7 @@ import numpy as np
 
 from agents.baselines import make_baseline_policy
 from agents.oracle import OraclePolicy
-from simulator import runs
+from playlist_sim.common import runs
 from simulator.builder import EnvironmentBuilder
 from simulator.rollout import run_policy
 

@@ -14,7 +14,7 @@ import os
 from absl import flags
 
 from simulator import pipeline
-from simulator import runs
+from playlist_sim.common import runs
 
 __all__ = ["DEFAULT_GIN_FILES", "KIND", "run"]
 

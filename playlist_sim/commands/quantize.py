@@ -11,7 +11,7 @@ gin config and QDIR/run.json.
 
 from absl import flags
 
-from simulator import runs
+from playlist_sim.common import runs
 from user_models.quantization import quantize_user_model
 
 __all__ = ["DEFAULT_GIN_FILES", "INPUTS", "KIND", "run"]

@@ -10,7 +10,7 @@ gin config of the run and DIR/run.json.
 from absl import flags
 
 from agents.baselines import BASELINES
-from simulator import runs
+from playlist_sim.common import runs
 from simulator.simulate import simulate
 
 __all__ = ["DEFAULT_GIN_FILES", "KIND", "run"]

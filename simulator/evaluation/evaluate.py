@@ -37,8 +37,8 @@ from simulator.evaluation.saved_policies import check_policy_specs
 from simulator.evaluation.saved_policies import parse_policy_flags
 from simulator.evaluation.simulated import run_logged_episodes, summarize_run
 from simulator.evaluation.stats import agreement
-from simulator.io_utils import ensure_writable_dir, write_json
-from simulator.log_files import find_log_files
+from playlist_sim.common.io_utils import ensure_writable_dir, write_json
+from playlist_sim.data.log_files import find_log_files
 
 __all__ = ["ENVIRONMENTS", "evaluate_policies", "format_table",
            "parse_policy_flags"]
@@ -49,7 +49,7 @@ ENVIRONMENTS = ("simulator", "world")
 def _world_model():
   # pylint: disable=g-import-not-at-top
   from user_models.listener import ParametricListener
-  from user_models.world import SyntheticWorld
+  from playlist_sim.data.world import SyntheticWorld
   with gin.config_scope("world"):
     world = SyntheticWorld()
   return ParametricListener(world)

@@ -23,7 +23,7 @@ from tf_agents.trajectories import policy_step
 from tf_agents.trajectories import time_step as ts
 
 from agents.baselines import BASELINES, cosine_scores, make_baseline_policy
-from user_models.catalog import TrackCatalog
+from playlist_sim.data.catalog import TrackCatalog
 
 __all__ = ["SoftmaxScorePolicy", "SoftmaxSpec", "DEFAULT_STOCHASTIC",
            "make_policy", "softmax_policy"]

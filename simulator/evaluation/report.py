@@ -20,7 +20,7 @@ import re
 from simulator.evaluation import report_plots
 from simulator.evaluation.policies import SoftmaxSpec
 from simulator.evaluation.policy_names import describe_policy, policy_family
-from simulator.io_utils import atomic_path
+from playlist_sim.common.io_utils import atomic_path
 
 __all__ = ["PLOTS", "report_blocks", "to_html", "to_markdown",
            "write_report"]

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from simulator.io_utils import atomic_path
+from playlist_sim.common.io_utils import atomic_path
 
 __all__ = ["COLORS", "estimator_error", "offline_vs_online",
            "return_by_policy", "skip_rate_by_position"]

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from simulator.evaluation.stats import bootstrap_mean, bootstrap_ratio
-from simulator.log_files import find_log_files
+from playlist_sim.data.log_files import find_log_files
 from simulator.rollout import EpisodeStats
 from simulator.tracker import TERMINATION_REASONS
 
@@ -84,7 +84,7 @@ def held_out_env(user_model, logs_dir: str, seed: int, batch_size: int = 64,
 
   Args:
     user_model: the environment's user model.
-    logs_dir: a logs folder (`simulator.log_files.find_log_files`).
+    logs_dir: a logs folder (`playlist_sim.data.log_files.find_log_files`).
     seed: seed of the play modes and outcome draws.
     batch_size: listeners simulated at once.
     split: the logs' split the play modes come from.
@@ -114,7 +114,7 @@ def run_logged_episodes(user_model, logs_dir: str,
 
   Args:
     user_model: the environment's user model.
-    logs_dir: a logs folder (`simulator.log_files.find_log_files`).
+    logs_dir: a logs folder (`playlist_sim.data.log_files.find_log_files`).
     make_policy: builds a batched PyPolicy for the environment.
     num_episodes: episodes to run.
     seed: seed of the environment.
@@ -140,7 +140,7 @@ def run_on_logged_sessions(user_model, logs_dir: str, policy_name: str,
 
   Args:
     user_model: the environment's user model.
-    logs_dir: a logs folder (`simulator.log_files.find_log_files`).
+    logs_dir: a logs folder (`playlist_sim.data.log_files.find_log_files`).
     policy_name: a name from `agents.BASELINES` or "greedy" (greedy by
       `scorer`'s predicted listen probability).
     num_episodes: episodes to run.

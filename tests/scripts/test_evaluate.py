@@ -59,7 +59,7 @@ def _check_evaluation(root, policies, estimator_targets):
 def tiny_logs_and_model(tmp_path_factory):
   # pylint: disable=g-import-not-at-top
   from simulator.log_generation import generate_logs
-  from simulator.runs import parse_gin
+  from playlist_sim.common.runs import parse_gin
   from user_models.training import train_user_model
   root = tmp_path_factory.mktemp("tiny")
   gin.clear_config()

@@ -13,11 +13,13 @@ import pytest
 
 import simulator
 import user_models
-from simulator import log_stats, logs, mssd_comparison
-from simulator.log_episodes import consecutive_skip_limit_from_logs
+from playlist_sim.data import mssd_comparison
+from playlist_sim.data import log_stats
+from playlist_sim.data import logs
+from playlist_sim.data.sessions import consecutive_skip_limit_from_logs
 from simulator.log_generation import generate_logs
 from tests.conftest import REPO_ROOT, make_env
-from user_models.mssd_reference import load_mssd_reference
+from playlist_sim.data.mssd_reference import load_mssd_reference
 
 
 def _generate(root, sessions, seed=0):

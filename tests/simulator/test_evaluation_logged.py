@@ -10,7 +10,7 @@ from simulator.evaluation.evaluate import _world_model
 from simulator.evaluation.policies import make_policy
 from simulator.evaluation.simulated import held_out_env
 from simulator.log_generation import generate_logs
-from simulator.runs import parse_gin
+from playlist_sim.common.runs import parse_gin
 from tests.conftest import REPO_ROOT
 
 

@@ -12,10 +12,12 @@ import pytest
 from tf_agents.environments import utils as env_utils
 
 import simulator
-from simulator import log_stats, logs
+from playlist_sim.data import log_stats
+from playlist_sim.data import logs
 from agents.baselines import acoustic_vectors
-from simulator.log_episodes import LogEpisodeSampler, LoggedSessions
-from simulator.log_episodes import split_sessions
+from playlist_sim.data.sessions import LoggedSessions
+from simulator.log_episodes import LogEpisodeSampler
+from playlist_sim.data.sessions import split_sessions
 from simulator.log_generation import generate_logs
 from tests.conftest import REPO_ROOT
 

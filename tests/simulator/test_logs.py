@@ -1,4 +1,4 @@
-"""Tests for simulator.logs and simulator.log_stats: schema, I/O, stats."""
+"""Tests for playlist_sim.data.logs and playlist_sim.data.log_stats: schema, I/O, stats."""
 
 import datetime
 import gzip
@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from simulator import log_stats
-from simulator import logs
+from playlist_sim.data import log_stats
+from playlist_sim.data import logs
 from user_models import PUBLIC_RESPONSE_LEVELS
 from user_models import SyntheticWorld
 from user_models import TRACK_FEATURE_COLUMNS

@@ -12,9 +12,9 @@ import shutil
 import numpy as np
 import pytest
 
-from simulator import log_stats
-from simulator import logs
-from simulator.log_episodes import LoggedSessions
+from playlist_sim.data import log_stats
+from playlist_sim.data import logs
+from playlist_sim.data.sessions import LoggedSessions
 from user_models import log_inputs
 from user_models.base import PUBLIC_RESPONSE_LEVELS
 

@@ -25,7 +25,7 @@ from simulator.evaluation import robust
 from simulator.evaluation import slate
 from user_models.base import PUBLIC_RESPONSE_LEVELS, SessionContext
 from user_models.listener import ParametricListener
-from user_models.world import SyntheticWorld
+from playlist_sim.data.world import SyntheticWorld
 
 pytestmark = pytest.mark.slow  # TensorFlow comes with user_models (~20 s).
 

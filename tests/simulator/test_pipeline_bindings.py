@@ -5,7 +5,7 @@ import os
 import gin
 import pytest
 
-from simulator import runs
+from playlist_sim.common import runs
 from simulator.pipeline import agent_gin_bindings, gin_binding
 from tests.conftest import REPO_ROOT
 

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from simulator import runs
-from simulator.run_folder import MANIFEST
+from playlist_sim.common import runs
+from playlist_sim.common.run_folder import MANIFEST
 
 
 def test_manifest_records_the_run_and_its_status(tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import user_models
-from user_models.mssd_reference import load_mssd_reference
+from playlist_sim.data.mssd_reference import load_mssd_reference
 
 
 def _context(world, rows, history=4, seed=0):

@@ -28,8 +28,8 @@ from typing import Any, Mapping
 
 import filelock
 
-from simulator.io_utils import write_json
-from simulator.version import __version__
+from playlist_sim.common.io_utils import write_json
+from playlist_sim.common.version import __version__
 
 __all__ = ["MANIFEST", "RunBusyError", "RunFolder", "RunFolderError",
            "config_hash", "read_manifest"]

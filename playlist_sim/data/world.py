@@ -25,10 +25,10 @@ The world holds no response model: `LogisticUserModel` and
 import gin
 import numpy as np
 
-from user_models.catalog import TrackCatalog
-from user_models.checks import check_count, check_number, check_seed
-from user_models.mssd_reference import load_mssd_reference
-from user_models.mssd_reference import quantile_matched
+from playlist_sim.data.catalog import TrackCatalog
+from playlist_sim.data.checks import check_count, check_number, check_seed
+from playlist_sim.data.mssd_reference import load_mssd_reference
+from playlist_sim.data.mssd_reference import quantile_matched
 
 __all__ = ["SyntheticWorld", "LATENT_DIM", "TRACK_FEATURE_STYLES",
            "world_catalog"]

@@ -2,7 +2,7 @@
 
 `log_statistics` measures, on any log in the public layout (ours or the real
 files), the figures the calibrated world is held to; `compare_with_mssd`
-sets each beside its published value (`user_models/data/
+sets each beside its published value (`playlist_sim/data/
 mssd_reference.json`, shipped with the package) and marks it within its
 tolerance or not; `plot_comparison` draws skip_2 by position and the
 session-length shares, real beside ours. `scripts/log_stats.py` runs all
@@ -29,10 +29,10 @@ import numpy as np
 import pyarrow as pa
 from matplotlib.figure import Figure
 
-from simulator.log_stats import ENDED_OTHERWISE
-from simulator.log_stats import response_levels
-from simulator.log_stats import session_boundaries
-from user_models.catalog import TrackCatalog
+from playlist_sim.data.log_stats import ENDED_OTHERWISE
+from playlist_sim.data.log_stats import response_levels
+from playlist_sim.data.log_stats import session_boundaries
+from playlist_sim.data.catalog import TrackCatalog
 
 __all__ = ["SHARE_TOLERANCE", "POSITION_TOLERANCE", "LENGTH_TV_TOLERANCE",
            "FEATURE_RELATIVE_TOLERANCE", "FEATURE_RANGE_TOLERANCE",
@@ -65,7 +65,7 @@ def log_statistics(sessions: pa.Table,
   """The compared statistics of one log.
 
   Args:
-    sessions: a session log as `simulator.logs.read_sessions` returns it.
+    sessions: a session log as `playlist_sim.data.logs.read_sessions` returns it.
     catalog: its tracks (for the feature quartiles), or None to skip them.
 
   Returns:
@@ -133,7 +133,7 @@ def compare_with_mssd(stats: dict[str, Any],
 
   Args:
     stats: `log_statistics` of a log.
-    reference: `user_models.mssd_reference.load_mssd_reference()`.
+    reference: `playlist_sim.data.mssd_reference.load_mssd_reference()`.
 
   Returns:
     [{statistic, ours, mssd, tolerance, within}]: `within` is True/False,

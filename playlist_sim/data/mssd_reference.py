@@ -1,10 +1,10 @@
 """The published statistics of the public Spotify sessions dataset (MSSD).
 
-`user_models/data/mssd_reference.json` ships with the package: figures
+`playlist_sim/data/mssd_reference.json` ships with the package: figures
 computed by others from the real files (the 10,000-session `log_mini` sample
 and the full training set) and published with their sources (listed in the
 file's "sources"). The calibrated world draws its track features to match
-the published quartiles, and `simulator.mssd_comparison` compares any logs with
+the published quartiles, and `playlist_sim.data.mssd_comparison` compares any logs with
 these figures.
 """
 
@@ -19,7 +19,7 @@ __all__ = ["MSSD_REFERENCE_PATH", "load_mssd_reference",
            "quantile_matched"]
 
 #: Path of the shipped reference file.
-MSSD_REFERENCE_PATH = os.path.join(os.path.dirname(__file__), "data",
+MSSD_REFERENCE_PATH = os.path.join(os.path.dirname(__file__),
                                    "mssd_reference.json")
 
 
