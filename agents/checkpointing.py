@@ -123,7 +123,7 @@ class RunCheckpointer:
         the agent name); the shapes of the trackables' variables are added.
       max_to_keep: checkpoints kept.
       config: the run's operative config, binding -> value text (see
-        `playlist_sim.common.runs.operative_bindings`); saved with the first checkpoint
+        `simulator.runs.operative_bindings`); saved with the first checkpoint
         and compared on resume.
       allow_config_change: resume even if `config` differs from the
         checkpoint's (the differences are logged, and the new config saved).

@@ -1,6 +1,6 @@
 """A learned user model's candidate scores as TensorFlow ops.
 
-`agents.score_features` computes `candidate_scores` (the learned model's
+`playlist_sim.policies.score_features` computes `candidate_scores` (the learned model's
 P(listen) of each candidate) in NumPy beside the environment. An exported
 policy cannot rely on that code: it must compute the scores itself from the
 environment's observation. `GraphScorer` rebuilds the CWM input rows of
@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 # pylint: disable-next=protected-access
-from agents.baselines import _listen_probability_scores
+from playlist_sim.policies.baselines import _listen_probability_scores
 from user_models import features
 from user_models import keras_models
 from user_models.keras_user_model import KerasUserModel, load_user_model

@@ -41,7 +41,7 @@ from tf_agents.utils import common
 from tqdm.auto import tqdm
 
 from agents.checkpointing import RunCheckpointer, environment_generators
-from agents.comparison import run_metrics
+from playlist_sim.evaluation.comparison import run_metrics
 from agents.environments import RunEvaluation, make_env
 from agents.export import export_policy
 from agents.networks import OBSERVATION_KEYS

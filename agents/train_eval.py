@@ -57,11 +57,11 @@ from tqdm.auto import tqdm
 
 from agents.ahdqn import candidate_mask_splitter, create_ahdqn_agent
 from agents.checkpointing import RunCheckpointer, environment_generators
-from agents.comparison import run_metrics
+from playlist_sim.evaluation.comparison import run_metrics
 from agents.dqn import create_dqn_agent
 from agents.environments import RunEvaluation, make_env
 from agents.export import export_policy, recover_interrupted_export
-from agents.score_features import UserModelScoreWrapper
+from playlist_sim.policies.score_features import UserModelScoreWrapper
 from playlist_sim.common.io_utils import ensure_writable_dir
 from playlist_sim.common.runs import operative_bindings, write_run_files
 

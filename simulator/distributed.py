@@ -48,7 +48,7 @@ class EvalShard:
 def run_shard(shard: EvalShard) -> np.ndarray:
   """Runs one shard in the current process and returns its episode returns."""
   # pylint: disable=g-import-not-at-top
-  from agents.baselines import make_baseline_policy
+  from playlist_sim.policies.baselines import make_baseline_policy
   from simulator.builder import EnvironmentBuilder
   from simulator.rollout import run_policy
   # pylint: enable=g-import-not-at-top

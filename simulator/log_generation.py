@@ -35,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from agents.baselines import ScoringPyPolicy, cosine_scores
+from playlist_sim.policies.baselines import ScoringPyPolicy, cosine_scores
 from playlist_sim.data import logs
 from simulator.builder import EnvironmentBuilder
 from playlist_sim.common.io_utils import ensure_writable_dir

@@ -16,7 +16,7 @@ Stages, on the gin-configured world (`configs/world.gin` by default):
    held-out sessions with `split_by="session"`) in the learned simulator and in
    the listener world, the logged-data estimators against the world, the
    offline-online agreement and the report
-   (`simulator.evaluation.evaluate_policies`).
+   (`playlist_sim.evaluation.evaluate_policies`).
 
 `quick` changes sizes only (`QUICK` below, overridable in gin): the code path
 is the same. `root_dir/pipeline.json` lists the results and where every
@@ -28,7 +28,7 @@ import os
 import gin
 
 from agents import train_eval as _train_eval  # noqa: F401  (gin: train_eval)
-from simulator.evaluation.evaluate import evaluate_policies, format_table
+from playlist_sim.evaluation.evaluate import evaluate_policies, format_table
 from playlist_sim.common.io_utils import ensure_writable_dir, write_json
 from simulator.log_generation import generate_logs
 from playlist_sim.common.runs import parse_gin

@@ -4,7 +4,7 @@ import os
 
 import gin
 
-from agents.baselines import make_baseline_policy
+from playlist_sim.policies.baselines import make_baseline_policy
 from simulator.builder import EnvironmentBuilder
 from playlist_sim.common.io_utils import ensure_writable_dir
 from simulator.rollout import run_policy

@@ -18,7 +18,7 @@ import user_models
 from playlist_sim.data import logs
 from playlist_sim.common import runs
 from playlist_sim.common import io_utils
-from simulator.evaluation import estimators, saved_policies
+from playlist_sim.evaluation import estimators, saved_policies
 from playlist_sim.data.sessions import LoggedSessions
 from simulator.log_episodes import LogEpisodeSampler
 from tests.conftest import ConstantUserModel, REPO_ROOT, make_env
@@ -307,7 +307,7 @@ def _gin_env(binding):
 def _evaluate_with(tmp, kind, name="mine"):
   """evaluate_policies with one bad saved policy: refused before it loads
   the (here nonexistent) logs and user model."""
-  from simulator.evaluation.evaluate import evaluate_policies
+  from playlist_sim.evaluation.evaluate import evaluate_policies
   folder = tmp / "policy"
   if kind != "missing":
     folder.mkdir()

@@ -73,7 +73,7 @@ def replay_probabilities(user_model, inputs: training.LogInputs,
 def _simulated_returns(user_model, logs_dir: str, policies, episodes: int,
                        seed: int) -> dict[str, np.ndarray]:
   """Per-episode returns of each policy (paired across user models)."""
-  from simulator.evaluation.simulated import run_on_logged_sessions  # pylint: disable=g-import-not-at-top
+  from playlist_sim.evaluation.simulated import run_on_logged_sessions  # pylint: disable=g-import-not-at-top
   return {name: np.asarray(run_on_logged_sessions(
       user_model, logs_dir, name, episodes, seed).returns, np.float64)
           for name in policies}

@@ -14,7 +14,7 @@ import os
 from absl import flags
 
 from playlist_sim.common import runs
-from simulator.evaluation import evaluate
+from playlist_sim.evaluation import evaluate
 
 __all__ = ["DEFAULT_GIN_FILES", "INPUTS", "KIND", "run"]
 

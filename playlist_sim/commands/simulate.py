@@ -9,7 +9,7 @@ gin config of the run and DIR/run.json.
 
 from absl import flags
 
-from agents.baselines import BASELINES
+from playlist_sim.policies.baselines import BASELINES
 from playlist_sim.common import runs
 from simulator.simulate import simulate
 

@@ -7,7 +7,7 @@ import pytest
 import agents
 import simulator
 import user_models
-from agents.oracle import OraclePolicy
+from playlist_sim.policies.oracle import OraclePolicy
 from tests.conftest import make_env
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from agents import comparison
+from playlist_sim.evaluation import comparison
 
 
 def test_paired_differences_follow_the_episode_pairs():

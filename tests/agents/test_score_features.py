@@ -7,8 +7,8 @@ from tf_agents.trajectories import policy_step
 import agents
 import simulator
 import user_models
-from agents.score_features import SCORE_KEY, ScoredObservationPolicy
-from agents.score_features import UserModelScoreWrapper
+from playlist_sim.policies.score_features import SCORE_KEY, ScoredObservationPolicy
+from playlist_sim.policies.score_features import UserModelScoreWrapper
 from tests.conftest import make_env
 
 

@@ -9,7 +9,7 @@ import gin
 import matplotlib.image
 import pytest
 
-from simulator.evaluation.policies import DEFAULT_STOCHASTIC
+from playlist_sim.policies.softmax import DEFAULT_STOCHASTIC
 from simulator.tracker import TERMINATION_REASONS
 from tests.conftest import REPO_ROOT
 
@@ -46,7 +46,7 @@ def _check_evaluation(root, policies, estimator_targets):
     assert evaluation["agreement"][name]["max_relative_error"] == max(
         r["relative_error"] for r in evaluation["estimators"][name].values())
   assert evaluation["agreement"]["simulator"]["num_policies"] == len(policies)
-  from simulator.evaluation.report import PLOTS  # pylint: disable=g-import-not-at-top
+  from playlist_sim.evaluation.report import PLOTS  # pylint: disable=g-import-not-at-top
   for plot in PLOTS:
     data = (root / plot).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,4 @@
-"""Tests of simulator.evaluation: OPE estimators on logged arrays.
+"""Tests of playlist_sim.evaluation: OPE estimators on logged arrays.
 
 Exact values on small arrays worked out by hand; unbiasedness and variance
 checks against the exactly computed value of a target policy in a synthetic
@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from simulator import evaluation as ev
+from playlist_sim import evaluation as ev
 
 # --- Four logged decisions, worked by hand. ---------------------------------
 # w = pi / mu = [2, 2, 0.5, 0].

@@ -5,7 +5,7 @@ import pytest
 from tf_agents.specs import array_spec
 from tf_agents.trajectories import time_step as ts
 
-from simulator.evaluation.policies import SoftmaxScorePolicy, SoftmaxSpec
+from playlist_sim.policies.softmax import SoftmaxScorePolicy, SoftmaxSpec
 
 _SCORES = np.array([[1.0, 0.0, 2.0, 5.0], [0.0, 0.0, 0.0, 0.0]])
 _MASK = np.array([[True, True, True, False], [True, False, True, True]])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from simulator import evaluation as ev
+from playlist_sim import evaluation as ev
 
 
 @pytest.mark.parametrize("x, y, rho, tau", [

@@ -14,7 +14,7 @@ from tf_agents.environments import utils as env_utils
 import simulator
 from playlist_sim.data import log_stats
 from playlist_sim.data import logs
-from agents.baselines import acoustic_vectors
+from playlist_sim.policies.baselines import acoustic_vectors
 from playlist_sim.data.sessions import LoggedSessions
 from simulator.log_episodes import LogEpisodeSampler
 from playlist_sim.data.sessions import split_sessions

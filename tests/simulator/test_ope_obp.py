@@ -12,9 +12,9 @@ import sys
 import numpy as np
 import pytest
 
-from simulator import evaluation as ev
-from simulator.evaluation import robust
-from simulator.evaluation import slate
+from playlist_sim import evaluation as ev
+from playlist_sim.evaluation import robust
+from playlist_sim.evaluation import slate
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "obp_reference.npz")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -193,9 +193,10 @@ def test_obp_form_bad_input_names_the_argument(reference, change, argument):
 
 @pytest.mark.integration
 def test_estimators_import_without_tensorflow():
-  code = ("import sys; import simulator.evaluation.estimators, "
-          "simulator.evaluation.robust, simulator.evaluation.slate, "
-          "simulator.evaluation.sequential, simulator.evaluation; "
+  code = ("import sys; import playlist_sim.evaluation.estimators, "
+          "playlist_sim.evaluation.robust, playlist_sim.evaluation.slate, "
+          "playlist_sim.evaluation.sequential, playlist_sim.evaluation, "
+          "simulator.evaluation.estimators; "
           "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'")
   result = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
                           capture_output=True, text=True, timeout=120,

@@ -10,10 +10,10 @@ import os
 import numpy as np
 import pytest
 
-from simulator import evaluation as ev
-from simulator.evaluation import offpolicy
-from simulator.evaluation import regression
-from simulator.evaluation import robust
+from playlist_sim import evaluation as ev
+from playlist_sim.evaluation import offpolicy
+from playlist_sim.evaluation import regression
+from playlist_sim.evaluation import robust
 
 
 class RidgeRegressor:

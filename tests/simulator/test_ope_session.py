@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from simulator import evaluation as ev
-from simulator.evaluation import marginal
+from playlist_sim import evaluation as ev
+from playlist_sim.evaluation import marginal
 from tests.simulator.test_estimators import SESSIONS
 
 

@@ -21,8 +21,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from simulator.evaluation import robust
-from simulator.evaluation import slate
+from playlist_sim.evaluation import robust
+from playlist_sim.evaluation import slate
 from user_models.base import PUBLIC_RESPONSE_LEVELS, SessionContext
 from user_models.listener import ParametricListener
 from playlist_sim.data.world import SyntheticWorld

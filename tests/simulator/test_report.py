@@ -5,9 +5,9 @@ import re
 
 import numpy as np
 
-from simulator.evaluation import report
-from simulator.evaluation.policies import DEFAULT_STOCHASTIC
-from simulator.evaluation.policy_names import describe_policy, policy_family
+from playlist_sim.evaluation import report
+from playlist_sim.policies.softmax import DEFAULT_STOCHASTIC
+from playlist_sim.evaluation.policy_names import describe_policy, policy_family
 
 _POLICIES = ["ahdqn", "random", "greedy", "logging", "softmax_t0.2",
              "taste_softmax", "greedy_oracle", "my_agent"]

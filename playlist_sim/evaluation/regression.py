@@ -22,9 +22,9 @@ from typing import Any, Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from simulator.evaluation.inputs import EstimatorInputError
-from simulator.evaluation.inputs import check_lengths
-from simulator.evaluation.inputs import real_array
+from playlist_sim.evaluation.inputs import EstimatorInputError
+from playlist_sim.evaluation.inputs import check_lengths
+from playlist_sim.evaluation.inputs import real_array
 
 __all__ = ["RegressionModel", "cross_fit_folds", "estimate_propensities"]
 

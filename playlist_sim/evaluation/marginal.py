@@ -32,12 +32,12 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from simulator.evaluation.estimators import _bootstrap_interval
-from simulator.evaluation.estimators import _Statistic
-from simulator.evaluation.inputs import EstimatorInputError
-from simulator.evaluation.sequential import SequentialEstimator
-from simulator.evaluation.sequential import _LoggedSessions
-from simulator.evaluation.sequential import _session_sums
+from playlist_sim.evaluation.estimators import _bootstrap_interval
+from playlist_sim.evaluation.estimators import _Statistic
+from playlist_sim.evaluation.inputs import EstimatorInputError
+from playlist_sim.evaluation.sequential import SequentialEstimator
+from playlist_sim.evaluation.sequential import _LoggedSessions
+from playlist_sim.evaluation.sequential import _session_sums
 
 __all__ = [
     "MDR",

@@ -24,15 +24,15 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from simulator.evaluation.estimators import _bootstrap_interval
-from simulator.evaluation.estimators import _mean_of
-from simulator.evaluation.estimators import _Statistic
-from simulator.evaluation.inputs import EstimatorInputError
-from simulator.evaluation.inputs import check_lengths
-from simulator.evaluation.inputs import check_range
-from simulator.evaluation.inputs import real_array
-from simulator.evaluation.sequential import _check_positions
-from simulator.evaluation.sequential import _offsets_from_ids
+from playlist_sim.evaluation.estimators import _bootstrap_interval
+from playlist_sim.evaluation.estimators import _mean_of
+from playlist_sim.evaluation.estimators import _Statistic
+from playlist_sim.evaluation.inputs import EstimatorInputError
+from playlist_sim.evaluation.inputs import check_lengths
+from playlist_sim.evaluation.inputs import check_range
+from playlist_sim.evaluation.inputs import real_array
+from playlist_sim.evaluation.sequential import _check_positions
+from playlist_sim.evaluation.sequential import _offsets_from_ids
 
 __all__ = [
     "CascadeDR",

@@ -24,14 +24,14 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from simulator.evaluation.estimators import _bootstrap_interval
-from simulator.evaluation.estimators import _Statistic
-from simulator.evaluation.estimators import _importance_weights
-from simulator.evaluation.estimators import _mean_of
-from simulator.evaluation.estimators import _safe_ratio
-from simulator.evaluation.inputs import EstimatorInputError
-from simulator.evaluation.inputs import check_max_weight
-from simulator.evaluation.inputs import validate_arrays
+from playlist_sim.evaluation.estimators import _bootstrap_interval
+from playlist_sim.evaluation.estimators import _Statistic
+from playlist_sim.evaluation.estimators import _importance_weights
+from playlist_sim.evaluation.estimators import _mean_of
+from playlist_sim.evaluation.estimators import _safe_ratio
+from playlist_sim.evaluation.inputs import EstimatorInputError
+from playlist_sim.evaluation.inputs import check_max_weight
+from playlist_sim.evaluation.inputs import validate_arrays
 
 __all__ = [
     "PDIS",

@@ -2,19 +2,17 @@
 
 * `bootstrap_mean`: a mean with its percentile-bootstrap interval, the one
   implementation behind every "mean [low, high]" the package reports;
-* `compare_policies`: runs several policies on the same episodes (an
-  environment with common random numbers) and summarises their returns;
 * `spearman`, `kendall`: rank correlations with ties handled (average ranks,
   Kendall's tau-b), so the offline-online agreement needs no SciPy;
 * `agreement`: both, for offline estimates against the online truth.
 """
 
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["agreement", "bootstrap_mean", "bootstrap_ratio",
-           "compare_policies", "kendall", "rank_average", "spearman"]
+__all__ = ["agreement", "bootstrap_mean", "bootstrap_ratio", "kendall",
+           "rank_average", "spearman"]
 
 
 def bootstrap_mean(values: Sequence[float], seed: int | np.random.Generator
@@ -74,37 +72,6 @@ def bootstrap_ratio(numerators: Sequence[float], denominators: Sequence[float],
   ratios = num[draws].sum(1) / np.maximum(den[draws].sum(1), 1e-12)
   low, high = np.quantile(ratios, [alpha / 2, 1 - alpha / 2])
   return float(num.sum() / den.sum()), float(low), float(high)
-
-
-def compare_policies(make_env: Callable[[], object],
-                     policies: Mapping[str, Callable[[object], object]],
-                     num_episodes: int, seed: int) -> dict:
-  """Runs each policy in a fresh environment and summarises the returns.
-
-  With an environment of common random numbers, every policy meets the same
-  episodes, and `returns` are paired by episode across policies.
-
-  Args:
-    make_env: builds a batched environment over a `PlaylistEnvironment`.
-    policies: name -> function of the environment giving a PyPolicy for
-      batched time steps.
-    num_episodes: episodes per policy.
-    seed: seed of the bootstrap.
-
-  Returns:
-    name -> {mean_return, ci_low, ci_high, mean_length, returns}.
-  """
-  from simulator.rollout import run_policy  # pylint: disable=g-import-not-at-top
-  results = {}
-  for name, make_policy in policies.items():
-    env = make_env()
-    stats = run_policy(env, make_policy(env), num_episodes, progress=False)
-    env.close()
-    mean, low, high = bootstrap_mean(stats.returns, seed)
-    results[name] = {"mean_return": mean, "ci_low": low, "ci_high": high,
-                     "mean_length": float(stats.lengths.mean()),
-                     "returns": stats.returns}
-  return results
 
 
 def rank_average(values: Sequence[float]) -> np.ndarray:

@@ -7,9 +7,9 @@ absolute path (files are named relative to the report's folder). Plots:
 return by policy with 95% intervals (simulator and world), skip rate by
 playlist position (one panel per policy), offline estimates against the
 online truth, and the estimators' relative error against the target's
-distance from the logging policy (`simulator.evaluation.report_plots`). A
+distance from the logging policy (`playlist_sim.evaluation.report_plots`). A
 legend table explains every policy name
-(`simulator.evaluation.policy_names`).
+(`playlist_sim.evaluation.policy_names`).
 """
 
 import base64
@@ -17,9 +17,9 @@ import html
 import os
 import re
 
-from simulator.evaluation import report_plots
-from simulator.evaluation.policies import SoftmaxSpec
-from simulator.evaluation.policy_names import describe_policy, policy_family
+from playlist_sim.evaluation import report_plots
+from playlist_sim.policies.softmax import SoftmaxSpec
+from playlist_sim.evaluation.policy_names import describe_policy, policy_family
 from playlist_sim.common.io_utils import atomic_path
 
 __all__ = ["PLOTS", "report_blocks", "to_html", "to_markdown",

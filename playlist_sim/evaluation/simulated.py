@@ -14,9 +14,14 @@ from typing import Callable
 
 import numpy as np
 
-from simulator.evaluation.stats import bootstrap_mean, bootstrap_ratio
 from playlist_sim.data.log_files import find_log_files
+from playlist_sim.evaluation.stats import bootstrap_mean, bootstrap_ratio
+from playlist_sim.policies import registry
+from simulator.builder import EnvironmentBuilder
+from simulator.log_episodes import LogEpisodeSampler
 from simulator.rollout import EpisodeStats
+from simulator.rollout import run_policy
+from simulator.track_sampler import DiscreteTrackSampler
 from simulator.tracker import TERMINATION_REASONS
 
 __all__ = ["PolicyRun", "held_out_env", "run_logged_episodes",
@@ -92,10 +97,6 @@ def held_out_env(user_model, logs_dir: str, seed: int, batch_size: int = 64,
   Returns:
     A `TFAgtPyEnvironment` (other environment settings from gin).
   """
-  # pylint: disable=g-import-not-at-top  (the builder imports agents code)
-  from simulator.builder import EnvironmentBuilder
-  from simulator.log_episodes import LogEpisodeSampler
-  from simulator.track_sampler import DiscreteTrackSampler
   sessions_path, tracks_path = find_log_files(logs_dir)
   sampler = LogEpisodeSampler(sessions_path=sessions_path,
                               tracks_path=tracks_path, split=split)
@@ -123,7 +124,6 @@ def run_logged_episodes(user_model, logs_dir: str,
   Returns:
     The `PolicyRun`.
   """
-  from simulator.rollout import run_policy  # pylint: disable=g-import-not-at-top
   env = held_out_env(user_model, logs_dir, seed, batch_size)
   recorder = _PositionRecorder(env,
                                env.environment.max_playlist_length + 1)
@@ -151,9 +151,8 @@ def run_on_logged_sessions(user_model, logs_dir: str, policy_name: str,
   Returns:
     The `EpisodeStats` of the run.
   """
-  from simulator.evaluation.policies import make_policy  # pylint: disable=g-import-not-at-top
   return run_logged_episodes(
-      user_model, logs_dir, lambda env: make_policy(
+      user_model, logs_dir, lambda env: registry.make_policy(
           policy_name, env, scorer=user_model if scorer is None else scorer,
           seed=seed), num_episodes, seed, batch_size).stats
 

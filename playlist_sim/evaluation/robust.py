@@ -14,12 +14,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from simulator.evaluation.estimators import BanditEstimator
-from simulator.evaluation.estimators import _Statistic
-from simulator.evaluation.estimators import _importance_weights
-from simulator.evaluation.estimators import _mean_of
-from simulator.evaluation.estimators import _safe_ratio
-from simulator.evaluation.inputs import EstimatorInputError
+from playlist_sim.evaluation.estimators import BanditEstimator
+from playlist_sim.evaluation.estimators import _Statistic
+from playlist_sim.evaluation.estimators import _importance_weights
+from playlist_sim.evaluation.estimators import _mean_of
+from playlist_sim.evaluation.estimators import _safe_ratio
+from playlist_sim.evaluation.inputs import EstimatorInputError
 
 __all__ = [
     "DRos",

@@ -16,8 +16,8 @@ from typing import Iterable, Mapping
 import numpy as np
 from tf_agents.specs import tensor_spec
 
-from agents.baselines import BASELINES
-from agents.score_features import SCORE_KEY
+from playlist_sim.policies.baselines import BASELINES
+from playlist_sim.policies.score_features import SCORE_KEY
 
 __all__ = ["PolicyInputError", "check_policy_folders", "check_policy_specs",
            "parse_policy_flags", "POLICY_SPECS_FILE", "RESERVED_NAMES"]
@@ -25,7 +25,7 @@ __all__ = ["PolicyInputError", "check_policy_folders", "check_policy_specs",
 #: The spec file `PolicySaver` writes beside `saved_model.pb`.
 POLICY_SPECS_FILE = "policy_specs.pbtxt"
 #: An observation key that score-reading policies add themselves, filled by
-#: the evaluation (`agents.score_features`).
+#: the evaluation (`playlist_sim.policies.score_features`).
 _SCORE_KEYS = frozenset({SCORE_KEY})
 #: Names the evaluation always means its own policies by.
 RESERVED_NAMES = frozenset(BASELINES) | {"greedy"}

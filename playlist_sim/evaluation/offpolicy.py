@@ -26,8 +26,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-from simulator.evaluation.estimators import BanditEstimator
-from simulator.evaluation.inputs import EstimatorInputError
+from playlist_sim.evaluation.estimators import BanditEstimator
+from playlist_sim.evaluation.inputs import EstimatorInputError
 
 __all__ = ["METRICS", "OffPolicyEvaluation", "format_summary"]
 
