@@ -24,7 +24,7 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 import gin  # noqa: E402
 
-from simulator import log_generation  # noqa: E402
+from playlist_sim.jobs import log_generation  # noqa: E402
 from playlist_sim.data import logs  # noqa: E402
 from playlist_sim.data import mssd_comparison  # noqa: E402
 from playlist_sim.common import runs  # noqa: E402

@@ -13,7 +13,7 @@ so `simulator` does not depend on them.
   buffer.
 * `replay_bytes_per_transition`: bytes a transition takes in TF-Agents'
   replay buffer (from the data spec and from the buffer's variables).
-* `ray_speedup`: `simulator.distributed.evaluate_policies` on Ray workers
+* `ray_speedup`: `playlist_sim.jobs.distributed.evaluate_policies` on Ray workers
   against the same work in one process.
 * `ray_collection_speedup`: `agents.distributed_collection` on Ray actors
   against the same workers in one process.
@@ -277,7 +277,7 @@ def ray_speedup(policies: Sequence[str], num_episodes: int,
     {"speedup", "serial_seconds", "ray_seconds", "ray_startup_seconds",
     "identical", "num_workers", "episodes"}.
   """
-  from simulator import distributed  # pylint: disable=g-import-not-at-top
+  from playlist_sim.jobs import distributed  # pylint: disable=g-import-not-at-top
   kwargs = dict(policies=list(policies), num_episodes=num_episodes,
                 shards_per_policy=shards_per_policy, batch_size=batch_size,
                 seed=seed)

@@ -363,14 +363,14 @@ def _another_runs_checkpoint(tmp, **change):
 
 
 def _finished_logs(tmp):
-  from simulator.log_generation import prepare_log_dir
+  from playlist_sim.jobs.log_generation import prepare_log_dir
   for name in ("sessions.parquet", "tracks.parquet", "metrics.json"):
     (tmp / name).write_text("{}")
   return prepare_log_dir(str(tmp))
 
 
 def _generate_logs(tmp, **kwargs):
-  from simulator.log_generation import generate_logs
+  from playlist_sim.jobs.log_generation import generate_logs
   return generate_logs(str(tmp), progress=False, **kwargs)
 
 
@@ -384,7 +384,7 @@ UMErr, LoadErr = user_models.UserModelError, user_models.UserModelLoadError
 CfgErr, EstErr = runs.ConfigError, estimators.EstimatorInputError
 try:
   from agents.checkpointing import CheckpointError as CkptErr
-  from simulator.log_generation import LogsExistError as LogsErr
+  from playlist_sim.jobs.log_generation import LogsExistError as LogsErr
 except ImportError:  # Checked by test_catalogue_covers_every_surface.
   CkptErr = LogsErr = None
 

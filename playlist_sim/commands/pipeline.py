@@ -13,7 +13,7 @@ import os
 
 from absl import flags
 
-from simulator import pipeline
+from playlist_sim.jobs import pipeline
 from playlist_sim.common import runs
 
 __all__ = ["DEFAULT_GIN_FILES", "KIND", "run"]

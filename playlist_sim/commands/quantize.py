@@ -12,7 +12,7 @@ gin config and QDIR/run.json.
 from absl import flags
 
 from playlist_sim.common import runs
-from user_models.quantization import quantize_user_model
+from playlist_sim.jobs.quantization import quantize_user_model
 
 __all__ = ["DEFAULT_GIN_FILES", "INPUTS", "KIND", "run"]
 

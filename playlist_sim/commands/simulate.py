@@ -11,7 +11,7 @@ from absl import flags
 
 from playlist_sim.policies.baselines import BASELINES
 from playlist_sim.common import runs
-from simulator.simulate import simulate
+from playlist_sim.jobs.simulate import simulate
 
 __all__ = ["DEFAULT_GIN_FILES", "KIND", "run"]
 

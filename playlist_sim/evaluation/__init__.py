@@ -19,7 +19,17 @@
 """
 
 import importlib
+import os
+import sys
 from typing import Any
+
+# Some modules here (simulated, logged, evaluate) use TF-Agents, which needs
+# Keras 2; the estimators do not, so TensorFlow is not imported for it: the
+# variable is set, or checked by `user_models._keras2` if TensorFlow is loaded.
+if "tensorflow" in sys.modules:
+  importlib.import_module("user_models._keras2")
+else:
+  os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
 from playlist_sim.evaluation.estimators import BanditEstimator
 from playlist_sim.evaluation.estimators import DM

@@ -7,3 +7,5 @@ drawn by `sampling`), `oracle` (the listener world's truth),
 `score_features` (a user model's scores as an observation feature) and
 `registry.make_policy`, every policy by name.
 """
+
+from user_models import _keras2  # noqa: F401  (must run before TensorFlow)

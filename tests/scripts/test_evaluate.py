@@ -58,7 +58,7 @@ def _check_evaluation(root, policies, estimator_targets):
 @pytest.fixture(scope="module")
 def tiny_logs_and_model(tmp_path_factory):
   # pylint: disable=g-import-not-at-top
-  from simulator.log_generation import generate_logs
+  from playlist_sim.jobs.log_generation import generate_logs
   from playlist_sim.common.runs import parse_gin
   from user_models.training import train_user_model
   root = tmp_path_factory.mktemp("tiny")

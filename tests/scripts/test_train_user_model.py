@@ -10,7 +10,7 @@ import pytest
 
 import user_models
 from playlist_sim.common import runs
-from simulator.log_generation import generate_logs
+from playlist_sim.jobs.log_generation import generate_logs
 from tests.conftest import REPO_ROOT
 from user_models import training
 

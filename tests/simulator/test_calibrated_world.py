@@ -17,7 +17,7 @@ from playlist_sim.data import mssd_comparison
 from playlist_sim.data import log_stats
 from playlist_sim.data import logs
 from playlist_sim.data.sessions import consecutive_skip_limit_from_logs
-from simulator.log_generation import generate_logs
+from playlist_sim.jobs.log_generation import generate_logs
 from tests.conftest import REPO_ROOT, make_env
 from playlist_sim.data.mssd_reference import load_mssd_reference
 

@@ -7,7 +7,7 @@ import gin
 import numpy as np
 import pytest
 
-from simulator.distributed import evaluate_policies
+from playlist_sim.jobs.distributed import evaluate_policies
 from tests.conftest import REPO_ROOT
 
 # Runs scripts, subprocesses, Ray or whole trainings: the integration tier.

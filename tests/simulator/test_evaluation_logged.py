@@ -9,7 +9,7 @@ from playlist_sim.evaluation import logged
 from playlist_sim.evaluation.evaluate import _world_model
 from playlist_sim.policies.registry import make_policy
 from playlist_sim.evaluation.simulated import held_out_env
-from simulator.log_generation import generate_logs
+from playlist_sim.jobs.log_generation import generate_logs
 from playlist_sim.common.runs import parse_gin
 from tests.conftest import REPO_ROOT
 

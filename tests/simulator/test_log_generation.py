@@ -18,7 +18,7 @@ from playlist_sim.policies.baselines import acoustic_vectors
 from playlist_sim.data.sessions import LoggedSessions
 from simulator.log_episodes import LogEpisodeSampler
 from playlist_sim.data.sessions import split_sessions
-from simulator.log_generation import generate_logs
+from playlist_sim.jobs.log_generation import generate_logs
 from tests.conftest import REPO_ROOT
 
 _BINDINGS = """

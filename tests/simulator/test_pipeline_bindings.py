@@ -6,7 +6,7 @@ import gin
 import pytest
 
 from playlist_sim.common import runs
-from simulator.pipeline import agent_gin_bindings, gin_binding
+from playlist_sim.jobs.pipeline import agent_gin_bindings, gin_binding
 from tests.conftest import REPO_ROOT
 
 

@@ -21,6 +21,9 @@ import os
 import gin
 import numpy as np
 
+from playlist_sim.common.io_utils import atomic_path, ensure_writable_dir
+from playlist_sim.common.io_utils import write_json
+from playlist_sim.evaluation.simulated import run_on_logged_sessions
 from user_models import features, keras_models, metrics, training
 from user_models.keras_user_model import KerasUserModel, load_user_model
 from user_models.litert import LITERT_VARIANTS, convert_keras_model
@@ -73,7 +76,6 @@ def replay_probabilities(user_model, inputs: training.LogInputs,
 def _simulated_returns(user_model, logs_dir: str, policies, episodes: int,
                        seed: int) -> dict[str, np.ndarray]:
   """Per-episode returns of each policy (paired across user models)."""
-  from playlist_sim.evaluation.simulated import run_on_logged_sessions  # pylint: disable=g-import-not-at-top
   return {name: np.asarray(run_on_logged_sessions(
       user_model, logs_dir, name, episodes, seed).returns, np.float64)
           for name in policies}
@@ -119,7 +121,6 @@ def quantize_user_model(model_path: str, logs_dir: str, root_dir: str,
   Returns:
     The report (also written as quantization_report.json).
   """
-  from playlist_sim.common.io_utils import atomic_path, ensure_writable_dir, write_json  # pylint: disable=g-import-not-at-top
   root_dir = ensure_writable_dir(root_dir)
   model = load_user_model(model_path)
   kind = keras_models.model_kind(model)
@@ -231,7 +232,6 @@ def _plot(report: dict, path: str) -> None:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  from playlist_sim.common.io_utils import atomic_path  # pylint: disable=g-import-not-at-top
   v = {n: x for n, x in report["variants"].items() if "skipped" not in x}
   names = list(v)
   fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
