@@ -3,7 +3,7 @@
 Runtimes' thread pools fight over two cores when several live in one
 process, so `scripts/benchmark.py --only user_model` starts
 
-    python -m user_models.serving_benchmark --backend int8 --batches 1,32,256
+    python -m benchmarks.serving --backend int8 --batches 1,32,256
 
 once per backend and reads the JSON line it prints. Backends: `keras`
 (`model(x)`), `tf_function`, LiteRT `fp32`, `int8` (dynamic range),

@@ -20,8 +20,10 @@ import numpy as np
 import tensorflow as tf
 import tf_agents
 from tf_agents.environments import batched_py_environment
+from tf_agents.environments import tf_py_environment
 from tf_agents.specs import array_spec
 
+from agents.ahdqn import create_ahdqn_agent
 from user_models.base import AbstractUserModel
 
 __all__ = ["EpisodeCounter", "env_steps_per_s", "is_stateful",
@@ -188,10 +190,6 @@ def steps_with_ahdqn(py_env, seconds: float, warmup_seconds: float,
   Returns:
     Environment steps per second.
   """
-  # pylint: disable=g-import-not-at-top
-  from tf_agents.environments import tf_py_environment
-  from agents.ahdqn import create_ahdqn_agent
-  # pylint: enable=g-import-not-at-top
   tf.random.set_seed(seed)
   specs = tf_py_environment.TFPyEnvironment(py_env)
   agent = create_ahdqn_agent(specs.time_step_spec(), specs.action_spec(),

@@ -189,7 +189,7 @@ def measure_read(sessions_path: str, tracks_path: str) -> dict:
   Raises:
     RuntimeError: if the reading process fails (its error is included).
   """
-  code = ("import json, sys; from simulator import log_read_benchmark as b; "
+  code = ("import json, sys; from benchmarks import read_logs as b; "
           "print(json.dumps(b._measure_here(sys.argv[1], sys.argv[2])))")
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
   repo = os.path.dirname(_MODULE_DIR)

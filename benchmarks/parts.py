@@ -27,9 +27,24 @@ import time
 from typing import Sequence
 
 import numpy as np
+import tensorflow as tf
+from tf_agents.drivers import dynamic_step_driver
+from tf_agents.environments import tf_py_environment
+from tf_agents.policies import random_tf_policy
+from tf_agents.replay_buffers import tf_uniform_replay_buffer
+from tf_agents.specs import tensor_spec
+from tf_agents.trajectories import time_step as ts
+from tf_agents.utils import common
 
-from user_models.base import PUBLIC_RESPONSE_LEVELS
+from agents.ahdqn import candidate_mask_splitter, create_ahdqn_agent
+from agents.distributed_collection import DistributedCollector
 from playlist_sim.data.catalog import TrackCatalog
+from playlist_sim.jobs import distributed
+from simulator.builder import EnvironmentBuilder
+from simulator.environment import playlist_observation_spec
+from user_models import features, keras_models, litert
+from user_models.base import PUBLIC_RESPONSE_LEVELS
+from user_models.litert_user_model import LiteRTUserModel, META_FILE
 
 __all__ = [
     "ahdqn_decision_ms",
@@ -65,11 +80,6 @@ def int8_cwm_user_model(catalog: TrackCatalog, user_feature_dim: int,
   Returns:
     A `user_models.LiteRTUserModel`.
   """
-  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf
-  from user_models import features, keras_models, litert
-  from user_models.litert_user_model import LiteRTUserModel, META_FILE
-  # pylint: enable=g-import-not-at-top
   model_dir = model_dir or tempfile.mkdtemp(prefix="int8_cwm_")
   os.makedirs(model_dir, exist_ok=True)
   tf.keras.utils.set_random_seed(seed)
@@ -92,13 +102,6 @@ def int8_cwm_user_model(catalog: TrackCatalog, user_feature_dim: int,
 
 
 def _ahdqn_agent(track_features: np.ndarray, pool_size: int, **kwargs):
-  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf
-  from tf_agents.specs import tensor_spec
-  from tf_agents.trajectories import time_step as ts
-  from agents.ahdqn import create_ahdqn_agent
-  from simulator.environment import playlist_observation_spec
-  # pylint: enable=g-import-not-at-top
   # The default environment's sizes (configs/simulate.gin).
   observation = tensor_spec.from_spec(playlist_observation_spec(
       len(track_features), pool_size, user_feature_dim=8, history_length=10,
@@ -130,10 +133,6 @@ def ahdqn_decision_ms(track_features: np.ndarray, pool_sizes: Sequence[int],
     {"median_ms": {K: ms}, "p90_ms": {K: ms}, "no_xla_median_ms": {K: ms}
     (empty without jit_compile)}, K as a string.
   """
-  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf
-  from tf_agents.specs import tensor_spec
-  # pylint: enable=g-import-not-at-top
   median, p90, plain = {}, {}, {}
   for k in pool_sizes:
     tf.random.set_seed(seed)
@@ -177,10 +176,6 @@ def replay_bytes_per_transition(track_features: np.ndarray,
     {"spec": bytes per item of the agent's collect data spec, "stored":
     bytes of the buffer's variables / capacity, "feature_width": F}.
   """
-  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf
-  from tf_agents.replay_buffers import tf_uniform_replay_buffer
-  # pylint: enable=g-import-not-at-top
   agent = _ahdqn_agent(track_features, pool_size)
   spec = agent.collect_data_spec
   per_item = sum(int(np.prod(s.shape)) * s.dtype.size
@@ -211,15 +206,6 @@ def train_steps_per_s(py_env, num_steps: int = 50, batch_size: int = 256,
   Returns:
     {"steps_per_s", "seconds", "num_steps", "batch_size", "frames"}.
   """
-  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf
-  from tf_agents.drivers import dynamic_step_driver
-  from tf_agents.environments import tf_py_environment
-  from tf_agents.policies import random_tf_policy
-  from tf_agents.replay_buffers import tf_uniform_replay_buffer
-  from tf_agents.utils import common
-  from agents.ahdqn import candidate_mask_splitter, create_ahdqn_agent
-  # pylint: enable=g-import-not-at-top
   tf.random.set_seed(seed)
   env = tf_py_environment.TFPyEnvironment(py_env)
   agent = create_ahdqn_agent(env.time_step_spec(), env.action_spec(),
@@ -277,7 +263,6 @@ def ray_speedup(policies: Sequence[str], num_episodes: int,
     {"speedup", "serial_seconds", "ray_seconds", "ray_startup_seconds",
     "identical", "num_workers", "episodes"}.
   """
-  from playlist_sim.jobs import distributed  # pylint: disable=g-import-not-at-top
   kwargs = dict(policies=list(policies), num_episodes=num_episodes,
                 shards_per_policy=shards_per_policy, batch_size=batch_size,
                 seed=seed)
@@ -311,13 +296,6 @@ def ray_collection_speedup(num_workers: int = 2, batch_size: int = 256,
   Returns:
     {"speedup", "serial_steps_per_s", "ray_steps_per_s", "identical"}.
   """
-  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf
-  from tf_agents.environments import tf_py_environment
-  from agents.ahdqn import create_ahdqn_agent
-  from agents.distributed_collection import DistributedCollector
-  from simulator.builder import EnvironmentBuilder
-  # pylint: enable=g-import-not-at-top
   tf.random.set_seed(seed)
   builder = EnvironmentBuilder()
   specs = tf_py_environment.TFPyEnvironment(builder.get_py_env(batch_size=1))
