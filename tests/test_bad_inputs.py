@@ -23,7 +23,7 @@ from playlist_sim.data.sessions import LoggedSessions
 from simulator.log_episodes import LogEpisodeSampler
 from tests.conftest import ConstantUserModel, REPO_ROOT, make_env
 from tests.user_models import crafted_models as crafted
-from tests.simulator.test_logs import csv_text, session_columns
+from tests.playlist_sim.data.test_logs import csv_text, session_columns
 
 WORLD = user_models.SyntheticWorld(num_tracks=60, num_users=10, seed=3)
 CATALOG = WORLD.catalog

@@ -1,6 +1,6 @@
 """OBP-shaped inputs, the added estimators, and OBP 0.5.7's frozen numbers.
 
-`data/obp_reference.npz` holds inputs drawn with a fixed seed and Open
+`tests/fixtures/obp_reference.npz` holds inputs drawn with a fixed seed and Open
 Bandit Pipeline 0.5.7's estimates on them (made by scripts/obp_reference.py
 in a separate venv; not regenerated here).
 """
@@ -16,8 +16,9 @@ from playlist_sim import evaluation as ev
 from playlist_sim.evaluation import robust
 from playlist_sim.evaluation import slate
 
-DATA = os.path.join(os.path.dirname(__file__), "data", "obp_reference.npz")
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+DATA = os.path.join(ROOT, "tests", "fixtures", "obp_reference.npz")
 
 
 @pytest.fixture(scope="module")

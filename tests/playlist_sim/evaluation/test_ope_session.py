@@ -5,7 +5,7 @@ import pytest
 
 from playlist_sim import evaluation as ev
 from playlist_sim.evaluation import marginal
-from tests.simulator.test_estimators import SESSIONS
+from tests.playlist_sim.evaluation.test_estimators import SESSIONS
 
 
 def test_clipped_sequential_dr_by_hand():

@@ -1,6 +1,6 @@
 """Logs in the public MSSD layout, as the dataset ships them, read whole.
 
-The fixture (tests/simulator/data/, README.md there) has all five outcome
+The fixture (tests/fixtures/, README.md there) has all five outcome
 states, every reason value of the real data, both spellings of booleans,
 real-style ids and 10-20 rows per session.
 """
@@ -16,9 +16,10 @@ from playlist_sim.data import log_stats
 from playlist_sim.data import logs
 from playlist_sim.data.sessions import LoggedSessions
 from user_models import log_inputs
+from tests.conftest import REPO_ROOT
 from user_models.base import PUBLIC_RESPONSE_LEVELS
 
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+DATA = os.path.join(REPO_ROOT, "tests", "fixtures")
 SESSIONS = os.path.join(DATA, "mssd_layout_sessions.csv")
 TRACKS = os.path.join(DATA, "mssd_layout_tracks.csv")
 REAL_REASONS = {"trackdone", "fwdbtn", "backbtn", "endplay", "clickrow",
