@@ -1,9 +1,11 @@
-"""`agents.baselines` is now `playlist_sim.policies.baselines` (a lower layer); import from there.
+"""`agents.baselines` is now `playlist_sim.policies.baselines`.
+
+It moved to a lower layer; import it from there.
 
 This alias keeps the old path working for code and docs that name it.
 """
 
 from playlist_sim.policies import baselines as _moved
-from playlist_sim.policies.baselines import *  # noqa: F401,F403  pylint: disable=wildcard-import
+from playlist_sim.policies.baselines import *  # noqa: F401,F403
 
 __all__ = list(_moved.__all__)

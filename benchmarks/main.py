@@ -5,7 +5,7 @@ Run from a clone: `python scripts/benchmark.py` or `playlist-sim benchmark`
 here through `FLAGS`).
 """
 
-from user_models import _keras2  # noqa: F401  (must run before TensorFlow)  pylint: disable=g-bad-import-order
+from user_models import _keras2  # noqa: F401  (must run before TensorFlow)
 
 import dataclasses
 import os

@@ -10,7 +10,7 @@ allows (`ignore_imports` in pyproject.toml).
 import warnings
 
 import playlist_sim.jobs.log_generation as _moved0
-from playlist_sim.jobs.log_generation import *  # noqa: F401,F403  pylint: disable=wildcard-import
+from playlist_sim.jobs.log_generation import *  # noqa: F401,F403
 
 __all__ = list(_moved0.__all__)
 

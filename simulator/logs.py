@@ -1,9 +1,11 @@
-"""`simulator.logs` is now `playlist_sim.data.logs` (a lower layer); import from there.
+"""`simulator.logs` is now `playlist_sim.data.logs`.
+
+It moved to a lower layer; import it from there.
 
 This alias keeps the old path working for code and docs that name it.
 """
 
 from playlist_sim.data import logs as _moved
-from playlist_sim.data.logs import *  # noqa: F401,F403  pylint: disable=wildcard-import
+from playlist_sim.data.logs import *  # noqa: F401,F403
 
 __all__ = list(_moved.__all__)

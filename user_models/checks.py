@@ -1,9 +1,11 @@
-"""`user_models.checks` is now `playlist_sim.data.checks` (a lower layer); import from there.
+"""`user_models.checks` is now `playlist_sim.data.checks`.
+
+It moved to a lower layer; import it from there.
 
 This alias keeps the old path working for code and docs that name it.
 """
 
 from playlist_sim.data import checks as _moved
-from playlist_sim.data.checks import *  # noqa: F401,F403  pylint: disable=wildcard-import
+from playlist_sim.data.checks import *  # noqa: F401,F403
 
 __all__ = list(_moved.__all__)

@@ -11,8 +11,8 @@ import warnings
 
 import playlist_sim.policies.softmax as _moved0
 import playlist_sim.policies.registry as _moved1
-from playlist_sim.policies.softmax import *  # noqa: F401,F403  pylint: disable=wildcard-import
-from playlist_sim.policies.registry import *  # noqa: F401,F403  pylint: disable=wildcard-import
+from playlist_sim.policies.softmax import *  # noqa: F401,F403
+from playlist_sim.policies.registry import *  # noqa: F401,F403
 
 __all__ = list(_moved0.__all__) + list(_moved1.__all__)
 
