@@ -1,9 +1,9 @@
 """A learned user model's candidate scores as TensorFlow ops.
 
-`playlist_sim.policies.score_features` computes `candidate_scores` (the learned model's
-P(listen) of each candidate) in NumPy beside the environment. An exported
-policy cannot rely on that code: it must compute the scores itself from the
-environment's observation. `GraphScorer` rebuilds the CWM input rows of
+`playlist_sim.policies.score_features` computes `candidate_scores` (the learned
+model's P(listen) of each candidate) in NumPy beside the environment. An
+exported policy cannot rely on that code: it must compute the scores itself from
+the environment's observation. `GraphScorer` rebuilds the CWM input rows of
 `user_models.features.cwm_features` (one row per candidate, a slate of one)
 with TensorFlow ops over catalog tables it holds as constants, and runs the
 CWM's Keras layers in the same graph, so a SavedModel carries the scorer.

@@ -8,7 +8,8 @@ Each subcommand is a module of `playlist_sim.commands` (the `scripts/*.py`
 call the same code). Adding one is one line in `COMMANDS`. A module either
 defines `KIND`, its absl flags and `run(flag_values, run_folder)` (the runner
 parses gin, takes the run folder's lock and writes its manifest, see
-`playlist_sim.common.run_folder`), or only its flags and `main(argv)`, run as is.
+`playlist_sim.common.run_folder`), or only its flags and `main(argv)`, run as
+is.
 
 Exit status: 0 on success (a finished run found again is a success), 2 for a
 usage or package error (one line on stderr, the traceback with --debug), 1 for

@@ -3,9 +3,9 @@
 Every command takes `--root_dir`, `--seed`, `--gin_file`, `--gin_bindings`,
 `--gin_imports` and `--overwrite`, parses gin through `parse_gin` (so a bad
 file or binding gives a `ConfigError` that names it), runs inside a
-`RunFolder` (manifest and lock, see `playlist_sim.common.run_folder`) and ends with
-`write_run_files`, which writes the metrics JSON and the operative gin config
-into root_dir.
+`RunFolder` (manifest and lock, see `playlist_sim.common.run_folder`) and ends
+with `write_run_files`, which writes the metrics JSON and the operative gin
+config into root_dir.
 
 Shipped configs are found by name from any folder: `--gin_file ahdqn`,
 `ahdqn.gin` and `configs/ahdqn.gin` all name `configs/ahdqn.gin` of the

@@ -12,8 +12,8 @@ whole valid table or nothing. Writers validate too, and write atomically and
 deterministically (the same table gives byte-identical files).
 
 `session_boundaries` and `response_levels` (per-row NumPy arrays for the
-episode sampler and user-model training) live in `playlist_sim.data.log_stats` with
-the log statistics and are re-exported here.
+episode sampler and user-model training) live in `playlist_sim.data.log_stats`
+with the log statistics and are re-exported here.
 """
 
 import os

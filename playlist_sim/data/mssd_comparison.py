@@ -65,7 +65,8 @@ def log_statistics(sessions: pa.Table,
   """The compared statistics of one log.
 
   Args:
-    sessions: a session log as `playlist_sim.data.logs.read_sessions` returns it.
+    sessions: a session log as `playlist_sim.data.logs.read_sessions` returns
+      it.
     catalog: its tracks (for the feature quartiles), or None to skip them.
 
   Returns:

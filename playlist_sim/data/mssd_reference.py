@@ -4,8 +4,8 @@
 computed by others from the real files (the 10,000-session `log_mini` sample
 and the full training set) and published with their sources (listed in the
 file's "sources"). The calibrated world draws its track features to match
-the published quartiles, and `playlist_sim.data.mssd_comparison` compares any logs with
-these figures.
+the published quartiles, and `playlist_sim.data.mssd_comparison` compares any
+logs with these figures.
 """
 
 import functools

@@ -51,14 +51,14 @@ def consecutive_skip_limit_from_logs(sessions_path: str = gin.REQUIRED,
   @consecutive_skip_limit_from_logs()`.
 
   Methods:
-  * "hazard" (default): `playlist_sim.data.log_stats.consecutive_skip_limit_censored`,
-    the shortest run of skips after which logged listeners leave at least
-    `hazard_threshold` of the time; sessions cut at the log's length cap are
-    censored (they did not end there), so it is right on the public
-    dataset's cut-at-20 logs;
-  * "quantile": `playlist_sim.data.log_stats.consecutive_skip_limit`, the `fraction`
-    quantile of the skip runs that end sessions (cut sessions included, as
-    before the censoring-aware method).
+  * "hazard" (default):
+    `playlist_sim.data.log_stats.consecutive_skip_limit_censored`, the shortest
+    run of skips after which logged listeners leave at least `hazard_threshold`
+    of the time; sessions cut at the log's length cap are censored (they did not
+    end there), so it is right on the public dataset's cut-at-20 logs;
+  * "quantile": `playlist_sim.data.log_stats.consecutive_skip_limit`, the
+    `fraction` quantile of the skip runs that end sessions (cut sessions
+    included, as before the censoring-aware method).
 
   Args:
     sessions_path: a session log.

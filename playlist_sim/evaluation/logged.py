@@ -1,8 +1,8 @@
 """Logged-data estimators checked against the listener world's truth.
 
 `log_decisions` runs the logging policy (`SoftmaxSpec()`: the softmax over
-popularity + taste at temperature 0.25 of `playlist_sim.jobs.log_generation`) in the
-listener world on held-out play modes of the logs and keeps, per decision,
+popularity + taste at temperature 0.25 of `playlist_sim.jobs.log_generation`) in
+the listener world on held-out play modes of the logs and keeps, per decision,
 what a team's logs would hold plus the candidate set: the observation, the
 session context, the chosen slot, its propensity and the reward. Target
 policies are `SoftmaxScorePolicy`s, whose probability of every candidate is

@@ -1,10 +1,10 @@
 """What each policy name in an evaluation means, for the report's legend.
 
 Names come from four places: the baselines (`agents.BASELINES`), the
-user-model and oracle policies of `playlist_sim.evaluation.comparison`, the stochastic score
-policies (`playlist_sim.policies.softmax.DEFAULT_STOCHASTIC`, described from
-their `SoftmaxSpec`, so a changed spec changes its description), and trained
-agents (saved policies).
+user-model and oracle policies of `playlist_sim.evaluation.comparison`, the
+stochastic score policies (`playlist_sim.policies.softmax.DEFAULT_STOCHASTIC`,
+described from their `SoftmaxSpec`, so a changed spec changes its description),
+and trained agents (saved policies).
 """
 
 from playlist_sim.policies.softmax import DEFAULT_STOCHASTIC, SoftmaxSpec

@@ -1,15 +1,15 @@
 """Off-policy estimators on logged sessions (sequential decisions).
 
 The data are the rows of a session log, grouped by session with positions in
-order (as `playlist_sim.data.logs.read_sessions` returns them). Row t = 1..T_s of
-session s carries r_t (`rewards`), mu_t (`logging_propensities`, in (0, 1]),
+order (as `playlist_sim.data.logs.read_sessions` returns them). Row t = 1..T_s
+of session s carries r_t (`rewards`), mu_t (`logging_propensities`, in (0, 1]),
 pi_t (`target_probabilities`, in [0, 1]) and, for sequential DR, q_t
 (`predicted_q_values`: q_hat(h_t, a_t) for the logged action) and v_t
 (`expected_predicted_q_values`: v_hat(h_t) = E_{a ~ pi}[q_hat(h_t, a)]).
 Sessions are given by `session_ids` (one id per row) or by `offsets` (int
 [S + 1]: session s is rows offsets[s]:offsets[s + 1], as in
-`playlist_sim.data.log_stats.SessionBoundaries`), and `positions` must run 1..T_s
-within each session, as the log's `session_position` does.
+`playlist_sim.data.log_stats.SessionBoundaries`), and `positions` must run
+1..T_s within each session, as the log's `session_position` does.
 
 With per-step weights w_t = pi_t / mu_t, the cumulative weight is
 rho_t = w_1 * ... * w_t (rho_0 = 1), and the value of a policy is the

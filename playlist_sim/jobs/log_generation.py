@@ -177,8 +177,8 @@ def generate_logs(root_dir: str, num_sessions: int = 20000,
       public dataset: 20); None keeps them whole.
 
   Returns:
-    A summary (paths, the selection and `playlist_sim.data.log_stats.summarize_logs`
-    figures).
+    A summary (paths, the selection and
+    `playlist_sim.data.log_stats.summarize_logs` figures).
 
   Raises:
     ValueError: on a bad format, size or selection, or a user model whose

@@ -17,7 +17,8 @@ by the world) the same way, so the features carry no world truth. The
 action-head and DQN networks read the key when the spec has it.
 
 Only stateless (context-wise) scorers are supported: the scores are
-computed on re-indexed rows (see `playlist_sim.policies.baselines.GreedyUserModelPolicy`).
+computed on re-indexed rows (see
+`playlist_sim.policies.baselines.GreedyUserModelPolicy`).
 """
 
 import numpy as np
