@@ -4,11 +4,11 @@ from user_models import _keras2  # noqa: F401  (must run before TensorFlow)
 from agents.ahdqn import candidate_mask_splitter
 from agents.ahdqn import create_ahdqn_agent
 from agents.ahdqn import make_q_agent
-from agents.baselines import BASELINES
-from agents.baselines import GreedyUserModelPolicy
-from agents.baselines import ScoringPyPolicy
-from agents.baselines import context_from_observation
-from agents.baselines import make_baseline_policy
+from playlist_sim.policies.baselines import BASELINES
+from playlist_sim.policies.baselines import GreedyUserModelPolicy
+from playlist_sim.policies.baselines import ScoringPyPolicy
+from playlist_sim.policies.baselines import context_from_observation
+from playlist_sim.policies.baselines import make_baseline_policy
 from agents.checkpointing import CheckpointError
 from agents.checkpointing import RunCheckpointer
 from agents.dqn import create_dqn_agent
@@ -28,7 +28,7 @@ from agents.portable import PolicyLoadError
 from agents.portable import ScoredTFPolicy
 from agents.portable import load_policy
 from agents.ppo import create_ppo_agent
-from agents.score_features import UserModelScoreWrapper
+from playlist_sim.policies.score_features import UserModelScoreWrapper
 
 __all__ = [
     "ActionHeadQNetwork", "BASELINES", "CheckpointError",

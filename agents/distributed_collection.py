@@ -33,8 +33,13 @@ from typing import Sequence
 import gin
 import numpy as np
 import tensorflow as tf
+from tf_agents.environments import tf_py_environment
 from tf_agents.trajectories import policy_step
 from tf_agents.trajectories import trajectory
+
+from agents.ahdqn import create_ahdqn_agent
+from simulator.builder import EnvironmentBuilder
+from simulator.ray_session import local_ray
 
 __all__ = ["Collector", "CollectorConfig", "DistributedCollector",
            "policy_weights"]
@@ -75,11 +80,6 @@ class Collector:
       config: the shared settings.
       worker_index: w, which picks the worker's seeds.
     """
-    # pylint: disable=g-import-not-at-top
-    from agents.ahdqn import create_ahdqn_agent
-    from simulator.builder import EnvironmentBuilder
-    from tf_agents.environments import tf_py_environment
-    # pylint: enable=g-import-not-at-top
     if config.gin_config is not None:
       with gin.unlock_config():
         gin.clear_config()
@@ -192,9 +192,6 @@ class DistributedCollector:
 
   def __enter__(self) -> "DistributedCollector":
     if self.use_ray:
-      # pylint: disable=g-import-not-at-top
-      from simulator.distributed import local_ray
-      # pylint: enable=g-import-not-at-top
       address = {"address": self.ray_address} if self.ray_address else {}
       self._ray = self._stack.enter_context(
           local_ray(self.num_workers, **address))

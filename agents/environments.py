@@ -20,8 +20,8 @@ import tensorflow as tf
 from tf_agents.policies import py_tf_eager_policy
 from tf_agents.policies import tf_policy
 
-from agents.comparison import final_comparison
-from agents.score_features import UserModelScoreWrapper
+from playlist_sim.evaluation.comparison import final_comparison
+from playlist_sim.policies.score_features import UserModelScoreWrapper
 from simulator.builder import EnvironmentBuilder, TFAgtPyEnvironment
 # Registers LogEpisodeSampler with gin: the agent configs name it, and
 # `simulator` no longer loads every module on import.
@@ -94,7 +94,7 @@ def eval_env_factory(builder: EnvironmentBuilder, batch_size: int, seed: int,
       env_ctor that takes them, as `PlaylistEnvironment` does): episode e is
       the same at each call, episode ids restarting at 0.
     scorer: if given, the observations carry its P(listen) of every
-      candidate (`agents.score_features.UserModelScoreWrapper`).
+      candidate (`playlist_sim.policies.score_features.UserModelScoreWrapper`).
 
   Returns:
     The factory.
@@ -218,11 +218,11 @@ class RunEvaluation:
 
     Args:
       agent_name: the agent's key in the comparison.
-      baselines: baseline names (see `agents.comparison`).
+      baselines: baseline names (see `playlist_sim.evaluation.comparison`).
       num_episodes: episodes per policy.
 
     Returns:
-      The comparison, for `agents.comparison.run_metrics`.
+      The comparison, for `playlist_sim.evaluation.comparison.run_metrics`.
     """
     return final_comparison(
         agent_name, self.policy, self.make_env, baselines,

@@ -22,7 +22,7 @@ from tf_agents.policies import policy_saver
 from agents.graph_scores import UnsupportedScorerError
 from agents.portable import SELECT_TRACK, ScoredTFPolicy
 from agents.portable import observation_signature
-from agents.score_features import SCORE_KEY
+from playlist_sim.policies.score_features import SCORE_KEY
 
 __all__ = ["PolicyExportError", "export_policy", "portable_policy",
            "recover_interrupted_export"]

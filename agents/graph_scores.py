@@ -1,9 +1,9 @@
 """A learned user model's candidate scores as TensorFlow ops.
 
-`agents.score_features` computes `candidate_scores` (the learned model's
-P(listen) of each candidate) in NumPy beside the environment. An exported
-policy cannot rely on that code: it must compute the scores itself from the
-environment's observation. `GraphScorer` rebuilds the CWM input rows of
+`playlist_sim.policies.score_features` computes `candidate_scores` (the learned
+model's P(listen) of each candidate) in NumPy beside the environment. An
+exported policy cannot rely on that code: it must compute the scores itself from
+the environment's observation. `GraphScorer` rebuilds the CWM input rows of
 `user_models.features.cwm_features` (one row per candidate, a slate of one)
 with TensorFlow ops over catalog tables it holds as constants, and runs the
 CWM's Keras layers in the same graph, so a SavedModel carries the scorer.
@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 # pylint: disable-next=protected-access
-from agents.baselines import _listen_probability_scores
+from playlist_sim.policies.baselines import _listen_probability_scores
 from user_models import features
 from user_models import keras_models
 from user_models.keras_user_model import KerasUserModel, load_user_model

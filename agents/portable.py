@@ -24,7 +24,7 @@ from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 
 from agents.graph_scores import GraphScorer
-from agents.score_features import SCORE_KEY
+from playlist_sim.policies.score_features import SCORE_KEY
 
 __all__ = ["PolicyLoadError", "SELECT_TRACK", "ScoredTFPolicy",
            "load_policy", "observation_signature"]

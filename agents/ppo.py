@@ -41,12 +41,12 @@ from tf_agents.utils import common
 from tqdm.auto import tqdm
 
 from agents.checkpointing import RunCheckpointer, environment_generators
-from agents.comparison import run_metrics
+from playlist_sim.evaluation.comparison import run_metrics
 from agents.environments import RunEvaluation, make_env
 from agents.export import export_policy
 from agents.networks import OBSERVATION_KEYS
-from simulator.io_utils import ensure_writable_dir
-from simulator.runs import write_run_files
+from playlist_sim.common.io_utils import ensure_writable_dir
+from playlist_sim.common.runs import write_run_files
 
 __all__ = ["SessionStateFeatures", "create_ppo_agent", "train_ppo"]
 

@@ -57,13 +57,14 @@ from tqdm.auto import tqdm
 
 from agents.ahdqn import candidate_mask_splitter, create_ahdqn_agent
 from agents.checkpointing import RunCheckpointer, environment_generators
-from agents.comparison import run_metrics
+from playlist_sim.evaluation.comparison import run_metrics
 from agents.dqn import create_dqn_agent
 from agents.environments import RunEvaluation, make_env
 from agents.export import export_policy, recover_interrupted_export
-from agents.score_features import UserModelScoreWrapper
-from simulator.io_utils import ensure_writable_dir
-from simulator.runs import operative_bindings, write_run_files
+from agents.ppo import train_ppo
+from playlist_sim.policies.score_features import UserModelScoreWrapper
+from playlist_sim.common.io_utils import ensure_writable_dir
+from playlist_sim.common.runs import operative_bindings, write_run_files
 
 __all__ = ["AGENTS", "train_eval"]
 
@@ -218,7 +219,6 @@ def train_eval(
   # A kill in the middle of the last run's export leaves policy.old only.
   recover_interrupted_export(os.path.join(root_dir, "policy"))
   if agent_name == "ppo":  # On-policy: its own loop.
-    from agents.ppo import train_ppo  # pylint: disable=g-import-not-at-top
     return train_ppo(
         root_dir, num_iterations=num_iterations, seed=seed,
         env_batch_size=env_batch_size, eval_batch_size=eval_batch_size,

@@ -8,7 +8,8 @@ Each subcommand is a module of `playlist_sim.commands` (the `scripts/*.py`
 call the same code). Adding one is one line in `COMMANDS`. A module either
 defines `KIND`, its absl flags and `run(flag_values, run_folder)` (the runner
 parses gin, takes the run folder's lock and writes its manifest, see
-`simulator.run_folder`), or only its flags and `main(argv)`, run as is.
+`playlist_sim.common.run_folder`), or only its flags and `main(argv)`, run as
+is.
 
 Exit status: 0 on success (a finished run found again is a success), 2 for a
 usage or package error (one line on stderr, the traceback with --debug), 1 for
@@ -77,7 +78,7 @@ def _print_help(name: str, module, prog: str) -> None:
   doc = (module.__doc__ or "").strip()
   lines = [f"usage: {prog} [flags]", "", doc, ""]
   for owner, title in ((module.__name__, f"flags of {name}"),
-                       ("simulator.runs", "common flags")):
+                       ("playlist_sim.common.runs", "common flags")):
     text = flags.FLAGS.module_help(owner).strip("\n")
     body = text.split("\n", 1)[1] if "\n" in text else ""
     if body.strip():
@@ -100,7 +101,7 @@ def _root_dir_arg(argv: Sequence[str]) -> str | None:
 def _busy_before_imports(argv: Sequence[str]) -> str | None:
   """The busy message if root_dir's lock is held, checked before TensorFlow
   is imported (seconds) so that a second run stops at once. The run folder
-  takes the lock for real later (`simulator.run_folder.RunFolder`)."""
+  takes the lock for real later (`playlist_sim.common.run_folder.RunFolder`)."""
   root_dir = _root_dir_arg(argv)
   if not root_dir:
     return None

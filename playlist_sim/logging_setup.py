@@ -7,9 +7,9 @@ environment variables TensorFlow and Ray read and, for the C++ messages that
 no variable reaches (absl's "before InitializeLog" lines), `silenced_stderr`
 points file descriptor 2 at /dev/null while the heavy modules are imported.
 `configure_logging` then sends the package's own messages (the loggers
-`simulator`, `user_models`, `agents`, `playlist_sim`) to stderr at INFO as
-plain lines, and keeps the libraries' Python loggers and warnings at ERROR.
-With verbose, nothing is suppressed.
+`simulator`, `user_models`, `agents`, `playlist_sim`, `benchmarks`) to stderr at
+INFO as plain lines, and keeps the libraries' Python loggers and warnings at
+ERROR. With verbose, nothing is suppressed.
 """
 
 import contextlib
@@ -24,7 +24,8 @@ from absl import logging as absl_logging
 __all__ = ["PACKAGE_LOGGERS", "configure_logging", "quiet_environment",
            "silenced_stderr"]
 
-PACKAGE_LOGGERS = ("simulator", "user_models", "agents", "playlist_sim")
+PACKAGE_LOGGERS = ("simulator", "user_models", "agents", "playlist_sim",
+                   "benchmarks")
 _LIBRARY_LOGGERS = ("tensorflow", "absl", "tf_agents", "ray", "jax", "h5py",
                     "matplotlib", "py.warnings")
 

@@ -13,7 +13,12 @@ from types import ModuleType
 from absl import flags
 import gin
 
-from simulator import runs
+from playlist_sim.common import runs
+# The modules whose gin configurables the shipped configs name without an
+# `import` line of their own (`simulator` loads its names lazily): loaded
+# here, at the edge, before any config is parsed.
+import simulator.builder  # noqa: F401
+import simulator.log_episodes  # noqa: F401
 
 __all__ = ["EDGE_FLAGS", "config_flags", "run_in_folder"]
 

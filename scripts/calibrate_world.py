@@ -7,7 +7,7 @@ A coordinate search over the listener's response and leaving parameters:
 each candidate world logs `num_sessions` sessions (with the public dataset's
 selection, as `configs/world.gin` sets it) on `--seed`, and is scored by how
 far its statistics are from `mssd_reference.json`, each deviation divided by
-its tolerance (`simulator.mssd_comparison`). One seed is used throughout, so
+its tolerance (`playlist_sim.data.mssd_comparison`). One seed is used throughout, so
 the score is a deterministic function of the parameters; report the fit on
 another seed (the default logs use seed 0). Prints the fitted values as gin
 lines for `configs/world.gin` and writes DIR/metrics.json. Not run by tests:
@@ -24,11 +24,11 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 import gin  # noqa: E402
 
-from simulator import log_generation  # noqa: E402
-from simulator import logs  # noqa: E402
-from simulator import mssd_comparison  # noqa: E402
-from simulator import runs  # noqa: E402
-from user_models.mssd_reference import load_mssd_reference  # noqa: E402
+from playlist_sim.jobs import log_generation  # noqa: E402
+from playlist_sim.data import logs  # noqa: E402
+from playlist_sim.data import mssd_comparison  # noqa: E402
+from playlist_sim.common import runs  # noqa: E402
+from playlist_sim.data.mssd_reference import load_mssd_reference  # noqa: E402
 
 runs.define_common_flags(default_gin_files=["configs/world.gin"])
 flags.DEFINE_integer("num_sessions", 3000, "Kept sessions per candidate.")

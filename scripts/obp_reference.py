@@ -8,12 +8,12 @@ needs Python < 3.11, NumPy 1.x and PyTorch, so it runs in a separate venv:
     /work/obpvenv/bin/pip install "numpy<2" scipy scikit-learn pandas tqdm \
         matplotlib seaborn
     /work/obpvenv/bin/python scripts/obp_reference.py \
-        --out tests/simulator/data/obp_reference.npz
+        --out tests/fixtures/obp_reference.npz
 
 `obp.utils` imports torch at the top but the estimators used here never call
 it, so an empty stand-in module is installed under that name instead of
 PyTorch. The inputs are drawn with a fixed seed and saved with OBP's
-estimates; `tests/simulator/test_ope_obp_reference.py` checks that our
+estimates; `tests/playlist_sim/evaluation/test_ope_obp.py` checks that our
 estimators give the same numbers on them.
 """
 

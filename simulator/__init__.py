@@ -1,7 +1,7 @@
 """The playlist simulator: environment, samplers, tracker, builder, logs.
 
 The names below load on first use (module `__getattr__`), so NumPy-only parts
-such as `simulator.evaluation.estimators` import without TensorFlow.
+such as `playlist_sim.evaluation.estimators` import without TensorFlow.
 """
 
 import importlib

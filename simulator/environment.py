@@ -39,7 +39,7 @@ from simulator.episode_sampler import AbstractEpisodeSampler
 from simulator.track_sampler import AbstractTrackSampler, ActionError
 from simulator.tracker import EpisodeTracker
 from user_models.base import AbstractUserModel, SessionContext, UserModelError
-from user_models.checks import check_count, check_seed
+from playlist_sim.data.checks import check_count, check_seed
 
 __all__ = ["AbstractEnvironment", "PlaylistEnvironment", "StepResult",
            "playlist_observation_spec"]

@@ -12,9 +12,9 @@ import dataclasses
 import gin
 import numpy as np
 
-from user_models.catalog import TrackCatalog
-from user_models.checks import check_count
-from user_models.world import SyntheticWorld
+from playlist_sim.data.catalog import TrackCatalog
+from playlist_sim.data.checks import check_count
+from playlist_sim.data.world import SyntheticWorld
 
 __all__ = ["AbstractEpisodeSampler", "PlayModes", "RandomEpisodeSampler"]
 

@@ -22,8 +22,8 @@ import gin
 import numpy as np
 from tf_agents.specs import array_spec
 
-from user_models.catalog import TrackCatalog
-from user_models.checks import check_count
+from playlist_sim.data.catalog import TrackCatalog
+from playlist_sim.data.checks import check_count
 
 __all__ = [
     "AbstractTrackSampler",

@@ -24,8 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from simulator.io_utils import atomic_path
-from user_models.checks import check_count
+from playlist_sim.common.io_utils import atomic_path
+from playlist_sim.data.checks import check_count
 
 __all__ = ["EpisodeTracker", "TERMINATION_REASONS"]
 

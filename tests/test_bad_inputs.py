@@ -15,12 +15,15 @@ import pytest
 
 import simulator
 import user_models
-from simulator import io_utils, logs, runs
-from simulator.evaluation import estimators, saved_policies
-from simulator.log_episodes import LogEpisodeSampler, LoggedSessions
+from playlist_sim.data import logs
+from playlist_sim.common import runs
+from playlist_sim.common import io_utils
+from playlist_sim.evaluation import estimators, saved_policies
+from playlist_sim.data.sessions import LoggedSessions
+from simulator.log_episodes import LogEpisodeSampler
 from tests.conftest import ConstantUserModel, REPO_ROOT, make_env
 from tests.user_models import crafted_models as crafted
-from tests.simulator.test_logs import csv_text, session_columns
+from tests.playlist_sim.data.test_logs import csv_text, session_columns
 
 WORLD = user_models.SyntheticWorld(num_tracks=60, num_users=10, seed=3)
 CATALOG = WORLD.catalog
@@ -304,7 +307,7 @@ def _gin_env(binding):
 def _evaluate_with(tmp, kind, name="mine"):
   """evaluate_policies with one bad saved policy: refused before it loads
   the (here nonexistent) logs and user model."""
-  from simulator.evaluation.evaluate import evaluate_policies
+  from playlist_sim.evaluation.evaluate import evaluate_policies
   folder = tmp / "policy"
   if kind != "missing":
     folder.mkdir()
@@ -360,14 +363,14 @@ def _another_runs_checkpoint(tmp, **change):
 
 
 def _finished_logs(tmp):
-  from simulator.log_generation import prepare_log_dir
+  from playlist_sim.jobs.log_generation import prepare_log_dir
   for name in ("sessions.parquet", "tracks.parquet", "metrics.json"):
     (tmp / name).write_text("{}")
   return prepare_log_dir(str(tmp))
 
 
 def _generate_logs(tmp, **kwargs):
-  from simulator.log_generation import generate_logs
+  from playlist_sim.jobs.log_generation import generate_logs
   return generate_logs(str(tmp), progress=False, **kwargs)
 
 
@@ -381,7 +384,7 @@ UMErr, LoadErr = user_models.UserModelError, user_models.UserModelLoadError
 CfgErr, EstErr = runs.ConfigError, estimators.EstimatorInputError
 try:
   from agents.checkpointing import CheckpointError as CkptErr
-  from simulator.log_generation import LogsExistError as LogsErr
+  from playlist_sim.jobs.log_generation import LogsExistError as LogsErr
 except ImportError:  # Checked by test_catalogue_covers_every_surface.
   CkptErr = LogsErr = None
 

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from playlist_sim import cli
-from simulator import runs
+from playlist_sim.common import runs
 from tests.conftest import REPO_ROOT
 
 _TINY_SIM = ["--num_episodes", "6", "--batch_size", "3",

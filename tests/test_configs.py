@@ -7,7 +7,7 @@ import gin
 import pytest
 
 import simulator
-from simulator import runs
+from playlist_sim.common import runs
 from tests.conftest import REPO_ROOT
 
 GIN_FILES = sorted(glob.glob(os.path.join(REPO_ROOT, "configs", "*.gin")))

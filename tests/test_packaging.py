@@ -22,6 +22,14 @@ def test_every_package_of_the_repository_is_listed():
   assert "simulator.configs" in listed
 
 
+def test_benchmarks_are_not_installed_and_the_mssd_figures_are():
+  setuptools = _pyproject()["tool"]["setuptools"]
+  assert not [p for p in setuptools["packages"] if p.startswith("benchmarks")]
+  assert setuptools["package-data"]["playlist_sim.data"] == ["*.json"]
+  assert os.path.isfile(os.path.join(REPO_ROOT, "playlist_sim", "data",
+                                     "mssd_reference.json"))
+
+
 def test_configs_are_package_data_and_the_command_an_entry_point():
   project = _pyproject()
   setuptools = project["tool"]["setuptools"]

@@ -2,7 +2,7 @@
 TensorFlow's op determinism is on (TF_DETERMINISTIC_OPS=1).
 
 Logs and simulator episodes are byte-identical without it (see
-tests/simulator/test_log_generation.py and tests/scripts/test_simulate.py).
+tests/playlist_sim/jobs/test_log_generation.py and tests/scripts/test_simulate.py).
 """
 
 import hashlib

@@ -19,8 +19,8 @@ import gin
 import pyarrow.parquet as pq
 import pytest
 
-from simulator import log_generation
-from simulator.log_generation import LogsExistError, prepare_log_dir
+from playlist_sim.jobs import log_generation
+from playlist_sim.jobs.log_generation import LogsExistError, prepare_log_dir
 from tests.conftest import REPO_ROOT
 
 # Runs scripts, subprocesses, Ray or whole trainings: the integration tier.

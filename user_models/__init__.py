@@ -7,11 +7,11 @@ from user_models.base import PUBLIC_RESPONSE_LEVELS
 from user_models.base import SessionContext
 from user_models.base import UserModelError
 from user_models.base import UserModelLoadError
-from user_models.catalog import NUMERIC_TRACK_COLUMNS
-from user_models.catalog import TRACK_FEATURE_COLUMNS
-from user_models.catalog import TrackCatalog
-from user_models.catalog import UnknownColumnError
-from user_models.catalog import UnknownTrackError
+from playlist_sim.data.catalog import NUMERIC_TRACK_COLUMNS
+from playlist_sim.data.catalog import TRACK_FEATURE_COLUMNS
+from playlist_sim.data.catalog import TrackCatalog
+from playlist_sim.data.catalog import UnknownColumnError
+from playlist_sim.data.catalog import UnknownTrackError
 from user_models.keras_user_model import KerasUserModel
 from user_models.keras_user_model import load_user_model
 from user_models.keras_user_model import save_user_model
@@ -19,8 +19,8 @@ from user_models.listener import ParametricListener
 from user_models.litert_user_model import LiteRTUserModel
 from user_models.logistic import LogisticUserModel
 from user_models.model_files import check_keras_archive
-from user_models.world import SyntheticWorld
-from user_models.world import world_catalog
+from playlist_sim.data.world import SyntheticWorld
+from playlist_sim.data.world import world_catalog
 
 __all__ = [
     "AbstractUserModel",

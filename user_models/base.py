@@ -28,6 +28,9 @@ from typing import Sequence
 
 import numpy as np
 
+from playlist_sim.data.responses import BINARY_RESPONSE_LEVELS
+from playlist_sim.data.responses import PUBLIC_RESPONSE_LEVELS
+
 __all__ = [
     "AbstractUserModel",
     "SessionContext",
@@ -36,11 +39,6 @@ __all__ = [
     "UserModelError",
     "UserModelLoadError",
 ]
-
-BINARY_RESPONSE_LEVELS = ("skip", "not_skipped")
-PUBLIC_RESPONSE_LEVELS = ("skip_1", "skip_2", "skip_3", "ended_otherwise",
-                          "not_skipped")
-
 
 class UserModelError(ValueError):
   """A user model was misconfigured or returned something unusable."""

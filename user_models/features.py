@@ -41,7 +41,7 @@ import dataclasses
 import numpy as np
 
 from user_models.base import PUBLIC_RESPONSE_LEVELS, SessionContext
-from user_models.catalog import TrackCatalog
+from playlist_sim.data.catalog import TrackCatalog
 
 __all__ = [
     "ACOUSTIC_DIM",

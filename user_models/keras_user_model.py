@@ -33,7 +33,9 @@ from user_models.model_files import check_keras_archive
 from user_models.base import AbstractUserModel, PUBLIC_RESPONSE_LEVELS
 from user_models.base import SessionContext, UserModelError
 from user_models.base import UserModelLoadError
-from user_models.catalog import TrackCatalog
+from playlist_sim.common.io_utils import atomic_path
+from playlist_sim.data import logs
+from playlist_sim.data.catalog import TrackCatalog
 from user_models.features import FeatureTables
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,g-bad-import-order
@@ -59,7 +61,6 @@ def save_user_model(model: tf.keras.Model, path: str | os.PathLike) -> str:
     ValueError: if `path` does not end in `.keras`.
     UserModelError: if the file cannot be written.
   """
-  from simulator.io_utils import atomic_path  # pylint: disable=g-import-not-at-top
   path = os.fspath(path)
   if not path.endswith(".keras"):
     raise ValueError(f"a Keras user model is saved as a .keras file, got "
@@ -156,7 +157,6 @@ def _as_catalog(catalog) -> TrackCatalog:
   if isinstance(catalog, TrackCatalog):
     return catalog
   if isinstance(catalog, (str, os.PathLike)):
-    from simulator import logs  # pylint: disable=g-import-not-at-top
     return logs.read_tracks(catalog)
   if isinstance(getattr(catalog, "catalog", None), TrackCatalog):
     return catalog.catalog  # A SyntheticWorld or an episode sampler.

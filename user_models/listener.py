@@ -93,7 +93,7 @@ import numpy as np
 from user_models.base import AbstractUserModel
 from user_models.base import PUBLIC_RESPONSE_LEVELS
 from user_models.base import SessionContext
-from user_models.world import LATENT_DIM, SyntheticWorld
+from playlist_sim.data.world import LATENT_DIM, SyntheticWorld
 
 __all__ = ["ParametricListener"]
 

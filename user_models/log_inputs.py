@@ -13,9 +13,9 @@ import dataclasses
 
 import numpy as np
 
-from simulator.log_episodes import LoggedSessions
+from playlist_sim.data.sessions import LoggedSessions
 # The logs-folder layout lives with the other file code; re-exported here.
-from simulator.log_files import LOG_FILE_PATTERNS, find_log_files
+from playlist_sim.data.log_files import LOG_FILE_PATTERNS, find_log_files
 from user_models import features
 from user_models import keras_models
 from user_models.base import AbstractUserModel, PUBLIC_RESPONSE_LEVELS

@@ -13,7 +13,7 @@ import gin
 import numpy as np
 
 from user_models.base import AbstractUserModel, BINARY_RESPONSE_LEVELS, SessionContext
-from user_models.world import LATENT_DIM, SyntheticWorld
+from playlist_sim.data.world import LATENT_DIM, SyntheticWorld
 
 __all__ = ["LogisticUserModel"]
 

@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from simulator.io_utils import atomic_path
+from playlist_sim.common.io_utils import atomic_path
 
 __all__ = ["auc", "calibration_bins", "ece", "log_loss", "reliability_plot",
            "skip_metrics"]

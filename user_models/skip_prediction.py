@@ -42,8 +42,8 @@ import os
 import gin
 import numpy as np
 
-from simulator.io_utils import ensure_writable_dir
-from simulator.log_stats import LISTEN_LEVEL, SKIP_2
+from playlist_sim.common.io_utils import ensure_writable_dir
+from playlist_sim.data.log_stats import LISTEN_LEVEL, SKIP_2
 from user_models import features
 from user_models import keras_models
 from user_models.base import SessionContext

@@ -50,8 +50,8 @@ import time
 import gin
 import numpy as np
 
-from simulator.io_utils import ensure_writable_dir
-from simulator.runs import write_run_files
+from playlist_sim.common.io_utils import ensure_writable_dir
+from playlist_sim.common.runs import write_run_files
 from user_models import features
 from user_models import keras_models
 from user_models import metrics as skip_metrics_lib
@@ -243,7 +243,7 @@ def train_user_model(
 
   Raises:
     ValueError: on an unknown model type or fraction out of range.
-    simulator.logs.LogFormatError: for malformed logs.
+    playlist_sim.data.logs.LogFormatError: for malformed logs.
   """
   if model_type not in (keras_models.CWM_NAME, keras_models.SWM_NAME):
     raise ValueError(f"model_type must be 'cwm' or 'swm', got {model_type!r}")

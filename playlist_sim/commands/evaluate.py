@@ -13,8 +13,8 @@ import os
 
 from absl import flags
 
-from simulator import runs
-from simulator.evaluation import evaluate
+from playlist_sim.common import runs
+from playlist_sim.evaluation import evaluate
 
 __all__ = ["DEFAULT_GIN_FILES", "INPUTS", "KIND", "run"]
 

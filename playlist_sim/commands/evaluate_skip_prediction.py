@@ -16,7 +16,7 @@ split_seed to choose others.
 
 from absl import flags
 
-from simulator import runs
+from playlist_sim.common import runs
 from user_models.skip_prediction import skip_prediction_benchmark
 
 __all__ = ["DEFAULT_GIN_FILES", "INPUTS", "KIND", "RESULTS_FILE", "run"]

@@ -23,8 +23,8 @@ in the seed). Run again on its finished LOGS, it says so and changes nothing;
 
 from absl import flags
 
-from simulator import log_generation
-from simulator import runs
+from playlist_sim.jobs import log_generation
+from playlist_sim.common import runs
 
 __all__ = ["DEFAULT_GIN_FILES", "KIND", "run"]
 

@@ -8,7 +8,7 @@ Prints every statistic the calibrated world is held to (skip shares, skip_2
 by position, session lengths, reason_end, context, premium, shuffle, context
 switches, track-feature quartiles) beside the published MSSD figure shipped
 with the package, each marked within tolerance or not (tolerances:
-`simulator/mssd_comparison.py`). Writes OUT/log_stats.json and
+`playlist_sim/data/mssd_comparison.py`). Writes OUT/log_stats.json and
 OUT/log_stats.png (skip_2 by position and session lengths, real beside
 ours); OUT (--root_dir) defaults to the logs folder. Works on the real files as well:
 name them with --sessions_path/--tracks_path when they are not
@@ -21,13 +21,13 @@ import os
 from absl import app
 from absl import flags
 
-from simulator import logs
-from simulator import mssd_comparison
-from simulator import runs
-from simulator.io_utils import ensure_writable_dir
-from simulator.io_utils import write_json
+from playlist_sim.data import logs
+from playlist_sim.data import mssd_comparison
+from playlist_sim.common import runs
+from playlist_sim.common.io_utils import ensure_writable_dir
+from playlist_sim.common.io_utils import write_json
 from user_models.log_inputs import find_log_files
-from user_models.mssd_reference import load_mssd_reference
+from playlist_sim.data.mssd_reference import load_mssd_reference
 
 __all__ = ["main"]
 

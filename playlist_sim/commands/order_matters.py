@@ -15,9 +15,9 @@ from absl import flags
 import gin
 import numpy as np
 
-from agents.baselines import make_baseline_policy
-from agents.oracle import OraclePolicy
-from simulator import runs
+from playlist_sim.policies.baselines import make_baseline_policy
+from playlist_sim.policies.oracle import OraclePolicy
+from playlist_sim.common import runs
 from simulator.builder import EnvironmentBuilder
 from simulator.rollout import run_policy
 

@@ -13,8 +13,8 @@ import os
 
 from absl import flags
 
-from simulator import pipeline
-from simulator import runs
+from playlist_sim.jobs import pipeline
+from playlist_sim.common import runs
 
 __all__ = ["DEFAULT_GIN_FILES", "KIND", "run"]
 

@@ -11,8 +11,8 @@ gin config and QDIR/run.json.
 
 from absl import flags
 
-from simulator import runs
-from user_models.quantization import quantize_user_model
+from playlist_sim.common import runs
+from playlist_sim.jobs.quantization import quantize_user_model
 
 __all__ = ["DEFAULT_GIN_FILES", "INPUTS", "KIND", "run"]
 

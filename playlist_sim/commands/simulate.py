@@ -9,9 +9,9 @@ gin config of the run and DIR/run.json.
 
 from absl import flags
 
-from agents.baselines import BASELINES
-from simulator import runs
-from simulator.simulate import simulate
+from playlist_sim.policies.baselines import BASELINES
+from playlist_sim.common import runs
+from playlist_sim.jobs.simulate import simulate
 
 __all__ = ["DEFAULT_GIN_FILES", "KIND", "run"]
 

@@ -16,7 +16,7 @@ listing the differing bindings, unless --allow_config_change. See
 from absl import flags
 
 from agents.train_eval import train_eval
-from simulator import runs
+from playlist_sim.common import runs
 
 __all__ = ["DEFAULT_GIN_FILES", "KIND", "RERUN_WITH_NEW_CONFIG", "run"]
 

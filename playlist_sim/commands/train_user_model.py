@@ -14,7 +14,7 @@ config and DIR/run.json.
 
 from absl import flags
 
-from simulator import runs
+from playlist_sim.common import runs
 from user_models.training import train_user_model
 
 __all__ = ["DEFAULT_GIN_FILES", "INPUTS", "KIND", "run"]

@@ -23,7 +23,7 @@ from tests.conftest import REPO_ROOT
 from user_models import features
 from user_models import keras_models
 from user_models.keras_user_model import KerasUserModel, save_user_model
-from user_models.world import SyntheticWorld
+from playlist_sim.data.world import SyntheticWorld
 
 # Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
 pytestmark = pytest.mark.integration

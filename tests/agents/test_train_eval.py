@@ -19,7 +19,7 @@ import simulator
 import user_models
 from agents import environments as agent_envs
 from agents import train_eval as train_eval_lib
-from agents.oracle import OraclePolicy
+from playlist_sim.policies.oracle import OraclePolicy
 from agents.ppo import create_ppo_agent
 from tests.conftest import REPO_ROOT, make_env
 

@@ -9,7 +9,7 @@ import gin
 import matplotlib.image
 import pytest
 
-from simulator.evaluation.policies import DEFAULT_STOCHASTIC
+from playlist_sim.policies.softmax import DEFAULT_STOCHASTIC
 from simulator.tracker import TERMINATION_REASONS
 from tests.conftest import REPO_ROOT
 
@@ -46,7 +46,7 @@ def _check_evaluation(root, policies, estimator_targets):
     assert evaluation["agreement"][name]["max_relative_error"] == max(
         r["relative_error"] for r in evaluation["estimators"][name].values())
   assert evaluation["agreement"]["simulator"]["num_policies"] == len(policies)
-  from simulator.evaluation.report import PLOTS  # pylint: disable=g-import-not-at-top
+  from playlist_sim.evaluation.report import PLOTS  # pylint: disable=g-import-not-at-top
   for plot in PLOTS:
     data = (root / plot).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -58,8 +58,8 @@ def _check_evaluation(root, policies, estimator_targets):
 @pytest.fixture(scope="module")
 def tiny_logs_and_model(tmp_path_factory):
   # pylint: disable=g-import-not-at-top
-  from simulator.log_generation import generate_logs
-  from simulator.runs import parse_gin
+  from playlist_sim.jobs.log_generation import generate_logs
+  from playlist_sim.common.runs import parse_gin
   from user_models.training import train_user_model
   root = tmp_path_factory.mktemp("tiny")
   gin.clear_config()

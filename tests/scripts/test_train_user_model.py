@@ -9,8 +9,8 @@ import gin
 import pytest
 
 import user_models
-from simulator import runs
-from simulator.log_generation import generate_logs
+from playlist_sim.common import runs
+from playlist_sim.jobs.log_generation import generate_logs
 from tests.conftest import REPO_ROOT
 from user_models import training
 

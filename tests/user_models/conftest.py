@@ -5,7 +5,7 @@ import os
 import gin
 import pytest
 
-from simulator.log_generation import generate_logs
+from playlist_sim.jobs.log_generation import generate_logs
 from tests.conftest import REPO_ROOT
 from user_models import training
 

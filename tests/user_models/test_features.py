@@ -10,8 +10,8 @@ import pytest
 import simulator
 import user_models
 from simulator.episode_sampler import AbstractEpisodeSampler, PlayModes
-from simulator.log_episodes import LoggedSessions
-from simulator.log_generation import generate_logs
+from playlist_sim.data.sessions import LoggedSessions
+from playlist_sim.jobs.log_generation import generate_logs
 from tests.conftest import REPO_ROOT
 from user_models import features
 from user_models.base import PUBLIC_RESPONSE_LEVELS, SessionContext

@@ -10,7 +10,7 @@ import pytest
 
 from user_models.base import PUBLIC_RESPONSE_LEVELS, SessionContext
 from user_models.listener import ParametricListener
-from user_models.world import SyntheticWorld
+from playlist_sim.data.world import SyntheticWorld
 
 H = 10              # history window
 POOL = 100          # candidates per episode

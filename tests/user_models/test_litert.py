@@ -59,7 +59,7 @@ def test_unknown_variant(mlp):
 
 
 def test_serving_benchmark_measures_each_backend_in_process():
-  from user_models import serving_benchmark
+  from benchmarks import serving as serving_benchmark
   for backend in ("keras", "int8_bare"):
     result = serving_benchmark.measure_backend(backend, [4], seconds=0.01)
     assert result["rows_per_s"]["4"] > 0

@@ -12,7 +12,7 @@ import simulator
 import user_models
 from user_models.litert_meta import record_sha256
 from user_models.litert_user_model import LiteRTUserModel, META_FILE
-from user_models.quantization import quantize_user_model
+from playlist_sim.jobs.quantization import quantize_user_model
 
 
 @pytest.fixture(scope="module")

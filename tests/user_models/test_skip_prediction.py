@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from simulator.log_stats import LISTEN_LEVEL, SKIP_1, SKIP_2
+from playlist_sim.data.log_stats import LISTEN_LEVEL, SKIP_1, SKIP_2
 from user_models import features
 from user_models import log_inputs
 from user_models import skip_prediction as sp

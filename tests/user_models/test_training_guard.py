@@ -6,7 +6,7 @@ import os
 import gin
 import pytest
 
-from simulator.log_generation import generate_logs
+from playlist_sim.jobs.log_generation import generate_logs
 from tests.conftest import REPO_ROOT
 from user_models import training
 
@@ -32,7 +32,7 @@ def test_a_diverging_fit_raises_and_writes_no_metrics(small_logs, tmp_path):
 
 
 def test_no_json_the_package_writes_holds_nan(tmp_path):
-  from simulator.io_utils import write_json
+  from playlist_sim.common.io_utils import write_json
   import numpy as np
   write_json(tmp_path / "m.json", {"auc": float("nan"), "curve": np.array(
       [1.0, np.inf]), "n": np.int64(3)})

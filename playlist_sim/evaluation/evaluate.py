@@ -1,0 +1,206 @@
+"""Offline evaluation of a set of policies, checked against the online truth.
+
+    # With configs/evaluate.gin parsed:
+    evaluate_policies(root_dir, logs_dir, user_model_path)
+
+Every policy (baselines, greedy by the learned simulator, saved agents, and
+the stochastic score policies of `policies.DEFAULT_STOCHASTIC`) runs on the
+same held-out episodes of the logs (common random numbers) in two
+environments: `simulator`, the learned user model (the offline estimate), and
+`world`, the ground-truth listener (the online truth). The logged-data
+estimators then estimate the stochastic policies' values from a logging run
+in the world (`logged`), and rank correlations measure how well each offline
+estimate orders the policies. Writes `root_dir/evaluation.json`:
+
+    policies.<policy>.<simulator|world>: mean_return, ci_low, ci_high, ...
+    estimators.<estimator>.<policy>: estimate, ci_low, ci_high, truth,
+                                     relative_error, quantity
+    targets.<policy>: kl_from_logging, effective_sample_size, max_weight
+    agreement.<simulator|estimator>: spearman, kendall, num_policies
+                                     (estimators: max_relative_error)
+
+and the report (`root_dir/report.md` with PNG plots, `playlist_sim.evaluation.
+report`).
+"""
+
+import dataclasses
+import os
+import time
+from typing import Sequence
+
+import gin
+
+from playlist_sim.common.io_utils import ensure_writable_dir, write_json
+from playlist_sim.data.log_files import find_log_files
+from playlist_sim.data.world import SyntheticWorld
+from playlist_sim.evaluation import logged
+from playlist_sim.evaluation.report import write_report
+from playlist_sim.evaluation.saved_policies import check_policy_folders
+from playlist_sim.evaluation.saved_policies import check_policy_specs
+from playlist_sim.evaluation.saved_policies import parse_policy_flags
+from playlist_sim.evaluation.simulated import held_out_env
+from playlist_sim.evaluation.simulated import run_logged_episodes
+from playlist_sim.evaluation.simulated import summarize_run
+from playlist_sim.evaluation.stats import agreement
+from playlist_sim.policies.registry import make_policy
+from playlist_sim.policies.softmax import DEFAULT_STOCHASTIC
+from user_models.keras_user_model import KerasUserModel
+from user_models.listener import ParametricListener
+from user_models.litert_user_model import LiteRTUserModel
+
+__all__ = ["ENVIRONMENTS", "evaluate_policies", "format_table",
+           "parse_policy_flags"]
+
+ENVIRONMENTS = ("simulator", "world")
+
+
+def _world_model():
+  with gin.config_scope("world"):
+    world = SyntheticWorld()
+  return ParametricListener(world)
+
+
+@gin.configurable(denylist=["root_dir", "logs_dir", "user_model_path",
+                            "saved_policies", "seed"])
+def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
+                      saved_policies: dict[str, str] | None = None,
+                      seed: int = 0, num_episodes: int = 2000,
+                      baselines: Sequence[str] = ("random", "popularity",
+                                                  "cosine", "greedy"),
+                      stochastic: Sequence[str] = tuple(DEFAULT_STOCHASTIC),
+                      num_logged_sessions: int = 3000, batch_size: int = 64,
+                      n_bootstrap: int = 500, report: bool = True) -> dict:
+  """Evaluates the policies and writes evaluation.json (and the report).
+
+  Args:
+    root_dir: output folder.
+    logs_dir: the logs (sessions.parquet, tracks.parquet) whose held-out
+      sessions give the episodes.
+    user_model_path: the learned simulator, a LiteRT `.tflite` file
+      (`scripts/quantize_user_model.py`) or a `.keras` file.
+    saved_policies: name -> SavedModel folder (`train_eval`'s
+      root_dir/policy), checked before anything runs
+      (`playlist_sim.evaluation.saved_policies`).
+    seed: seed of the episodes, the policies and the bootstraps.
+    num_episodes: episodes per policy and environment.
+    baselines: baselines evaluated ("greedy": greedy by the simulator).
+    stochastic: names from `DEFAULT_STOCHASTIC` evaluated (and checked with
+      the logged-data estimators).
+    num_logged_sessions: sessions of the logging run for the estimators (0
+      skips the estimators).
+    batch_size: listeners simulated at once.
+    n_bootstrap: bootstrap replicates of the estimators' intervals.
+    report: also write report.md and its plots.
+
+  Returns:
+    The evaluation (as written to evaluation.json); its "report" holds the
+    report's paths, or None without a report.
+
+  Raises:
+    PolicyInputError: for a saved policy whose name shadows a built-in
+      one, whose folder is missing or not a TF-Agents policy, or that was
+      saved for another observation or action spec.
+  """
+  saved = dict(saved_policies or {})
+  saved_specs = check_policy_folders(
+      saved, set(baselines) | set(stochastic) | set(DEFAULT_STOCHASTIC))
+  root_dir = ensure_writable_dir(root_dir)
+  start = time.perf_counter()
+  tracks = find_log_files(logs_dir)[1]
+  model_cls = (LiteRTUserModel if user_model_path.endswith(".tflite") else
+               KerasUserModel)
+  # One model per role: the simulator's environment, the greedy scorer.
+  models = {"simulator": model_cls(user_model_path, tracks),
+            "world": _world_model()}
+  scorer = model_cls(user_model_path, tracks)
+  if saved:
+    env = held_out_env(models["world"], logs_dir, seed, batch_size=1)
+    for name in saved:
+      check_policy_specs(name, saved_specs[name], env.observation_spec(),
+                         env.action_spec())
+  notes = []
+  names = list(baselines) + list(saved) + list(stochastic)
+  stochastic_specs = {n: DEFAULT_STOCHASTIC[n] for n in stochastic}
+  result = {"num_episodes": num_episodes, "seed": seed, "logs_dir": logs_dir,
+            "user_model_path": user_model_path, "saved_policies": saved,
+            "notes": notes, "policies": {}}
+  return_to_go = {}
+  limit = None
+  for name in names:
+    result["policies"][name] = {}
+    for env_name in ENVIRONMENTS:
+      def build(env, name=name):
+        return make_policy(name, env, scorer=scorer,
+                           stochastic=stochastic_specs,
+                           saved_policies=saved, seed=seed)
+      run = run_logged_episodes(models[env_name], logs_dir, build,
+                                num_episodes, seed, batch_size)
+      result["policies"][name][env_name] = summarize_run(run, seed)
+      if env_name == "simulator" and name in stochastic_specs:
+        return_to_go[name] = run.return_to_go()
+  world_truth = {n: m["world"]["mean_return"]
+                 for n, m in result["policies"].items()}
+  result["agreement"] = {"simulator": agreement(
+      {n: m["simulator"]["mean_return"] for n, m in result["policies"].items()},
+      world_truth)}
+
+  if num_logged_sessions and stochastic_specs:
+    decisions = logged.log_decisions(models["world"], logs_dir,
+                                     num_logged_sessions, seed + 1000,
+                                     batch_size=batch_size)
+    env = held_out_env(models["world"], logs_dir, seed, batch_size=1)
+    limit = env.environment.consecutive_skip_limit
+    targets = {n: make_policy(n, env, stochastic=stochastic_specs, seed=seed)
+               for n in stochastic_specs}
+    world_probs = logged.candidate_listen_probabilities(models["world"],
+                                                        decisions)
+    model_probs = logged.candidate_listen_probabilities(scorer, decisions)
+    estimates, target_info = logged.check_estimators(
+        decisions, targets, world_probs, model_probs,
+        {n: world_truth[n] for n in stochastic_specs}, return_to_go, limit,
+        seed=seed, n_bootstrap=n_bootstrap)
+    result["estimators"] = estimates
+    result["targets"] = target_info
+    result["logged_decisions"] = {"sessions": decisions.num_sessions,
+                                  "decisions": int(len(decisions.slots))}
+    for est_name, by_target in estimates.items():
+      result["agreement"][est_name] = agreement(
+          {n: r["estimate"] for n, r in by_target.items()},
+          {n: r["truth"] for n, r in by_target.items()})
+      errors = [r["relative_error"] for r in by_target.values()
+                if r["relative_error"] is not None]
+      result["agreement"][est_name]["max_relative_error"] = (
+          max(errors) if errors else None)
+  result["consecutive_skip_limit"] = limit
+  # The report's legend describes each stochastic policy from its spec.
+  result["stochastic_specs"] = {n: dataclasses.asdict(s)
+                                for n, s in stochastic_specs.items()}
+  result["wall_seconds"] = time.perf_counter() - start
+  result["report"] = None
+  write_json(os.path.join(root_dir, "evaluation.json"), result)
+  if report:
+    result["report"] = write_report(result, root_dir)
+    write_json(os.path.join(root_dir, "evaluation.json"), result)
+  return result
+
+
+def format_table(evaluation: dict) -> str:
+  """A plain-text table: every policy, both environments, with intervals."""
+  lines = [f"{'policy':<16} {'simulator return [95% CI]':>28} "
+           f"{'world return [95% CI]':>28} {'world skip rate':>16}"]
+  for name, by_env in evaluation["policies"].items():
+    cells = []
+    for env_name in ENVIRONMENTS:
+      m = by_env[env_name]
+      cells.append(f"{m['mean_return']:7.3f} [{m['ci_low']:6.3f}, "
+                   f"{m['ci_high']:6.3f}]")
+    skip = by_env["world"]["skip_rate"]
+    lines.append(f"{name:<16} {cells[0]:>28} {cells[1]:>28} "
+                 f"{skip['mean']:>6.3f} [{skip['ci_low']:.3f}, "
+                 f"{skip['ci_high']:.3f}]")
+  agree = evaluation.get("agreement", {})
+  for est_name, a in agree.items():
+    lines.append(f"agreement {est_name:<14} spearman {a['spearman']:+.3f}  "
+                 f"kendall {a['kendall']:+.3f}  ({a['num_policies']} "
+                 "policies)")
+  return "\n".join(lines)
