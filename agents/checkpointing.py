@@ -53,7 +53,8 @@ _KEYS = {name: f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
          for name in ("rng_state", "run_fingerprint", "resume_history",
                       "run_config")}
 # Bindings that change how a run is shown, not what it computes.
-_IGNORED_BINDINGS = ("train_eval.progress", "generate_logs.progress")
+_IGNORED_BINDINGS = ("train_eval.progress", "train_ppo.progress",
+                     "generate_logs.progress")
 
 
 class CheckpointError(ValueError):

@@ -1,0 +1,126 @@
+"""AH-DQN and DQN's collect and train steps for the run loop.
+
+Off-policy, as TF-Agents' DQN example: each iteration collects
+`collect_steps_per_iteration` environment row-steps (over the B rows of one
+natively batched environment) with the epsilon-greedy policy into a
+`TFUniformReplayBuffer`, then takes `train_steps_per_iteration` gradient
+steps on n-step samples of it; both are wrapped in `common.function`. The
+replay buffer travels in the checkpoints (unless
+`checkpoint_replay_buffer=False`), and an empty buffer is first filled with
+`initial_collect_steps` steps of the random policy. Progress is counted in
+train steps (the agent's train step counter).
+"""
+
+import types
+
+import tensorflow as tf
+from tf_agents.drivers import dynamic_step_driver
+from tf_agents.policies import random_tf_policy
+from tf_agents.replay_buffers import tf_uniform_replay_buffer
+from tf_agents.utils import common
+
+from agents.ahdqn import candidate_mask_splitter, create_ahdqn_agent
+from agents.dqn import create_dqn_agent
+from agents.run_loop import STEP_COUNTERS, AgentSteps, RunEnvironments
+
+__all__ = ["create_q_agent", "q_learning_steps"]
+
+
+def create_q_agent(envs: RunEnvironments, hp: types.SimpleNamespace):
+  """The AH-DQN or DQN agent of `hp.agent_name`, epsilon decaying linearly.
+
+  Args:
+    envs: the run's environments and step variable.
+    hp: `train_eval`'s arguments.
+
+  Returns:
+    (agent, epsilon): the agent and its exploration rate's function.
+  """
+  global_step = envs.global_step
+
+  def epsilon():  # Linear decay, read by the collect policy at each step.
+    fraction = tf.minimum(tf.cast(global_step, tf.float32) /
+                          max(hp.epsilon_decay_steps, 1), 1.0)
+    return hp.epsilon_start + (hp.epsilon_end - hp.epsilon_start) * fraction
+
+  learning_rate = hp.learning_rate
+  if hp.final_learning_rate is not None:
+    learning_rate = tf.keras.optimizers.schedules.PolynomialDecay(
+        learning_rate, max(hp.num_iterations, 1), hp.final_learning_rate)
+  optimizer = tf.keras.optimizers.Adam(learning_rate=learning_rate)
+  shared = dict(
+      epsilon_greedy=epsilon, n_step_update=hp.n_step_update,
+      double_dqn=hp.double_dqn, gamma=hp.gamma,
+      target_update_period=hp.target_update_period,
+      target_update_tau=hp.target_update_tau,
+      gradient_clipping=hp.gradient_clipping, train_step_counter=global_step)
+  specs = (envs.tf_env.time_step_spec(), envs.tf_env.action_spec(),
+           envs.py_env.environment.catalog.features, optimizer)
+  if hp.agent_name == "ahdqn":
+    agent = create_ahdqn_agent(
+        *specs, embedding_dim=hp.embedding_dim, state_layers=hp.state_layers,
+        head_layers=hp.head_layers, history_decay=hp.history_decay, **shared)
+  else:
+    agent = create_dqn_agent(*specs, fc_layer_params=hp.fc_layer_params,
+                             **shared)
+  return agent, epsilon
+
+
+def q_learning_steps(envs: RunEnvironments,
+                     hp: types.SimpleNamespace) -> AgentSteps:
+  """The replay buffer, the collect driver and the train step.
+
+  Args:
+    envs: the run's environments, step variable and train metrics.
+    hp: `train_eval`'s arguments (agent_name, the collection, replay and
+      training hyperparameters).
+
+  Returns:
+    The steps the run loop calls.
+  """
+  agent, epsilon = create_q_agent(envs, hp)
+  tf_env = envs.tf_env
+  replay_buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
+      data_spec=agent.collect_data_spec, batch_size=tf_env.batch_size,
+      max_length=max(hp.replay_buffer_capacity // tf_env.batch_size, 2))
+  collect_run = common.function(dynamic_step_driver.DynamicStepDriver(
+      tf_env, agent.collect_policy,
+      observers=[replay_buffer.add_batch] + envs.train_metrics,
+      num_steps=hp.collect_steps_per_iteration).run)
+  carried = {"time_step": None,
+             "policy_state": agent.collect_policy.get_initial_state(
+                 tf_env.batch_size)}
+  sampled = {}
+
+  def collect() -> None:  # The episodes carry on across iterations.
+    carried["time_step"], carried["policy_state"] = collect_run(**carried)
+
+  def after_restore() -> None:
+    if replay_buffer.num_frames() == 0:  # A fresh run, or a lean checkpoint.
+      random_policy = random_tf_policy.RandomTFPolicy(
+          tf_env.time_step_spec(), tf_env.action_spec(),
+          observation_and_action_constraint_splitter=candidate_mask_splitter)
+      common.function(dynamic_step_driver.DynamicStepDriver(
+          tf_env, random_policy, observers=[replay_buffer.add_batch],
+          num_steps=hp.initial_collect_steps).run)()
+    sampled["iterator"] = iter(replay_buffer.as_dataset(
+        num_parallel_calls=2, sample_batch_size=hp.batch_size,
+        num_steps=hp.n_step_update + 1).prefetch(2))
+
+  @common.function
+  def train_step():
+    experience, _ = next(sampled["iterator"])
+    return agent.train(experience)
+
+  def train(remaining: int) -> float:
+    for _ in range(min(hp.train_steps_per_iteration, remaining)):
+      loss_info = train_step()
+    return float(loss_info.loss.numpy())
+
+  replay = ({"replay_buffer": replay_buffer} if hp.checkpoint_replay_buffer
+            else {})
+  return AgentSteps(
+      agent=agent, collect=collect, train=train,
+      progress=lambda: int(envs.global_step.numpy()), checkpointed=replay,
+      after_restore=after_restore, summaries=lambda: {"epsilon": epsilon()},
+      counters=STEP_COUNTERS, unit="step")
