@@ -39,7 +39,7 @@ from tf_agents.utils import common
 
 from agents.networks import OBSERVATION_KEYS
 from agents.run_loop import ITERATION_COUNTERS, AgentSteps, LoopSettings
-from agents.run_loop import RunEnvironments, run_agent, run_config
+from agents.run_loop import RunEnvironments, run_agent
 
 __all__ = ["SessionStateFeatures", "create_ppo_agent", "ppo_steps",
            "train_ppo"]
@@ -240,7 +240,7 @@ def train_ppo(root_dir: str,
       eval_interval=eval_interval, num_eval_episodes=num_eval_episodes,
       final_eval_episodes=final_eval_episodes, baselines=tuple(baselines),
       checkpoint_interval=checkpoint_interval, summary_interval=1,
-      progress=progress, config=run_config("train_ppo", arguments),
+      progress=progress, entry_point="train_ppo", arguments=arguments,
       allow_config_change=allow_config_change)
   hyperparameters = SimpleNamespace(**arguments)
   return run_agent(root_dir, "ppo", settings,

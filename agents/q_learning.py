@@ -23,7 +23,35 @@ from agents.ahdqn import candidate_mask_splitter, create_ahdqn_agent
 from agents.dqn import create_dqn_agent
 from agents.run_loop import STEP_COUNTERS, AgentSteps, RunEnvironments
 
-__all__ = ["create_q_agent", "q_learning_steps"]
+__all__ = ["check_q_learning_arguments", "create_q_agent",
+           "q_learning_steps"]
+
+
+def check_q_learning_arguments(hp: types.SimpleNamespace) -> None:
+  """Refuses settings that cannot train, before anything is built.
+
+  Args:
+    hp: `train_eval`'s arguments.
+
+  Raises:
+    ValueError: no train step per iteration, or too few steps collected
+      before the first n-step sample.
+  """
+  if hp.train_steps_per_iteration < 1:
+    raise ValueError(
+        "train_eval.train_steps_per_iteration = "
+        f"{hp.train_steps_per_iteration}: each iteration needs at least one "
+        "train step")
+  first_rows = ((hp.initial_collect_steps + hp.collect_steps_per_iteration)
+                // hp.env_batch_size)
+  if first_rows < hp.n_step_update + 1:
+    # Each replay row must hold n + 1 steps before the first sample.
+    raise ValueError(
+        f"train_eval.initial_collect_steps = {hp.initial_collect_steps} and "
+        f"collect_steps_per_iteration = {hp.collect_steps_per_iteration} give "
+        f"{first_rows} steps per row of the {hp.env_batch_size} listeners "
+        f"before the first train step; {hp.n_step_update}-step returns need "
+        f"{hp.n_step_update + 1}")
 
 
 def create_q_agent(envs: RunEnvironments, hp: types.SimpleNamespace):

@@ -112,9 +112,12 @@ class LoopSettings:
     checkpoint_interval: progress between checkpoints.
     summary_interval: progress between training summaries.
     progress: show a progress bar.
-    config: the run's operative config (binding -> value text), compared
-      with the checkpoint's on resume.
-    allow_config_change: resume even if `config` differs.
+    entry_point: the gin name of the function the run was started by
+      ("train_eval", "train_ppo").
+    arguments: its arguments; with gin's operative config once the
+      environments are built (the world's bindings included), they are the
+      config a resume is compared with (`run_config`).
+    allow_config_change: resume even if that config differs.
   """
   num_iterations: int
   seed: int
@@ -129,7 +132,8 @@ class LoopSettings:
   summary_interval: int = 1
   user_model_scores: bool = False
   progress: bool = True
-  config: Mapping[str, str] = dataclasses.field(default_factory=dict)
+  entry_point: str = "train_eval"
+  arguments: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   allow_config_change: bool = False
 
 
@@ -335,7 +339,8 @@ def run_agent(root_dir: str, name: str, settings: LoopSettings,
       generators=environment_generators(envs.py_env.environment,
                                         settings.seed),
       fingerprint=dict(fingerprint or {"agent": name}),
-      config=settings.config,
+      # After the environments and the agent: their bindings are operative.
+      config=run_config(settings.entry_point, settings.arguments),
       allow_config_change=settings.allow_config_change,
       agent=steps.agent, policy=steps.agent.policy,
       global_step=envs.global_step,

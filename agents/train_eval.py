@@ -44,8 +44,8 @@ import gin
 
 from agents.export import export_policy
 from agents.ppo import train_ppo
-from agents.q_learning import q_learning_steps
-from agents.run_loop import LoopSettings, run_agent, run_config
+from agents.q_learning import check_q_learning_arguments, q_learning_steps
+from agents.run_loop import LoopSettings, run_agent
 
 # export_policy: re-exported, callers import it from here.
 __all__ = ["AGENTS", "export_policy", "train_eval"]
@@ -187,20 +187,6 @@ def train_eval(
         final_eval_episodes=final_eval_episodes, baselines=baselines,
         checkpoint_interval=checkpoint_interval, progress=progress,
         allow_config_change=allow_config_change)
-  if train_steps_per_iteration < 1:
-    raise ValueError(
-        f"train_eval.train_steps_per_iteration = {train_steps_per_iteration}:"
-        " each iteration needs at least one train step")
-  first_rows = ((initial_collect_steps + collect_steps_per_iteration) //
-                env_batch_size)
-  if first_rows < n_step_update + 1:
-    # Each replay row must hold n + 1 steps before the first sample.
-    raise ValueError(
-        f"train_eval.initial_collect_steps = {initial_collect_steps} and "
-        f"collect_steps_per_iteration = {collect_steps_per_iteration} give "
-        f"{first_rows} steps per row of the {env_batch_size} listeners before "
-        f"the first train step; {n_step_update}-step returns need "
-        f"{n_step_update + 1}")
   settings = LoopSettings(
       num_iterations=num_iterations, seed=seed, env_batch_size=env_batch_size,
       eval_batch_size=eval_batch_size,
@@ -210,8 +196,9 @@ def train_eval(
       final_eval_episodes=final_eval_episodes, baselines=tuple(baselines),
       checkpoint_interval=checkpoint_interval,
       summary_interval=summary_interval, progress=progress,
-      config=run_config("train_eval", arguments),
+      entry_point="train_eval", arguments=arguments,
       allow_config_change=allow_config_change)
   hyperparameters = types.SimpleNamespace(**arguments)
+  check_q_learning_arguments(hyperparameters)
   return run_agent(root_dir, agent_name, settings,
                    lambda envs: q_learning_steps(envs, hyperparameters))

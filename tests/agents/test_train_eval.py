@@ -79,6 +79,14 @@ def test_train_eval_writes_outputs_and_resumes(tmp_path, agent_name, extra):
                      match="train_eval.num_iterations: checkpoint 3 vs now 5"):
     train_eval_lib.train_eval(str(tmp_path), agent_name=agent_name,
                               num_iterations=5, **TINY_RUN, **extra)
+  # So does another world (same shapes): its bindings are operative too.
+  _parse_tiny_world()
+  gin.parse_config(["ParametricListener.bias = -1.0"])
+  with pytest.raises(agents.CheckpointError,
+                     match="ParametricListener.bias: checkpoint -1.5 vs now "
+                           "-1.0"):
+    train_eval_lib.train_eval(str(tmp_path), agent_name=agent_name,
+                              num_iterations=3, **TINY_RUN, **extra)
   _parse_tiny_world()
   resumed = train_eval_lib.train_eval(str(tmp_path), agent_name=agent_name,
                                       num_iterations=5, **TINY_RUN, **extra,
