@@ -54,7 +54,7 @@ _KEYS = {name: f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
                       "run_config")}
 # Bindings that change how a run is shown, not what it computes.
 _IGNORED_BINDINGS = ("train_eval.progress", "train_ppo.progress",
-                     "generate_logs.progress")
+                     "train_eval.ray_address", "generate_logs.progress")
 
 
 class CheckpointError(ValueError):

@@ -48,7 +48,7 @@ __all__ = ["AgentSteps", "CounterKeys", "ITERATION_COUNTERS", "LoopSettings",
            "RunEnvironments", "STEP_COUNTERS", "run_agent", "run_config"]
 
 # Arguments that change how a run is shown or guarded, not what it computes.
-_NOT_CONFIG = ("root_dir", "progress", "allow_config_change")
+_NOT_CONFIG = ("root_dir", "progress", "allow_config_change", "ray_address")
 
 
 def run_config(function_name: str,
@@ -112,6 +112,9 @@ class LoopSettings:
     checkpoint_interval: progress between checkpoints.
     summary_interval: progress between training summaries.
     progress: show a progress bar.
+    collect_batch_size: rows of the collected experience when the algorithm
+      collects elsewhere than in the training environment (remote workers);
+      None: the training environment's batch size.
     entry_point: the gin name of the function the run was started by
       ("train_eval", "train_ppo").
     arguments: its arguments; with gin's operative config once the
@@ -132,6 +135,7 @@ class LoopSettings:
   summary_interval: int = 1
   user_model_scores: bool = False
   progress: bool = True
+  collect_batch_size: int | None = None
   entry_point: str = "train_eval"
   arguments: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   allow_config_change: bool = False
@@ -174,6 +178,8 @@ class AgentSteps:
     summaries: extra training scalars, name -> value (epsilon, say).
     counters: the metrics.json names of the progress counters.
     unit: the progress bar's unit.
+    close: releases what the steps hold (remote workers), after training
+      or on an error.
   """
   agent: tf_agent.TFAgent
   collect: Callable[[], None]
@@ -184,6 +190,7 @@ class AgentSteps:
   summaries: Callable[[], Mapping[str, Any]] | None = None
   counters: CounterKeys = STEP_COUNTERS
   unit: str = "step"
+  close: Callable[[], None] | None = None
 
 
 def _environments(settings: LoopSettings) -> RunEnvironments:
@@ -203,8 +210,9 @@ def _environments(settings: LoopSettings) -> RunEnvironments:
   train_metrics = [
       tf_metrics.NumberOfEpisodes(),
       tf_metrics.EnvironmentSteps(),
-      tf_metrics.AverageReturnMetric(batch_size=tf_env.batch_size,
-                                     buffer_size=100),
+      tf_metrics.AverageReturnMetric(
+          batch_size=settings.collect_batch_size or tf_env.batch_size,
+          buffer_size=100),
   ]
   return RunEnvironments(py_env, tf_env, evaluation, scorer, global_step,
                          train_metrics)
@@ -304,41 +312,22 @@ def _final_metrics(name: str, settings: LoopSettings, steps: AgentSteps,
   return metrics
 
 
-def run_agent(root_dir: str, name: str, settings: LoopSettings,
-              build_steps: Callable[[RunEnvironments], AgentSteps],
-              fingerprint: Mapping[str, Any] | None = None) -> dict:
-  """Trains an agent, evaluates it, and writes the run's outputs.
-
-  Args:
-    root_dir: output folder; resumes from root_dir/checkpoint if present.
-    name: the agent's name (in the checkpoint's fingerprint and the
-      metrics).
-    settings: the loop's settings.
-    build_steps: makes the algorithm's `AgentSteps` from the environments.
-    fingerprint: facts a resumed run must share (default: the name).
+def _train_with_checkpoints(root_dir: str, name: str, settings: LoopSettings,
+                           envs: RunEnvironments,
+                           steps: AgentSteps
+                           ) -> tuple[RunCheckpointer, _Record, int]:
+  """Restores the run, trains it to its end and saves the last checkpoint.
 
   Returns:
-    The metrics written to root_dir/metrics.json.
-
-  Raises:
-    CheckpointError: root_dir holds another run's checkpoint.
-    ConfigChangeError: resuming with another operative config, unless
-      `settings.allow_config_change` (the message lists the bindings).
-    UserModelLoadError: a scope's user model files are missing.
+    The checkpointer, the run's bookkeeping, and the progress resumed from.
   """
-  root_dir = ensure_writable_dir(root_dir)
-  # A kill in the middle of the last run's export leaves policy.old only.
-  recover_interrupted_export(os.path.join(root_dir, "policy"))
-  tf.keras.utils.set_random_seed(settings.seed)
-  envs = _environments(settings)
-  steps = build_steps(envs)
   # Resumes weights, optimizer, step, the algorithm's state and the training
   # environment's generator; refuses another run's checkpoint.
   checkpointer = RunCheckpointer(
       os.path.join(root_dir, "checkpoint"), seed=settings.seed, max_to_keep=1,
       generators=environment_generators(envs.py_env.environment,
                                         settings.seed),
-      fingerprint=dict(fingerprint or {"agent": name}),
+      fingerprint={"agent": name},
       # After the environments and the agent: their bindings are operative.
       config=run_config(settings.entry_point, settings.arguments),
       allow_config_change=settings.allow_config_change,
@@ -357,6 +346,41 @@ def run_agent(root_dir: str, name: str, settings: LoopSettings,
   _train(settings, steps, envs, checkpointer, record, writer, name)
   record.stop()
   checkpointer.save(global_step=envs.global_step, run_state=record.state())
+  return checkpointer, record, resumed_from
+
+
+def run_agent(root_dir: str, name: str, settings: LoopSettings,
+              build_steps: Callable[[RunEnvironments], AgentSteps]) -> dict:
+  """Trains an agent, evaluates it, and writes the run's outputs.
+
+  Args:
+    root_dir: output folder; resumes from root_dir/checkpoint if present.
+    name: the agent's name (in the checkpoint's fingerprint and the
+      metrics).
+    settings: the loop's settings.
+    build_steps: makes the algorithm's `AgentSteps` from the environments.
+
+  Returns:
+    The metrics written to root_dir/metrics.json.
+
+  Raises:
+    CheckpointError: root_dir holds another run's checkpoint.
+    ConfigChangeError: resuming with another operative config, unless
+      `settings.allow_config_change` (the message lists the bindings).
+    UserModelLoadError: a scope's user model files are missing.
+  """
+  root_dir = ensure_writable_dir(root_dir)
+  # A kill in the middle of the last run's export leaves policy.old only.
+  recover_interrupted_export(os.path.join(root_dir, "policy"))
+  tf.keras.utils.set_random_seed(settings.seed)
+  envs = _environments(settings)
+  steps = build_steps(envs)
+  try:
+    checkpointer, record, resumed_from = _train_with_checkpoints(
+        root_dir, name, settings, envs, steps)
+  finally:
+    if steps.close is not None:
+      steps.close()
   export_policy(steps.agent, os.path.join(root_dir, "policy"),
                 envs.global_step, scorer=envs.scorer)
   metrics = _final_metrics(name, settings, steps, envs, checkpointer, record,

@@ -77,6 +77,8 @@ def train_eval(
     epsilon_start: float = 0.5,
     epsilon_end: float = 0.1,
     epsilon_decay_steps: int = 6000,
+    collect_workers: int = 0,
+    ray_address: str | None = None,
     # Training.
     train_steps_per_iteration: int = 2,
     batch_size: int = 256,
@@ -133,6 +135,11 @@ def train_eval(
     epsilon_start: exploration rate at step 0.
     epsilon_end: exploration rate after `epsilon_decay_steps`.
     epsilon_decay_steps: train steps of the linear epsilon decay.
+    collect_workers: W > 0 collects with W Ray workers, each with its own
+      environment of env_batch_size listeners (AH-DQN only; see
+      `agents.q_learning`); 0 collects in this process.
+    ray_address: the Ray cluster of the workers (None: a local Ray on
+      127.0.0.1, cleaned up at the end).
     train_steps_per_iteration: gradient steps per iteration.
     batch_size: transitions per gradient step.
     learning_rate: Adam learning rate.
@@ -196,9 +203,10 @@ def train_eval(
       final_eval_episodes=final_eval_episodes, baselines=tuple(baselines),
       checkpoint_interval=checkpoint_interval,
       summary_interval=summary_interval, progress=progress,
+      collect_batch_size=collect_workers * env_batch_size or None,
       entry_point="train_eval", arguments=arguments,
       allow_config_change=allow_config_change)
   hyperparameters = types.SimpleNamespace(**arguments)
-  check_q_learning_arguments(hyperparameters)
+  check_q_learning_arguments(hyperparameters)  # Before anything is built.
   return run_agent(root_dir, agent_name, settings,
                    lambda envs: q_learning_steps(envs, hyperparameters))
