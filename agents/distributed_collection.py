@@ -37,6 +37,8 @@ from tf_agents.trajectories import policy_step
 from tf_agents.trajectories import trajectory
 
 from agents.score_features import UserModelScoreWrapper
+# Registers LogEpisodeSampler with gin: the agent configs name it.
+import simulator.log_episodes  # noqa: F401  pylint: disable=unused-import
 
 __all__ = ["Collector", "CollectorConfig", "DistributedCollector",
            "policy_weights"]
@@ -89,7 +91,9 @@ class Collector:
     if config.gin_config is not None:
       with gin.unlock_config():
         gin.clear_config()
-        gin.parse_config(config.gin_config)
+        # The learner's config also binds its own entry points (train_eval),
+        # which a worker neither imports nor calls.
+        gin.parse_config(config.gin_config, skip_unknown=True)
     scope = config.env_scope or None
     with gin.config_scope(scope):
       builder = EnvironmentBuilder()

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
+from simulator.ray_session import reap_orphaned_ray
 from tests.conftest import REPO_ROOT
 
 # Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
@@ -119,12 +120,13 @@ def _assert_artefacts_parse(root_dir, finished):
 
 
 def _kill_and_resume(root_dir, num_iterations, kills, seed, tmp_path,
-                     extra=(), stop_at=None):
+                     extra=(), stop_at=None, after_kill=None):
   """Runs the script, SIGKILLs it `kills` times, lets the last run finish.
 
   Kills land at seeded random points, or, with `stop_at` (one step per
   kill), right after the first checkpoint at or past each step (the process
-  stops itself there, see `tests/pause_at_checkpoint.py`).
+  stops itself there, see `tests/pause_at_checkpoint.py`). `after_kill` is
+  called after each kill (to reap what the killed process left).
 
   Returns:
     (metrics, steps at each kill, steps each restart said it resumed from).
@@ -149,6 +151,8 @@ def _kill_and_resume(root_dir, num_iterations, kills, seed, tmp_path,
       proc.send_signal(signal.SIGKILL)
     code = proc.wait(timeout=600)
     log.close()
+    if after_kill is not None and attempt < kills:
+      after_kill()
     output = log_path.read_text()
     if attempt > 0:  # Every restart resumes from the last checkpoint.
       match = _RESUMED.search(output)
@@ -254,3 +258,22 @@ def test_killed_and_resumed_metrics_hold_the_whole_learning_curve(tmp_path):
   assert changed.returncode == 2, changed.stderr[-3000:]
   assert "train_eval.gamma: checkpoint 0.9 vs now 0.5" in changed.stderr
   assert digests(tmp_path / "killed") == before
+
+
+@pytest.mark.slow
+def test_training_with_ray_collect_workers_resumes_after_a_kill(tmp_path):
+  pytest.importorskip("ray")
+  extra = ["train_eval.collect_workers = 2", "train_eval.eval_interval = 10",
+           "train_eval.final_eval_episodes = 16"]
+  root_dir = tmp_path / "run"
+  try:
+    # Killed right after the checkpoint of step 10, Ray workers running.
+    metrics, kill_steps, resumed = _kill_and_resume(
+        root_dir, 20, 1, 0, tmp_path, extra=extra, stop_at=[10],
+        after_kill=reap_orphaned_ray)
+  finally:
+    reap_orphaned_ray()
+  assert resumed == kill_steps == [10]
+  _check_finished(metrics, root_dir, 20, resumed)
+  assert [row[0] for row in metrics["eval_curve"]] == [10, 20]
+  assert metrics["env_steps"] > 0 and np.isfinite(metrics["final_loss"])
