@@ -28,16 +28,22 @@ from agents.portable import PolicyLoadError
 from agents.portable import ScoredTFPolicy
 from agents.portable import load_policy
 from agents.ppo import create_ppo_agent
+from agents.run_loop import AgentSteps
+from agents.run_loop import LoopSettings
+from agents.run_loop import RunEnvironments
+from agents.run_loop import run_agent
 from playlist_sim.policies.score_features import UserModelScoreWrapper
 
 __all__ = [
-    "ActionHeadQNetwork", "BASELINES", "CheckpointError",
-    "GreedyUserModelPolicy", "PREREQUISITES", "PolicyExportError",
-    "PolicyLoadError", "RunCheckpointer", "RunEvaluation", "ScoredTFPolicy",
-    "ScoringPyPolicy", "UserModelScoreWrapper",
+    "ActionHeadQNetwork", "AgentSteps", "BASELINES", "CheckpointError",
+    "GreedyUserModelPolicy", "LoopSettings", "PREREQUISITES",
+    "PolicyExportError", "PolicyLoadError", "RunCheckpointer",
+    "RunEnvironments", "RunEvaluation", "ScoredTFPolicy", "ScoringPyPolicy",
+    "UserModelScoreWrapper",
     "candidate_mask_splitter", "context_from_observation",
     "create_ahdqn_agent", "create_dqn_agent", "create_dqn_network",
     "create_ppo_agent", "eval_env_factory", "export_policy", "load_policy",
     "make_baseline_policy", "portable_policy", "make_env", "make_q_agent",
-    "recover_interrupted_export", "scoped_builder", "split_mismatch",
+    "recover_interrupted_export", "run_agent", "scoped_builder",
+    "split_mismatch",
 ]

@@ -53,7 +53,8 @@ _KEYS = {name: f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
          for name in ("rng_state", "run_fingerprint", "resume_history",
                       "run_config")}
 # Bindings that change how a run is shown, not what it computes.
-_IGNORED_BINDINGS = ("train_eval.progress", "generate_logs.progress")
+_IGNORED_BINDINGS = ("train_eval.progress", "train_ppo.progress",
+                     "train_eval.ray_address", "generate_logs.progress")
 
 
 class CheckpointError(ValueError):
@@ -123,7 +124,7 @@ class RunCheckpointer:
         the agent name); the shapes of the trackables' variables are added.
       max_to_keep: checkpoints kept.
       config: the run's operative config, binding -> value text (see
-        `simulator.runs.operative_bindings`); saved with the first checkpoint
+        `playlist_sim.common.runs.operative_bindings`); saved with the first checkpoint
         and compared on resume.
       allow_config_change: resume even if `config` differs from the
         checkpoint's (the differences are logged, and the new config saved).

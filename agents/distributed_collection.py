@@ -40,6 +40,9 @@ from tf_agents.trajectories import trajectory
 from agents.ahdqn import create_ahdqn_agent
 from simulator.builder import EnvironmentBuilder
 from simulator.ray_session import local_ray
+from playlist_sim.policies.score_features import UserModelScoreWrapper
+# Registers LogEpisodeSampler with gin: the agent configs name it.
+import simulator.log_episodes  # noqa: F401  pylint: disable=unused-import
 
 __all__ = ["Collector", "CollectorConfig", "DistributedCollector",
            "policy_weights"]
@@ -57,12 +60,16 @@ class CollectorConfig:
     seed: base seed.
     network_kwargs: `create_ahdqn_agent` keyword arguments of the learner's
       network (embedding_dim, state_layers, head_layers, history_decay).
+    user_model_scores: the observations carry the environment's user model's
+      P(listen) of each candidate (`UserModelScoreWrapper`), as the
+      learner's do with `train_eval.user_model_scores`.
   """
   gin_config: str | None
   env_scope: str
   batch_size: int
   seed: int
   network_kwargs: tuple[tuple[str, object], ...] = ()
+  user_model_scores: bool = False
 
 
 def policy_weights(policy) -> list[np.ndarray]:
@@ -83,13 +90,18 @@ class Collector:
     if config.gin_config is not None:
       with gin.unlock_config():
         gin.clear_config()
-        gin.parse_config(config.gin_config)
+        # The learner's config also binds its own entry points (train_eval),
+        # which a worker neither imports nor calls.
+        gin.parse_config(config.gin_config, skip_unknown=True)
     scope = config.env_scope or None
     with gin.config_scope(scope):
       builder = EnvironmentBuilder()
     self.env = builder.get_py_env(
         batch_size=config.batch_size,
         seed=int(config.seed) * 1_000_003 + int(worker_index))
+    if config.user_model_scores:
+      self.env = UserModelScoreWrapper(self.env,
+                                       self.env.environment.user_model)
     specs = tf_py_environment.TFPyEnvironment(self.env)
     agent = create_ahdqn_agent(specs.time_step_spec(), specs.action_spec(),
                                self.env.environment.catalog.features,
@@ -156,7 +168,8 @@ class DistributedCollector:
   def __init__(self, num_workers: int = 2, batch_size: int = 64,
                seed: int = 0, env_scope: str = "train",
                network_kwargs: dict | None = None, use_ray: bool = False,
-               ray_address: str | None = None):
+               ray_address: str | None = None,
+               user_model_scores: bool = False):
     """Stores the settings.
 
     Args:
@@ -167,6 +180,7 @@ class DistributedCollector:
       network_kwargs: the learner's `create_ahdqn_agent` network arguments.
       use_ray: run workers as Ray actors (else in this process, in turn).
       ray_address: a Ray cluster address (implies use_ray).
+      user_model_scores: see `CollectorConfig`.
 
     Raises:
       ValueError: if num_workers or batch_size < 1.
@@ -180,7 +194,8 @@ class DistributedCollector:
     self._config = CollectorConfig(
         gin_config=gin.config_str() if self.use_ray else None,
         env_scope=env_scope, batch_size=self.batch_size, seed=int(seed),
-        network_kwargs=tuple(sorted((network_kwargs or {}).items())))
+        network_kwargs=tuple(sorted((network_kwargs or {}).items())),
+        user_model_scores=bool(user_model_scores))
     self._stack = contextlib.ExitStack()
     self._ray = None
     self._workers = []

@@ -1,7 +1,7 @@
 """The environments of an agent run, built from the gin scopes `train`/`eval`.
 
-`train_eval` (AH-DQN, DQN) and `agents.ppo.train_ppo` build their
-environments the same way: an `EnvironmentBuilder` inside each gin scope, so
+The run loop every agent trains in (`agents.run_loop`) builds its
+environments here: an `EnvironmentBuilder` inside each gin scope, so
 one config trains in a learned simulator and evaluates in the listener world
 (configs/ahdqn.gin), and a fresh evaluation environment for every evaluation
 so that, with common random numbers, evaluation episode e is the same play

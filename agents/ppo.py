@@ -8,11 +8,13 @@ the continuous path of the simulator is exercised by a real learner:
 * `create_ppo_agent`: TF-Agents' `PPOClipAgent` with an
   `ActorDistributionNetwork` (a Gaussian squashed into the feature bounds)
   and a `ValueNetwork`, both over `SessionStateFeatures` of the observation;
-* `train_ppo`: the on-policy loop of TF-Agents' PPO example (collect full
-  episodes into a `TFUniformReplayBuffer`, train on all of it, clear it),
-  with the same environments (gin scopes `train`, `eval`), evaluation,
-  checkpoint/resume, policy export, baselines and outputs as
-  `agents.train_eval.train_eval`, which calls it for agent_name='ppo'.
+* `ppo_steps`: the on-policy steps of TF-Agents' PPO example (collect full
+  episodes into a `TFUniformReplayBuffer`, train on all of it, clear it);
+* `train_ppo`: runs them in the run loop every agent shares
+  (`agents.run_loop`: the same environments, gin scopes `train` and `eval`,
+  evaluation, checkpoint/resume with metrics carried across resumes and a
+  changed config refused, policy export, baselines and outputs as
+  `agents.train_eval.train_eval`, which calls it for agent_name='ppo').
 
 configs/ppo.gin binds `EnvironmentBuilder.track_sampler =
 @ContinuousTrackSampler()`; baselines that pick pool slots (popularity,
@@ -20,8 +22,7 @@ cosine, greedy) cannot run in that environment: compare them from an AH-DQN
 run on the same held-out episodes (same eval seed, common random numbers).
 """
 
-import os
-import time
+from types import SimpleNamespace
 from typing import Sequence
 
 import gin
@@ -29,26 +30,19 @@ import numpy as np
 import tensorflow as tf
 from tf_agents.agents.ppo import ppo_clip_agent
 from tf_agents.drivers import dynamic_episode_driver
-from tf_agents.environments import tf_py_environment
-from tf_agents.eval import metric_utils
-from tf_agents.metrics import tf_metrics
 from tf_agents.networks import actor_distribution_network
 from tf_agents.networks import value_network
 from tf_agents.replay_buffers import tf_uniform_replay_buffer
 from tf_agents.trajectories import time_step as ts
 from tf_agents.typing import types
 from tf_agents.utils import common
-from tqdm.auto import tqdm
 
-from agents.checkpointing import RunCheckpointer, environment_generators
-from playlist_sim.evaluation.comparison import run_metrics
-from agents.environments import RunEvaluation, make_env
-from agents.export import export_policy
 from agents.networks import OBSERVATION_KEYS
-from playlist_sim.common.io_utils import ensure_writable_dir
-from playlist_sim.common.runs import write_run_files
+from agents.run_loop import ITERATION_COUNTERS, AgentSteps, LoopSettings
+from agents.run_loop import RunEnvironments, run_agent
 
-__all__ = ["SessionStateFeatures", "create_ppo_agent", "train_ppo"]
+__all__ = ["SessionStateFeatures", "create_ppo_agent", "ppo_steps",
+           "train_ppo"]
 
 
 class SessionStateFeatures(tf.keras.layers.Layer):
@@ -166,7 +160,7 @@ def create_ppo_agent(time_step_spec: ts.TimeStep,
   return agent
 
 
-@gin.configurable(denylist=["root_dir"])
+@gin.configurable(denylist=["root_dir", "allow_config_change"])
 def train_ppo(root_dir: str,
               num_iterations: int = 200,
               seed: int = 0,
@@ -189,7 +183,8 @@ def train_ppo(root_dir: str,
               importance_ratio_clipping: float = 0.2,
               entropy_regularization: float = 0.0,
               lambda_value: float = 0.95,
-              gradient_clipping: float | None = 0.5) -> dict:
+              gradient_clipping: float | None = 0.5,
+              allow_config_change: bool = False) -> dict:
   """Trains PPO on-policy, evaluates it, and writes the run's outputs.
 
   Called by `train_eval(agent_name='ppo')`, which passes its shared
@@ -206,7 +201,7 @@ def train_ppo(root_dir: str,
     eval_interval: iterations between evaluations.
     num_eval_episodes: episodes per periodic evaluation.
     final_eval_episodes: episodes of the final evaluation and baselines.
-    baselines: baselines of the final comparison (see `agents.comparison`;
+    baselines: baselines of the final comparison (see `playlist_sim.evaluation.comparison`;
       only those that take a continuous action, i.e. "random").
     checkpoint_interval: iterations between checkpoints.
     progress: show a progress bar.
@@ -223,105 +218,89 @@ def train_ppo(root_dir: str,
     entropy_regularization: see `create_ppo_agent`.
     lambda_value: see `create_ppo_agent`.
     gradient_clipping: see `create_ppo_agent`.
+    allow_config_change: resume a checkpoint even if the operative config
+      (gin bindings and these arguments) differs from the one it was trained
+      with.
 
   Returns:
-    The metrics written to root_dir/metrics.json.
+    The metrics written to root_dir/metrics.json (the evaluation curve's
+    rows are [iteration, seconds, mean return]; curve, loss history,
+    environment steps and wall time cover the whole run across resumes).
+
+  Raises:
+    ValueError: if the continuous sampler does not clip actions.
+    ConfigChangeError: resuming with another operative config (the message
+      lists the differing bindings), unless `allow_config_change`.
   """
-  root_dir = ensure_writable_dir(root_dir)
-  tf.keras.utils.set_random_seed(seed)
-  train_py_env = make_env("train", env_batch_size, seed)
-  if not getattr(train_py_env.environment.track_sampler, "clip_actions",
+  arguments = dict(locals())  # Before any other local: the run's arguments.
+  settings = LoopSettings(
+      num_iterations=num_iterations, seed=seed, env_batch_size=env_batch_size,
+      eval_batch_size=eval_batch_size,
+      eval_common_random_numbers=eval_common_random_numbers,
+      eval_interval=eval_interval, num_eval_episodes=num_eval_episodes,
+      final_eval_episodes=final_eval_episodes, baselines=tuple(baselines),
+      checkpoint_interval=checkpoint_interval, summary_interval=1,
+      progress=progress, entry_point="train_ppo", arguments=arguments,
+      allow_config_change=allow_config_change)
+  hyperparameters = SimpleNamespace(**arguments)
+  return run_agent(root_dir, "ppo", settings,
+                   lambda envs: ppo_steps(envs, hyperparameters))
+
+
+def ppo_steps(envs: RunEnvironments, hp: SimpleNamespace) -> AgentSteps:
+  """PPO's collect (full episodes) and train (all of them, then clear) steps.
+
+  Args:
+    envs: the run's environments, step variable and train metrics.
+    hp: `train_ppo`'s arguments.
+
+  Returns:
+    The steps the run loop calls; progress is counted in iterations (the
+    agent's step counter advances once per epoch).
+
+  Raises:
+    ValueError: if the continuous sampler does not clip actions.
+  """
+  if not getattr(envs.py_env.environment.track_sampler, "clip_actions",
                  False):
     raise ValueError(
         "PPO's policies sample actions without clipping them to the action "
         "spec, which the environment refuses: set "
         "ContinuousTrackSampler.clip_actions = True (as configs/ppo.gin does)")
-  evaluation = RunEvaluation(train_py_env.environment.user_model,
-                             eval_batch_size, seed,
-                             eval_common_random_numbers)
-  train_env = tf_py_environment.TFPyEnvironment(train_py_env)
-  global_step = tf.Variable(0, dtype=tf.int64, trainable=False,
-                            name="global_step")
+  tf_env = envs.tf_env
   agent = create_ppo_agent(
-      train_env.time_step_spec(), train_env.action_spec(),
-      train_py_env.environment.catalog.features,
-      tf.keras.optimizers.Adam(learning_rate=learning_rate),
-      actor_layers=actor_layers, value_layers=value_layers,
-      num_epochs=num_epochs, discount_factor=discount_factor,
-      importance_ratio_clipping=importance_ratio_clipping,
-      entropy_regularization=entropy_regularization,
-      lambda_value=lambda_value, gradient_clipping=gradient_clipping,
-      train_step_counter=global_step)
+      tf_env.time_step_spec(), tf_env.action_spec(),
+      envs.py_env.environment.catalog.features,
+      tf.keras.optimizers.Adam(learning_rate=hp.learning_rate),
+      actor_layers=hp.actor_layers, value_layers=hp.value_layers,
+      num_epochs=hp.num_epochs, discount_factor=hp.discount_factor,
+      importance_ratio_clipping=hp.importance_ratio_clipping,
+      entropy_regularization=hp.entropy_regularization,
+      lambda_value=hp.lambda_value, gradient_clipping=hp.gradient_clipping,
+      train_step_counter=envs.global_step)
   replay_buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
-      agent.collect_data_spec, batch_size=train_env.batch_size,
-      max_length=max_steps_per_row)
-  train_metrics = [tf_metrics.NumberOfEpisodes(), tf_metrics.EnvironmentSteps(),
-                   tf_metrics.AverageReturnMetric(
-                       batch_size=train_env.batch_size, buffer_size=100)]
-  # As train_eval's: the environment's generator state and a fingerprint
-  # live in the checkpoint; another run's checkpoint is refused.
-  checkpointer = RunCheckpointer(
-      os.path.join(root_dir, "checkpoint"), seed=seed, max_to_keep=1,
-      generators=environment_generators(train_py_env.environment, seed),
-      fingerprint={"agent": "ppo"},
-      agent=agent, policy=agent.policy, global_step=global_step,
-      metrics=metric_utils.MetricsGroup(train_metrics, "train_metrics"))
-  resumed_from = checkpointer.restore() // num_epochs
+      agent.collect_data_spec, batch_size=tf_env.batch_size,
+      max_length=hp.max_steps_per_row)
+  collect_run = common.function(dynamic_episode_driver.DynamicEpisodeDriver(
+      tf_env, agent.collect_policy,
+      observers=[replay_buffer.add_batch] + envs.train_metrics,
+      num_episodes=hp.collect_episodes_per_iteration or hp.env_batch_size).run)
+  carried = {"time_step": None, "policy_state": None}
 
-  collect = common.function(dynamic_episode_driver.DynamicEpisodeDriver(
-      train_env, agent.collect_policy,
-      observers=[replay_buffer.add_batch] + train_metrics,
-      num_episodes=collect_episodes_per_iteration or env_batch_size).run)
+  def collect() -> None:
+    carried["time_step"], carried["policy_state"] = collect_run(**carried)
 
   @common.function
   def train_step():
     return agent.train(replay_buffer.gather_all())
 
-  train_writer = tf.summary.create_file_writer(os.path.join(root_dir, "train"))
-  evaluation.attach(agent.policy, os.path.join(root_dir, "eval"),
-                    global_step)
-
-  curve, loss = [], float("nan")
-  env_steps_start = int(train_metrics[1].result().numpy())
-  start = time.perf_counter()
-  time_step = policy_state = None
-  bar = tqdm(total=num_iterations, initial=resumed_from, unit="iter",
-             disable=not progress, desc="ppo", dynamic_ncols=True)
-  for iteration in range(resumed_from + 1, num_iterations + 1):
-    time_step, policy_state = collect(time_step=time_step,
-                                      policy_state=policy_state)
+  def train(remaining: int) -> float:
+    del remaining  # One iteration is one unit of progress.
     loss = float(train_step().loss.numpy())
-    replay_buffer.clear()
-    bar.update(1)
-    with train_writer.as_default():
-      tf.summary.scalar("loss", loss, step=global_step)
-      for metric in train_metrics:
-        tf.summary.scalar(f"Metrics/{metric.name}", metric.result(),
-                          step=global_step)
-    if iteration % eval_interval == 0 or iteration == num_iterations:
-      curve.append((iteration, round(time.perf_counter() - start, 1),
-                    float(evaluation.evaluate(num_eval_episodes).mean())))
-      bar.set_postfix(loss=f"{loss:.3f}", eval_return=f"{curve[-1][2]:.2f}")
-    if iteration % checkpoint_interval == 0:
-      checkpointer.save(global_step=global_step)
-  bar.close()
-  seconds = time.perf_counter() - start
-  trained = max(num_iterations - resumed_from, 0)
-  env_steps = int(train_metrics[1].result().numpy()) - env_steps_start
-  checkpointer.save(global_step=global_step)
-  export_policy(agent, os.path.join(root_dir, "policy"), global_step)
-  comparison = evaluation.compare("ppo", baselines, final_eval_episodes)
-  metrics = run_metrics("ppo", comparison, curve, loss if trained else None,
-                        env_steps, seconds, final_eval_episodes)
-  if evaluation.split_warning:
-    metrics["split_warning"] = evaluation.split_warning
-  metrics.update(
-      global_step=int(global_step.numpy()),
-      iterations=max(num_iterations, resumed_from),
-      resumed_from_iteration=resumed_from,
-      resume_history=checkpointer.resumed_from_steps,
-      train_iterations=trained,
-      iterations_per_s=trained / max(seconds, 1e-9))
-  write_run_files(root_dir, metrics)
-  train_py_env.close()
-  return metrics
+    replay_buffer.clear()  # On-policy: the next iteration collects afresh.
+    return loss
+
+  return AgentSteps(
+      agent=agent, collect=collect, train=train,
+      progress=lambda: int(envs.global_step.numpy()) // hp.num_epochs,
+      counters=ITERATION_COUNTERS, unit="iter")

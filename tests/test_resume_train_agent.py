@@ -2,13 +2,16 @@
 
 Each run kills the script at random points (a seeded number of new
 checkpoints, then a seeded delay, so kills land in training, in checkpoint
-writes and in evaluation alike), restarts it on the same root_dir, and checks that it
-resumes from the last checkpoint, that checkpoint steps never go backwards,
-that every artefact parses, and that the final policy is within noise of an
-uninterrupted run's.
+writes and in evaluation alike) or, where a test needs to know the step, at
+a fixed point (the script stops itself right after a given checkpoint, see
+`tests/pause_at_checkpoint.py`), restarts it on the same root_dir, and
+checks that it resumes from the last checkpoint, that checkpoint steps never
+go backwards, that every artefact parses, and that the final policy is
+within noise of an uninterrupted run's.
 """
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -20,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
+from simulator.ray_session import reap_orphaned_ray
 from tests.conftest import REPO_ROOT
 
 # Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
@@ -39,26 +43,46 @@ TINY = [
     "train_eval.baselines = ('random',)", "train_eval.progress = False",
     "train_eval.checkpoint_interval = 5",
 ]
+# tests/pause_at_checkpoint.py's variable (not imported here: it patches the
+# checkpointer of the process that imports it).
+_STOP_VAR = "STOP_AFTER_STEP"
 _RESUMED = re.compile(r"resumed from \S+ at step (\d+)")
 
 
-def _command(root_dir, num_iterations, extra=()):
+def _command(root_dir, num_iterations, extra=(), stoppable=False):
   # -v: the "saved checkpoint at step" lines the kills are timed by.
   cmd = [sys.executable, "scripts/train_agent.py", "--gin_file",
          "configs/world.gin", "--root_dir", str(root_dir), "--seed", "3",
          "-v"]
+  if stoppable:  # Every attempt alike: the import is part of the config.
+    cmd += ["--gin_imports", "tests.pause_at_checkpoint"]
   for binding in (TINY + [f"train_eval.num_iterations = {num_iterations}"] +
                   list(extra)):
     cmd += ["--gin_bindings", binding]
   return cmd
 
 
-def _start(root_dir, num_iterations, log_path, extra):
+def _start(root_dir, num_iterations, log_path, extra, stoppable=False,
+           stop_after=None):
   log = open(log_path, "w")  # pylint: disable=consider-using-with
-  proc = subprocess.Popen(_command(root_dir, num_iterations, extra),
-                          cwd=REPO_ROOT,
-                          stdout=log, stderr=subprocess.STDOUT)
+  env = {k: v for k, v in os.environ.items()
+         if k != _STOP_VAR}
+  if stop_after is not None:
+    env[_STOP_VAR] = str(stop_after)
+  proc = subprocess.Popen(
+      _command(root_dir, num_iterations, extra, stoppable=stoppable),
+      cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
   return proc, log
+
+
+def _wait_until_stopped(proc, timeout=240.0):
+  """Waits until the process has stopped itself (SIGSTOP) or ended."""
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline and proc.poll() is None:
+    with open(f"/proc/{proc.pid}/stat") as f:
+      if f.read().rsplit(")", 1)[1].split()[0] == "T":
+        return
+    time.sleep(0.02)
 
 
 def _latest_step(root_dir) -> int:
@@ -96,8 +120,13 @@ def _assert_artefacts_parse(root_dir, finished):
 
 
 def _kill_and_resume(root_dir, num_iterations, kills, seed, tmp_path,
-                     extra=()):
+                     extra=(), stop_at=None, after_kill=None):
   """Runs the script, SIGKILLs it `kills` times, lets the last run finish.
+
+  Kills land at seeded random points, or, with `stop_at` (one step per
+  kill), right after the first checkpoint at or past each step (the process
+  stops itself there, see `tests/pause_at_checkpoint.py`). `after_kill` is
+  called after each kill (to reap what the killed process left).
 
   Returns:
     (metrics, steps at each kill, steps each restart said it resumed from).
@@ -107,8 +136,14 @@ def _kill_and_resume(root_dir, num_iterations, kills, seed, tmp_path,
   previous = 0
   for attempt in range(kills + 1):
     log_path = tmp_path / f"attempt{attempt}.log"
-    proc, log = _start(root_dir, num_iterations, log_path, extra)
-    if attempt < kills:
+    stop_after = (stop_at[attempt] if stop_at is not None and attempt < kills
+                  else None)
+    proc, log = _start(root_dir, num_iterations, log_path, extra,
+                       stoppable=stop_at is not None, stop_after=stop_after)
+    if stop_after is not None:
+      _wait_until_stopped(proc)
+      proc.send_signal(signal.SIGKILL)
+    elif attempt < kills:
       # Progress between kills is counted in checkpoints, not seconds, so a
       # fast machine does not finish the run before the last kill.
       _wait_for_new_checkpoints(proc, log_path, int(rng.integers(1, 4)))
@@ -116,6 +151,8 @@ def _kill_and_resume(root_dir, num_iterations, kills, seed, tmp_path,
       proc.send_signal(signal.SIGKILL)
     code = proc.wait(timeout=600)
     log.close()
+    if after_kill is not None and attempt < kills:
+      after_kill()
     output = log_path.read_text()
     if attempt > 0:  # Every restart resumes from the last checkpoint.
       match = _RESUMED.search(output)
@@ -185,10 +222,12 @@ def test_killed_and_resumed_metrics_hold_the_whole_learning_curve(tmp_path):
   extra = ["train_eval.final_eval_episodes = 16", "train_eval.eval_interval = 4",
            "train_eval.summary_interval = 2"]
   whole, _, _ = _kill_and_resume(tmp_path / "whole", 30, 0, 0, tmp_path,
-                                 extra=extra)
+                                 extra=extra, stop_at=[])
+  # Killed right after the checkpoints of steps 10 and 20 (saved every 5):
+  # each attempt stops itself there, so it cannot finish before the kill.
   killed, kill_steps, resumed = _kill_and_resume(
-      tmp_path / "killed", 30, 2, 1, tmp_path, extra=extra)
-  assert resumed == kill_steps and min(resumed) > 0
+      tmp_path / "killed", 30, 2, 1, tmp_path, extra=extra, stop_at=[10, 20])
+  assert resumed == kill_steps == [10, 20]
   # Every evaluation and loss record of the run, not only the last process'.
   assert ([row[0] for row in killed["eval_curve"]] ==
           [row[0] for row in whole["eval_curve"]])
@@ -204,7 +243,8 @@ def test_killed_and_resumed_metrics_hold_the_whole_learning_curve(tmp_path):
   def digests(root):
     return {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
   before = digests(tmp_path / "killed")
-  again = subprocess.run(_command(tmp_path / "killed", 30, extra),
+  again = subprocess.run(_command(tmp_path / "killed", 30, extra,
+                                  stoppable=True),
                          cwd=REPO_ROOT, capture_output=True, text=True,
                          timeout=600)
   assert again.returncode == 0, again.stderr[-3000:]
@@ -212,8 +252,28 @@ def test_killed_and_resumed_metrics_hold_the_whole_learning_curve(tmp_path):
   assert digests(tmp_path / "killed") == before
   # Other hyperparameters: refused, naming the binding.
   changed = subprocess.run(
-      _command(tmp_path / "killed", 30, extra + ["train_eval.gamma = 0.5"]),
+      _command(tmp_path / "killed", 30, extra + ["train_eval.gamma = 0.5"],
+               stoppable=True),
       cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
   assert changed.returncode == 2, changed.stderr[-3000:]
   assert "train_eval.gamma: checkpoint 0.9 vs now 0.5" in changed.stderr
   assert digests(tmp_path / "killed") == before
+
+
+@pytest.mark.slow
+def test_training_with_ray_collect_workers_resumes_after_a_kill(tmp_path):
+  pytest.importorskip("ray")
+  extra = ["train_eval.collect_workers = 2", "train_eval.eval_interval = 10",
+           "train_eval.final_eval_episodes = 16"]
+  root_dir = tmp_path / "run"
+  try:
+    # Killed right after the checkpoint of step 10, Ray workers running.
+    metrics, kill_steps, resumed = _kill_and_resume(
+        root_dir, 20, 1, 0, tmp_path, extra=extra, stop_at=[10],
+        after_kill=reap_orphaned_ray)
+  finally:
+    reap_orphaned_ray()
+  assert resumed == kill_steps == [10]
+  _check_finished(metrics, root_dir, 20, resumed)
+  assert [row[0] for row in metrics["eval_curve"]] == [10, 20]
+  assert metrics["env_steps"] > 0 and np.isfinite(metrics["final_loss"])

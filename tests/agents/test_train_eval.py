@@ -79,6 +79,14 @@ def test_train_eval_writes_outputs_and_resumes(tmp_path, agent_name, extra):
                      match="train_eval.num_iterations: checkpoint 3 vs now 5"):
     train_eval_lib.train_eval(str(tmp_path), agent_name=agent_name,
                               num_iterations=5, **TINY_RUN, **extra)
+  # So does another world (same shapes): its bindings are operative too.
+  _parse_tiny_world()
+  gin.parse_config(["ParametricListener.bias = -1.0"])
+  with pytest.raises(agents.CheckpointError,
+                     match="ParametricListener.bias: checkpoint -1.5 vs now "
+                           "-1.0"):
+    train_eval_lib.train_eval(str(tmp_path), agent_name=agent_name,
+                              num_iterations=3, **TINY_RUN, **extra)
   _parse_tiny_world()
   resumed = train_eval_lib.train_eval(str(tmp_path), agent_name=agent_name,
                                       num_iterations=5, **TINY_RUN, **extra,
@@ -96,7 +104,7 @@ def test_train_eval_writes_outputs_and_resumes(tmp_path, agent_name, extra):
   assert resumed["wall_time_s"] > metrics["wall_time_s"]
 
 
-def _ppo_run(root_dir, num_iterations):
+def _ppo_run(root_dir, num_iterations, bindings=(), **kwargs):
   _parse_tiny_world()
   gin.parse_config(["EnvironmentBuilder.track_sampler = "
                     "@ContinuousTrackSampler()",
@@ -104,18 +112,22 @@ def _ppo_run(root_dir, num_iterations):
                     # Epochs are unrolled in the traced train step.
                     "train_ppo.num_epochs = 1",
                     "train_ppo.actor_layers = (8,)",
-                    "train_ppo.value_layers = (8,)"])
+                    "train_ppo.value_layers = (8,)", *bindings])
   return train_eval_lib.train_eval(
       root_dir, agent_name="ppo", num_iterations=num_iterations,
       env_batch_size=4, eval_batch_size=4, eval_interval=1,
       num_eval_episodes=4, final_eval_episodes=4, checkpoint_interval=1,
-      progress=False, baselines=("random",))
+      progress=False, baselines=("random",), **kwargs)
 
 
 def test_ppo_train_eval_smoke_run(tmp_path):
   metrics = _ppo_run(str(tmp_path), 2)
   assert np.isfinite(metrics["final_loss"])
   assert metrics["iterations"] == 2 and len(metrics["eval_curve"]) == 2
+  for key in ("final_eval_return", "best_eval_return", "global_step",
+              "loss_history", "env_steps", "wall_time_s", "iterations_per_s",
+              "resumed_from_iteration", "train_iterations", "resume_history"):
+    assert key in metrics, key
   assert set(metrics["policies"]) == {"ppo", "random"}
   assert (tmp_path / "policy" / "saved_model.pb").exists()
   assert json.loads((tmp_path / "metrics.json").read_text())["agent"] == "ppo"
@@ -126,13 +138,42 @@ def test_ppo_train_eval_smoke_run(tmp_path):
                               num_iterations=3, **TINY_RUN)
 
 
-@pytest.mark.slow
-def test_ppo_train_eval_resumes(tmp_path):
-  _ppo_run(str(tmp_path), 2)
-  resumed = _ppo_run(str(tmp_path), 3)
+class _Interrupted(Exception):
+  """Stands for a kill: raised in the middle of a run."""
+
+
+def test_ppo_interrupted_run_resumes_with_its_whole_curve(tmp_path,
+                                                          monkeypatch):
+  evaluate = agent_envs.RunEvaluation.evaluate
+  calls = []
+
+  def interrupted_at_the_third(self, num_episodes):
+    calls.append(num_episodes)
+    if len(calls) == 3:  # Iteration 3: iterations 1 and 2 are checkpointed.
+      raise _Interrupted()
+    return evaluate(self, num_episodes)
+  monkeypatch.setattr(agent_envs.RunEvaluation, "evaluate",
+                      interrupted_at_the_third)
+  with pytest.raises(_Interrupted):
+    _ppo_run(str(tmp_path), 4)
+  monkeypatch.setattr(agent_envs.RunEvaluation, "evaluate", evaluate)
+
+  # Another hyperparameter: refused, naming the binding.
+  with pytest.raises(agents.CheckpointError,
+                     match="train_ppo.entropy_regularization: checkpoint "
+                           "0.0 vs now 0.1"):
+    _ppo_run(str(tmp_path), 4, ["train_ppo.entropy_regularization = 0.1"])
+
+  resumed = _ppo_run(str(tmp_path), 4)
   assert resumed["resumed_from_iteration"] == 2
   assert resumed["resume_history"] == [2]  # Global steps (one epoch each).
-  assert resumed["train_iterations"] == 1 and np.isfinite(resumed["final_loss"])
+  assert resumed["iterations"] == 4 and resumed["train_iterations"] == 2
+  # The evaluations and losses of the interrupted process are kept.
+  assert [row[0] for row in resumed["eval_curve"]] == [1, 2, 3, 4]
+  assert [row[0] for row in resumed["loss_history"]] == [1, 2, 3, 4]
+  seconds = [row[1] for row in resumed["eval_curve"]]
+  assert seconds == sorted(seconds)
+  assert resumed["env_steps"] > 0 and np.isfinite(resumed["final_loss"])
 
 
 def test_ppo_needs_a_continuous_action_spec(small_world):

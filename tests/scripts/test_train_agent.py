@@ -27,17 +27,28 @@ TINY = [
 ]
 
 
-def test_train_agent_script_trains_and_reports(tmp_path):
+# PPO in the same tiny world: the continuous sampler and small networks.
+TINY_PPO = TINY + [
+    "train_eval.agent_name = 'ppo'",
+    "EnvironmentBuilder.track_sampler = @ContinuousTrackSampler()",
+    "ContinuousTrackSampler.clip_actions = True",
+    "train_ppo.num_epochs = 1", "train_ppo.actor_layers = (8,)",
+    "train_ppo.value_layers = (8,)",
+]
+
+
+@pytest.mark.parametrize("agent,bindings", [("ahdqn", TINY), ("ppo", TINY_PPO)])
+def test_train_agent_script_trains_and_reports(tmp_path, agent, bindings):
   cmd = [sys.executable, "scripts/train_agent.py", "--gin_file",
          "configs/world.gin", "--root_dir", str(tmp_path), "--seed", "1"]
-  for binding in TINY:
+  for binding in bindings:
     cmd += ["--gin_bindings", binding]
   out = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True,
                        timeout=300)
   assert out.returncode == 0, out.stderr[-3000:]
   assert "final eval return" in out.stdout and "random" in out.stdout
   metrics = json.loads((tmp_path / "metrics.json").read_text())
-  assert metrics["global_step"] == 2 and metrics["agent"] == "ahdqn"
+  assert metrics["global_step"] == 2 and metrics["agent"] == agent
   assert (tmp_path / "policy" / "saved_model.pb").exists()
   assert (tmp_path / "operative_config.gin").exists()
 
