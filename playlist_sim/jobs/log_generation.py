@@ -293,6 +293,48 @@ def _session_table(rows: pa.Table, prop_keys: np.ndarray,
                    kept_episodes: np.ndarray, max_length: int | None,
                    seed: int) -> pa.Table:
   """Turns tracker rows of the kept sessions into the public log table."""
+  col = _kept_rows(rows, kept_episodes, max_length)
+  episode = col["episode_id"]
+  key = episode * 10**6 + col["step"]
+  sorter = np.argsort(prop_keys, kind="stable")
+  found = sorter[np.searchsorted(prop_keys, key, sorter=sorter)]
+  level = _level_index(col["response"], levels)
+  starts = np.r_[True, episode[1:] != episode[:-1]]
+  session_index = np.cumsum(starts) - 1
+  lengths = np.bincount(session_index)
+  # A session's last kept row is where its listener left unless the session
+  # was cut there or ran into the environment's length cap.
+  left = np.r_[starts[1:], True] & np.isin(
+      col["termination_reason"], ["consecutive_skips", "listener_left"])
+  context = _listening_context(np.random.default_rng(seed + 1), starts,
+                               session_index, level, left)
+  users = col["user_id"]
+  # Premium is a listener's, and an exact quota of listeners has it, so the
+  # row share does not wander with which listeners' sessions were kept.
+  num_users = users.max() + 1
+  context["premium"] = (np.random.default_rng([seed, 7]).permutation(
+      num_users) < round(_PREMIUM_SHARE * num_users))[users]
+  data = {
+      "session_id": np.char.add("s_", np.char.zfill(
+          episode.astype(str), 8)),
+      "session_position": (np.arange(len(episode)) -
+                           np.flatnonzero(starts)[session_index] + 1),
+      "session_length": lengths[session_index],
+      "track_id_clean": col["track_id"].astype(str),
+      **flags_from_levels(level),
+      **{name: context[name] for name in _CONTEXT_COLUMNS},
+      "user_id": users.astype(np.int64),
+      "play_mode_id": col["play_mode_id"].astype(np.int64),
+      "propensity": prop_values[found].astype(np.float64),
+  }
+  schema = {**logs.SESSION_DTYPES, **logs.EXTRA_SESSION_DTYPES}
+  return pa.table({k: pa.array(v, schema[k] if k != "date" else pa.date32())
+                   for k, v in data.items()})
+
+
+def _kept_rows(rows: pa.Table, kept_episodes: np.ndarray,
+               max_length: int | None) -> dict[str, np.ndarray]:
+  """The tracker columns of the kept sessions' rows, in session order."""
   col = {k: rows.column(k).to_numpy(zero_copy_only=False)
          for k in ("episode_id", "play_mode_id", "user_id", "step",
                    "track_id", "response", "termination_reason")}
@@ -301,36 +343,29 @@ def _session_table(rows: pa.Table, prop_keys: np.ndarray,
     keep &= col["step"] < max_length
   col = {k: v[keep] for k, v in col.items()}
   order = np.lexsort((col["step"], col["episode_id"]))
-  col = {k: v[order] for k, v in col.items()}
-  episode = col["episode_id"]
-  n = len(episode)
-  key = episode * 10**6 + col["step"]
-  sorter = np.argsort(prop_keys, kind="stable")
-  found = sorter[np.searchsorted(prop_keys, key, sorter=sorter)]
-  propensity = prop_values[found].astype(np.float64)
+  return {k: v[order] for k, v in col.items()}
 
-  level = _level_index(col["response"], levels)
-  starts = np.r_[True, episode[1:] != episode[:-1]]
-  session_index = np.cumsum(starts) - 1
-  lengths = np.bincount(session_index)
-  position = np.arange(n) - np.flatnonzero(starts)[session_index] + 1
-  # A session's last kept row is where its listener left unless the session
-  # was cut there or ran into the environment's length cap.
-  last_row = np.r_[starts[1:], True]
-  left = last_row & np.isin(col["termination_reason"],
-                            ["consecutive_skips", "listener_left"])
 
-  rng = np.random.default_rng(seed + 1)
-  num_sess = len(lengths)
+#: The session-metadata columns, in the public layout's order.
+_CONTEXT_COLUMNS = (
+    "context_switch", "no_pause_before_play", "short_pause_before_play",
+    "long_pause_before_play", "hist_user_behavior_n_seekfwd",
+    "hist_user_behavior_n_seekback", "hist_user_behavior_is_shuffle",
+    "hour_of_day", "date", "premium", "context_type",
+    "hist_user_behavior_reason_start", "hist_user_behavior_reason_end")
+
+
+def _listening_context(rng: np.random.Generator, starts: np.ndarray,
+                       session_index: np.ndarray, level: np.ndarray,
+                       left: np.ndarray) -> dict[str, np.ndarray]:
+  """The metadata columns a session log carries beside the outcomes.
+
+  The draws keep one order (the logs of a seed stay byte-identical).
+  """
+  n, num_sess = len(starts), int(session_index[-1]) + 1
   hour = rng.integers(0, 24, num_sess)
   day = rng.integers(0, 80, num_sess)
   shuffle = rng.random(num_sess) < _SHUFFLE_SHARE
-  users = col["user_id"]
-  # Premium is a listener's, and an exact quota of listeners has it, so the
-  # row share does not wander with which listeners' sessions were kept.
-  num_users = users.max() + 1
-  premium = (np.random.default_rng([seed, 7]).permutation(num_users) <
-             round(_PREMIUM_SHARE * num_users))[users]
   pause = rng.random(n)
   switch = (rng.random(n) < _CONTEXT_SWITCH_SHARE * n / max(n - num_sess, 1)
             ) & ~starts
@@ -346,13 +381,7 @@ def _session_table(rows: pa.Table, prop_keys: np.ndarray,
                                     size=num_sess)[session_index[starts]]
   dates = np.array([_FIRST_DATE + datetime.timedelta(days=int(d))
                     for d in day])
-  data = {
-      "session_id": np.char.add("s_", np.char.zfill(
-          episode.astype(str), 8)),
-      "session_position": position,
-      "session_length": lengths[session_index],
-      "track_id_clean": col["track_id"].astype(str),
-      **flags_from_levels(level),
+  return {
       "context_switch": switch.astype(np.int64),
       "no_pause_before_play": (pause < 0.85).astype(np.int64),
       "short_pause_before_play": ((pause >= 0.85) & (pause < 0.95)
@@ -365,17 +394,10 @@ def _session_table(rows: pa.Table, prop_keys: np.ndarray,
       "hist_user_behavior_is_shuffle": shuffle[session_index],
       "hour_of_day": hour[session_index],
       "date": dates[session_index],
-      "premium": premium,
       "context_type": context,
       "hist_user_behavior_reason_start": reason_start.astype(str),
       "hist_user_behavior_reason_end": reason_end,
-      "user_id": users.astype(np.int64),
-      "play_mode_id": col["play_mode_id"].astype(np.int64),
-      "propensity": propensity,
   }
-  schema = {**logs.SESSION_DTYPES, **logs.EXTRA_SESSION_DTYPES}
-  return pa.table({k: pa.array(v, schema[k] if k != "date" else pa.date32())
-                   for k, v in data.items()})
 
 
 def _reason_end(rng: np.random.Generator, level: np.ndarray,
