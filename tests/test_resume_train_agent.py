@@ -187,7 +187,10 @@ def test_one_sigkill_then_resume(tmp_path):
   root_dir = tmp_path / "run"
   metrics, kill_steps, resumed = _kill_and_resume(
       root_dir, 30, 1, 0, tmp_path,
-      extra=["train_eval.final_eval_episodes = 16"])
+      # Killed right after a checkpoint, so that the run cannot finish
+      # first (the slow five-kill test kills at random points of a longer
+      # run).
+      extra=["train_eval.final_eval_episodes = 16"], stop_at=[15])
   assert resumed == kill_steps and resumed[0] > 0
   _check_finished(metrics, root_dir, 30, resumed)
 
