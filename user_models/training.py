@@ -7,6 +7,9 @@ early stopping on a validation share of the training sessions, and writes
 into root_dir:
 
 * `user_model.keras`: the model (`user_models.KerasUserModel` serves it);
+* `leaving_model.json`: when listeners leave, fitted on the training
+  sessions (`simulator.leaving`; the learned simulator's session end,
+  summarised under `leaving_model` in metrics.json);
 * `reliability.png`: the reliability diagram of P(skip) on held-out rows
   (its title names the split: held-out sessions or held-out users);
 * `metrics.json` (+ the gin configs): `auc`, `log_loss`, `ece` of
