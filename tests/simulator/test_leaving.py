@@ -175,3 +175,29 @@ def test_leaving_draws_are_seeded_and_batched(small_world, crn):
   # Geometric lengths with P(stay) = 0.5: mean 2 tracks.
   assert 1.5 < first.mean() < 2.6
   assert not np.array_equal(first, lengths(6))
+
+
+def test_agent_config_gives_the_leaving_model_to_the_training_simulator_only(
+    tmp_path):
+  model = leaving.LeavingModel((-2.0, 0.1, -0.05))
+  model.save(str(tmp_path / leaving.LEAVING_MODEL_FILE))
+  gin.clear_config()
+  gin.parse_config_file(os.path.join(REPO_ROOT, "configs", "ahdqn.gin"))
+  # The small world in place of the logs and the LiteRT file (the bindings
+  # of the parts are evaluated even when the parts are passed).
+  gin.parse_config([
+      f"USER_MODEL_PATH = {str(tmp_path / 'user_model.int8.tflite')!r}",
+      "train/EnvironmentBuilder.user_model = @LogisticUserModel()",
+      "EnvironmentBuilder.episode_sampler = @RandomEpisodeSampler()",
+      "SyntheticWorld.num_tracks = 300", "SyntheticWorld.num_users = 60"])
+  try:
+    with gin.config_scope("train"):
+      train = simulator.EnvironmentBuilder()
+    with gin.config_scope("eval"):
+      evaluation = simulator.EnvironmentBuilder()
+  finally:
+    gin.clear_config()
+  assert train.leaving_model == model
+  assert train.build().leaving_model == model
+  assert evaluation.leaving_model is None
+  assert evaluation.build().leaving_model is None
