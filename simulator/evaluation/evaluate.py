@@ -18,6 +18,8 @@ estimate orders the policies. Writes `root_dir/evaluation.json`:
     targets.<policy>: kl_from_logging, effective_sample_size, max_weight
     agreement.<simulator|estimator>: spearman, kendall, num_policies
                                      (estimators: max_relative_error)
+    leaving_model: the simulator's leaving model (`simulator.leaving`, read
+                   from leaving_model.json beside the user model), or None
 
 and the report (`root_dir/report.md` with PNG plots, `simulator.evaluation.
 report`).
