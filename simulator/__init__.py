@@ -26,6 +26,7 @@ _LAZY_NAMES = {
     "DiscreteTrackSampler": "simulator.track_sampler",
     "EnvironmentBuilder": "simulator.builder",
     "EpisodeTracker": "simulator.tracker",
+    "LeavingModel": "playlist_sim.data.leaving",
     "LogEpisodeSampler": "simulator.log_episodes",
     "PlayModes": "simulator.episode_sampler",
     "PlaylistEnvironment": "simulator.environment",
@@ -34,6 +35,8 @@ _LAZY_NAMES = {
     "TERMINATION_REASONS": "simulator.tracker",
     "TFAgtPyEnvironment": "simulator.builder",
     "consecutive_skip_limit_from_logs": "simulator.log_episodes",
+    "fit_leaving_model": "playlist_sim.data.leaving",
+    "load_leaving_model": "playlist_sim.data.leaving",
     "playlist_observation_spec": "simulator.environment",
 }
 
@@ -46,6 +49,7 @@ __all__ = [
     "DiscreteTrackSampler",
     "EnvironmentBuilder",
     "EpisodeTracker",
+    "LeavingModel",
     "LogEpisodeSampler",
     "PlayModes",
     "PlaylistEnvironment",
@@ -54,6 +58,8 @@ __all__ = [
     "TERMINATION_REASONS",
     "TFAgtPyEnvironment",
     "consecutive_skip_limit_from_logs",
+    "fit_leaving_model",
+    "load_leaving_model",
     "playlist_observation_spec",
 ]
 

@@ -15,6 +15,7 @@ from tf_agents.environments import tf_py_environment
 from tf_agents.trajectories import time_step as ts
 
 from simulator.environment import AbstractEnvironment, PlaylistEnvironment, StepResult
+from playlist_sim.data.leaving import LeavingModel
 from simulator.episode_sampler import AbstractEpisodeSampler
 from simulator.track_sampler import AbstractTrackSampler
 from simulator.tracker import EpisodeTracker
@@ -108,7 +109,8 @@ class EnvironmentBuilder:
                user_model: AbstractUserModel | None = gin.REQUIRED,
                track_sampler: AbstractTrackSampler | None = gin.REQUIRED,
                episode_sampler: AbstractEpisodeSampler | None = gin.REQUIRED,
-               episode_tracker: EpisodeTracker | None = None):
+               episode_tracker: EpisodeTracker | None = None,
+               leaving_model: LeavingModel | None = None):
     """Stores the parts.
 
     Args:
@@ -118,6 +120,11 @@ class EnvironmentBuilder:
       track_sampler: the track sampler.
       episode_sampler: the episode sampler.
       episode_tracker: an episode tracker, or None.
+      leaving_model: when set, passed to env_ctor as `leaving_model` (P(leave)
+        for a learned user model; `playlist_sim.data.leaving`). Bound on the builder
+        rather than on `PlaylistEnvironment` so that a gin scope
+        (`train/EnvironmentBuilder.leaving_model`) gives it to the learned
+        simulator only, never to the world.
 
     Raises:
       ValueError: if a part is missing.
@@ -134,9 +141,12 @@ class EnvironmentBuilder:
     self.track_sampler = track_sampler
     self.episode_sampler = episode_sampler
     self.episode_tracker = episode_tracker
+    self.leaving_model = leaving_model
 
   def build(self, **env_kwargs) -> AbstractEnvironment:
     """The bare batched environment (keyword arguments go to env_ctor)."""
+    if self.leaving_model is not None:
+      env_kwargs.setdefault("leaving_model", self.leaving_model)
     return self.env_ctor(user_model=self.user_model,
                          track_sampler=self.track_sampler,
                          episode_sampler=self.episode_sampler,

@@ -17,10 +17,12 @@ Dynamics of one row:
 * the episode ends when the `consecutive_skip_limit`-th skip in a row happens
   (later slate items are not heard), when `max_playlist_length` tracks were
   heard, when no candidate is left, or when the listener leaves (checked in
-  that order). Leaving is the user model's: after a step that ended the
-  session by none of the other rules, a model whose `leave_probability`
-  returns probabilities (the calibrated `ParametricListener`) ends it with
-  that probability; models that return None never leave and cost no draw.
+  that order). Leaving: after a step that ended the session by none of the
+  other rules, a user model whose `leave_probability` returns probabilities
+  (the calibrated `ParametricListener`) ends it with that probability. A
+  model that returns None (a learned CWM/SWM) falls back on the
+  environment's `leaving_model` (`playlist_sim.data.leaving.LeavingModel`, estimated
+  from logs); with neither, nobody leaves and no draw is made.
 * a row whose last step ended its episode is reset by the next `step` call,
   which ignores that row's action and returns FIRST for it (TF-Agents'
   convention for batched environments).
@@ -36,6 +38,7 @@ from tf_agents.specs import array_spec
 from tf_agents.trajectories import time_step as ts
 
 from simulator.episode_sampler import AbstractEpisodeSampler
+from playlist_sim.data.leaving import LeavingModel
 from simulator.track_sampler import AbstractTrackSampler, ActionError
 from simulator.tracker import EpisodeTracker
 from user_models.base import AbstractUserModel, SessionContext, UserModelError
@@ -156,7 +159,8 @@ class PlaylistEnvironment(AbstractEnvironment):
                history_length: int = 10,
                reward_per_level: Mapping[str, float] | None = None,
                seed: int = 0,
-               common_random_numbers: bool = False):
+               common_random_numbers: bool = False,
+               leaving_model: LeavingModel | None = None):
     """Builds the environment.
 
     Args:
@@ -177,6 +181,10 @@ class PlaylistEnvironment(AbstractEnvironment):
         on what happens in the other rows. Comparing two user models or two
         policies on the same seed then compares them on the same episodes
         (paired), which makes small differences measurable.
+      leaving_model: P(leave) after a track for user models that do not
+        model leaving themselves (their `leave_probability` is None): a
+        `LeavingModel` or any object with `leave_probability(context)`.
+        None: such listeners leave only by the rules above.
 
     Raises:
       ValueError: on a non-positive size, a reward for an unknown level or
@@ -189,6 +197,12 @@ class PlaylistEnvironment(AbstractEnvironment):
         ("history_length", history_length, 10**5)):
       check_count(name, value, maximum=maximum, owner="PlaylistEnvironment")
     check_seed("seed", seed, owner="PlaylistEnvironment")
+    if leaving_model is not None and not callable(
+        getattr(leaving_model, "leave_probability", None)):
+      raise ValueError(
+          f"PlaylistEnvironment: leaving_model must have a "
+          f"leave_probability(context) method (a playlist_sim.data.leaving."
+          f"LeavingModel), got {type(leaving_model).__name__}")
     levels = tuple(user_model.response_levels)
     if len(levels) < 2:
       raise UserModelError(
@@ -213,6 +227,7 @@ class PlaylistEnvironment(AbstractEnvironment):
     self.catalog = episode_sampler.catalog
     self.batch_size = int(batch_size)
     self.consecutive_skip_limit = int(consecutive_skip_limit)
+    self.leaving_model = leaving_model
     self.max_playlist_length = int(max_playlist_length)
     self.history_length = int(history_length)
     self.response_levels = levels
@@ -457,7 +472,10 @@ class PlaylistEnvironment(AbstractEnvironment):
 
   def _leaves(self, rows: np.ndarray, going_on: np.ndarray) -> np.ndarray:
     """bool [len(rows)]: rows whose listener leaves after this step."""
-    p_leave = self.user_model.leave_probability(self.session_context(rows))
+    context = self.session_context(rows)
+    p_leave = self.user_model.leave_probability(context)
+    if p_leave is None and self.leaving_model is not None:
+      p_leave = self.leaving_model.leave_probability(context)
     if p_leave is None:
       return np.zeros(len(rows), bool)
     if self.common_random_numbers:

@@ -7,6 +7,9 @@ early stopping on a validation share of the training sessions, and writes
 into root_dir:
 
 * `user_model.keras`: the model (`user_models.KerasUserModel` serves it);
+* `leaving_model.json`: when listeners leave, fitted on the training
+  sessions (`playlist_sim.data.leaving`; the learned simulator's session end,
+  summarised under `leaving_model` in metrics.json);
 * `reliability.png`: the reliability diagram of P(skip) on held-out rows
   (its title names the split: held-out sessions or held-out users);
 * `metrics.json` (+ the gin configs): `auc`, `log_loss`, `ece` of
@@ -49,9 +52,13 @@ import time
 
 import gin
 import numpy as np
+import pyarrow as pa
 
 from playlist_sim.common.io_utils import ensure_writable_dir
 from playlist_sim.common.runs import write_run_files
+from playlist_sim.data.leaving import LEAVING_MODEL_FILE
+from playlist_sim.data.leaving import LeavingModelError
+from playlist_sim.data.leaving import fit_leaving_model
 from user_models import features
 from user_models import keras_models
 from user_models import metrics as skip_metrics_lib
@@ -137,6 +144,19 @@ def _fit(model: tf.keras.Model, train: dict, valid: tuple, batch_size: int,
       start_loss):
     model.set_weights(start_weights)
   return history
+
+
+def _save_leaving_model(data, held_rows: np.ndarray, root_dir: str) -> dict:
+  """Fits the leaving model on the training sessions, saved beside the user
+  model (the learned simulator's session end, `playlist_sim.data.leaving`)."""
+  try:
+    model = fit_leaving_model(data.table.filter(pa.array(~held_rows)))
+  except LeavingModelError as e:
+    # Logs too small or uniform to show leaving: the simulator then ends
+    # sessions by its rules only, and says so in metrics.json.
+    return {"path": None, "skipped": str(e)}
+  path = model.save(os.path.join(root_dir, LEAVING_MODEL_FILE))
+  return {"path": path, **model.to_json()}
 
 
 def reliability_title(split_by: str) -> str:
@@ -362,6 +382,7 @@ def train_user_model(
       best_val_loss=float(min(history.history["val_loss"])),
       train_seconds=train_seconds, wall_seconds=time.time() - started,
       ece_bins=skip_metrics_lib.DEFAULT_NUM_BINS)
+  metrics["leaving_model"] = _save_leaving_model(data, held_rows, root_dir)
   if user_embedding and not inputs.user_vocab:
     metrics["user_embedding_skipped"] = "the logs have no user_id column"
   write_run_files(root_dir, metrics)

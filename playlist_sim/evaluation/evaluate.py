@@ -18,6 +18,8 @@ estimate orders the policies. Writes `root_dir/evaluation.json`:
     targets.<policy>: kl_from_logging, effective_sample_size, max_weight
     agreement.<simulator|estimator>: spearman, kendall, num_policies
                                      (estimators: max_relative_error)
+    leaving_model: the simulator's leaving model (`playlist_sim.data.leaving`, read
+                   from leaving_model.json beside the user model), or None
 
 and the report (`root_dir/report.md` with PNG plots, `playlist_sim.evaluation.
 report`).
@@ -31,6 +33,7 @@ from typing import Sequence
 import gin
 
 from playlist_sim.common.io_utils import ensure_writable_dir, write_json
+from playlist_sim.data.leaving import LEAVING_MODEL_FILE, leaving_model_beside
 from playlist_sim.data.log_files import find_log_files
 from playlist_sim.data.world import SyntheticWorld
 from playlist_sim.evaluation import logged
@@ -69,7 +72,8 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
                                                   "cosine", "greedy"),
                       stochastic: Sequence[str] = tuple(DEFAULT_STOCHASTIC),
                       num_logged_sessions: int = 3000, batch_size: int = 64,
-                      n_bootstrap: int = 500, report: bool = True) -> dict:
+                      n_bootstrap: int = 500, report: bool = True,
+                      leaving_model: bool = True) -> dict:
   """Evaluates the policies and writes evaluation.json (and the report).
 
   Args:
@@ -91,6 +95,10 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
     batch_size: listeners simulated at once.
     n_bootstrap: bootstrap replicates of the estimators' intervals.
     report: also write report.md and its plots.
+    leaving_model: the simulator's listeners leave with the leaving model
+      saved beside the user model (`leaving_model.json`, written by
+      train_user_model and copied by quantize; `playlist_sim.data.leaving`), if
+      there is one; False: they leave only by the consecutive-skip limit.
 
   Returns:
     The evaluation (as written to evaluation.json); its "report" holds the
@@ -113,6 +121,9 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
   models = {"simulator": model_cls(user_model_path, tracks),
             "world": _world_model()}
   scorer = model_cls(user_model_path, tracks)
+  leaving = (leaving_model_beside(user_model_path) if leaving_model else
+             None)
+  leaving_by_env = {"simulator": leaving, "world": None}
   if saved:
     env = held_out_env(models["world"], logs_dir, seed, batch_size=1)
     for name in saved:
@@ -123,7 +134,11 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
   stochastic_specs = {n: DEFAULT_STOCHASTIC[n] for n in stochastic}
   result = {"num_episodes": num_episodes, "seed": seed, "logs_dir": logs_dir,
             "user_model_path": user_model_path, "saved_policies": saved,
-            "notes": notes, "policies": {}}
+            "notes": notes, "policies": {},
+            "leaving_model": None if leaving is None else leaving.to_json()}
+  if leaving_model and leaving is None:
+    notes.append(f"no {LEAVING_MODEL_FILE} beside the user model: the "
+                 "simulator's listeners leave only by the skip limit")
   return_to_go = {}
   limit = None
   for name in names:
@@ -134,7 +149,8 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
                            stochastic=stochastic_specs,
                            saved_policies=saved, seed=seed)
       run = run_logged_episodes(models[env_name], logs_dir, build,
-                                num_episodes, seed, batch_size)
+                                num_episodes, seed, batch_size,
+                                leaving_model=leaving_by_env[env_name])
       result["policies"][name][env_name] = summarize_run(run, seed)
       if env_name == "simulator" and name in stochastic_specs:
         return_to_go[name] = run.return_to_go()
@@ -158,7 +174,7 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
     estimates, target_info = logged.check_estimators(
         decisions, targets, world_probs, model_probs,
         {n: world_truth[n] for n in stochastic_specs}, return_to_go, limit,
-        seed=seed, n_bootstrap=n_bootstrap)
+        seed=seed, n_bootstrap=n_bootstrap, leaving_model=leaving)
     result["estimators"] = estimates
     result["targets"] = target_info
     result["logged_decisions"] = {"sessions": decisions.num_sessions,

@@ -184,7 +184,8 @@ def check_estimators(decisions: LoggedDecisions, targets: dict,
                      world_probs: np.ndarray, model_probs: np.ndarray,
                      session_truth: dict, model_return_to_go: dict,
                      consecutive_skip_limit: int, seed: int = 0,
-                     n_bootstrap: int = 500) -> tuple[dict, dict]:
+                     n_bootstrap: int = 500,
+                     leaving_model=None) -> tuple[dict, dict]:
   """Every estimator on every target, against the truth.
 
   Args:
@@ -199,6 +200,9 @@ def check_estimators(decisions: LoggedDecisions, targets: dict,
       ends the session).
     seed: seed of the bootstraps.
     n_bootstrap: bootstrap replicates.
+    leaving_model: the learned simulator's `playlist_sim.data.leaving.LeavingModel`
+      (its `hazard`), or None if its listeners leave only by the limit; the
+      control variates' chance that a session goes on after a track.
 
   Returns:
     (estimators: estimator -> target -> {estimate, ci_low, ci_high, truth,
@@ -212,6 +216,15 @@ def check_estimators(decisions: LoggedDecisions, targets: dict,
                    if "logging" in targets else None)
   info = {}
   skip_ends = (d.contexts.consecutive_skips + 1 >= consecutive_skip_limit)
+  # P(the session goes on after the track) given a listen / a skip: the
+  # limit, then the simulator's leaving hazard read after the track
+  # (positions are 1-based, i.e. tracks heard once it is played).
+  stay_listen = np.ones(len(rows))
+  stay_skip = np.where(skip_ends, 0.0, 1.0)
+  if leaving_model is not None:
+    stay_listen = 1.0 - leaving_model.hazard(0, d.positions)
+    stay_skip = stay_skip * (1.0 - leaving_model.hazard(
+        d.contexts.consecutive_skips + 1, d.positions))
   for name, policy in targets.items():
     probs = policy.probabilities(d.observations)
     pi = probs[rows, d.slots]
@@ -224,9 +237,10 @@ def check_estimators(decisions: LoggedDecisions, targets: dict,
         expected_predicted_rewards=(probs * model_probs).sum(axis=1))
     go_on = model_return_to_go[name]
     future = go_on[np.minimum(d.positions, len(go_on) - 1)]  # From t + 1.
-    # q_hat(h_t, a): listen now, plus the future unless a skip ends it.
-    q_all = model_probs + np.where(skip_ends[:, None], model_probs,
-                                   1.0) * future[:, None]
+    # q_hat(h_t, a): listen now, plus the future if the session goes on.
+    stay = (model_probs * stay_listen[:, None] +
+            (1.0 - model_probs) * stay_skip[:, None])
+    q_all = model_probs + stay * future[:, None]
     session_args = dict(
         rewards=d.rewards, logging_propensities=d.propensities,
         target_probabilities=pi, positions=d.positions,

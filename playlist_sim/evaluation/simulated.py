@@ -84,7 +84,7 @@ class _PositionRecorder:
 
 
 def held_out_env(user_model, logs_dir: str, seed: int, batch_size: int = 64,
-                 split: str = "test"):
+                 split: str = "test", leaving_model=None):
   """A batched, common-random-numbers environment on the logs' sessions.
 
   Args:
@@ -93,6 +93,10 @@ def held_out_env(user_model, logs_dir: str, seed: int, batch_size: int = 64,
     seed: seed of the play modes and outcome draws.
     batch_size: listeners simulated at once.
     split: the logs' split the play modes come from.
+    leaving_model: P(leave) for a learned user model
+      (`playlist_sim.data.leaving.LeavingModel`); None: listeners leave only as the
+      user model says (the world) or by the environment's rules. Passed
+      explicitly, so a gin binding never gives it to the world.
 
   Returns:
     A `TFAgtPyEnvironment` (other environment settings from gin).
@@ -104,13 +108,15 @@ def held_out_env(user_model, logs_dir: str, seed: int, batch_size: int = 64,
                             track_sampler=DiscreteTrackSampler(),
                             episode_sampler=sampler).get_py_env(
                                 batch_size=batch_size, seed=seed,
-                                common_random_numbers=True)
+                                common_random_numbers=True,
+                                leaving_model=leaving_model)
 
 
 def run_logged_episodes(user_model, logs_dir: str,
                         make_policy: Callable[[object], object],
                         num_episodes: int, seed: int = 0,
-                        batch_size: int = 64) -> PolicyRun:
+                        batch_size: int = 64,
+                        leaving_model=None) -> PolicyRun:
   """Runs `make_policy(env)` on held-out logged sessions with `user_model`.
 
   Args:
@@ -120,11 +126,13 @@ def run_logged_episodes(user_model, logs_dir: str,
     num_episodes: episodes to run.
     seed: seed of the environment.
     batch_size: listeners simulated at once.
+    leaving_model: see `held_out_env`.
 
   Returns:
     The `PolicyRun`.
   """
-  env = held_out_env(user_model, logs_dir, seed, batch_size)
+  env = held_out_env(user_model, logs_dir, seed, batch_size,
+                     leaving_model=leaving_model)
   recorder = _PositionRecorder(env,
                                env.environment.max_playlist_length + 1)
   stats = run_policy(recorder, make_policy(env), num_episodes,

@@ -4,7 +4,9 @@
 (`user_models.litert.LITERT_VARIANTS`) and writes, into root_dir,
 `user_model.<v>.tflite` (for an SWM also `user_model.<v>.step.tflite`),
 `user_model.meta.json`, `quantization_report.json` and
-`quantization_report.png`. Per variant the report holds, against the fp32
+`quantization_report.png`, and a copy of the leaving model trained beside
+the `.keras` file (`leaving_model.json`, checked as it is read), so that the
+LiteRT simulator's folder holds its whole session end. Per variant the report holds, against the fp32
 Keras model on held-out logged sessions replayed through the user-model API
 (so SWM state is carried exactly as in the environment): `max_abs_err`,
 `mean_abs_err` of the level probabilities, `argmax_agreement`, `auc_delta`
@@ -24,6 +26,7 @@ import numpy as np
 from playlist_sim.common.io_utils import atomic_path, ensure_writable_dir
 from playlist_sim.common.io_utils import write_json
 from playlist_sim.evaluation.simulated import run_on_logged_sessions
+from playlist_sim.data.leaving import LEAVING_MODEL_FILE, load_leaving_model
 from user_models import features, keras_models, metrics, training
 from user_models.keras_user_model import KerasUserModel, load_user_model
 from user_models.litert import LITERT_VARIANTS, convert_keras_model
@@ -217,6 +220,11 @@ def quantize_user_model(model_path: str, logs_dir: str, root_dir: str,
         "file_bytes": int(size),
         "mean_return": {p: float(r.mean()) for p, r in returns.items()},
         "return_delta": deltas, "return_delta_se": errors}
+  leaving_path = os.path.join(os.path.dirname(os.path.abspath(model_path)),
+                              LEAVING_MODEL_FILE)
+  if os.path.isfile(leaving_path):
+    report["leaving_model"] = load_leaving_model(leaving_path).save(
+        os.path.join(root_dir, LEAVING_MODEL_FILE))
   write_json(os.path.join(root_dir, "quantization_report.json"), report)
   _plot(report, os.path.join(root_dir, "quantization_report.png"))
   return report

@@ -89,6 +89,10 @@ def test_evaluate_script_tiny(tiny_logs_and_model, tmp_path):
                  "softmax_t0.6"], ["logging", "softmax_t0.08", "softmax_t0.6"])
   assert evaluation["notes"] == []
   assert "report ->" in out.stdout and "agreement simulator" in out.stdout
+  # The simulator's listeners leave with the model saved beside the CWM.
+  with open(os.path.join(os.path.dirname(model), "leaving_model.json"),
+            encoding="utf-8") as f:
+    assert evaluation["leaving_model"] == json.load(f)
 
 
 def test_evaluate_refuses_a_bad_policy_before_running(tiny_logs_and_model,
@@ -160,5 +164,10 @@ def test_pipeline_quick_without_agents(tmp_path):
                     ["logging", "softmax_t0.08", "softmax_t0.6"])
   summary = json.loads((tmp_path / "pipeline.json").read_text())
   assert "agreement" in summary and "int8" in summary["quantization"]
+  # The int8 simulator's folder holds the leaving model, and the
+  # evaluation's simulator used it.
+  evaluation = json.loads((tmp_path / "evaluation.json").read_text())
+  assert evaluation["leaving_model"] == json.loads(
+      (tmp_path / "quantized" / "leaving_model.json").read_text())
   # Every stage splits by user: the model's metrics are on held-out users.
   assert summary["split_by"] == summary["user_model"]["split_by"] == "user"

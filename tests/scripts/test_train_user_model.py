@@ -8,6 +8,7 @@ import sys
 import gin
 import pytest
 
+import playlist_sim.data.leaving
 import user_models
 from playlist_sim.common import runs
 from playlist_sim.jobs.log_generation import generate_logs
@@ -49,7 +50,7 @@ def test_script_writes_model_metrics_plot_and_config(logs_dir, tmp_path,
   assert out.returncode == 0, out.stderr
   assert f"{kind}: held-out auc" in out.stdout
   for name in ("user_model.keras", "metrics.json", "reliability.png",
-               "operative_config.gin"):
+               "operative_config.gin", "leaving_model.json"):
     assert (tmp_path / name).is_file(), name
   metrics = json.loads((tmp_path / "metrics.json").read_text())
   for key in ("auc", "log_loss", "ece", "bayes_auc", "bayes_log_loss",
@@ -61,6 +62,13 @@ def test_script_writes_model_metrics_plot_and_config(logs_dir, tmp_path,
   if kind == "swm":
     assert "cwm_stage_log_loss" in metrics
   assert 0.5 < metrics["bayes_auc"] < 1.0
+  # The session end of the learned simulator, fitted on the training
+  # sessions (positions 10..19 of logs kept at >= 10 tracks, cut at 20).
+  leaving = playlist_sim.data.leaving.load_leaving_model(
+      str(tmp_path / "leaving_model.json"))
+  assert metrics["leaving_model"]["coefficients"] == list(
+      leaving.coefficients)
+  assert (leaving.min_position, leaving.max_position) == (10, 19)
   # The file serves in the environment as it is.
   user_models.KerasUserModel(str(tmp_path / "user_model.keras"),
                              os.path.join(logs_dir, "tracks.parquet"))
