@@ -59,7 +59,10 @@ def skip_flag_violations(skip_1: np.ndarray, skip_2: np.ndarray,
   """Rows whose outcome flags are impossible, per offending flag.
 
   Args:
-    skip_1, skip_2, skip_3, not_skipped: bool [R] flags of the rows.
+    skip_1: bool [R] flags of the rows.
+    skip_2: bool [R] flags of the rows.
+    skip_3: bool [R] flags of the rows.
+    not_skipped: bool [R] flags of the rows.
 
   Returns:
     [(flag name, bool [R] mask of the rows where that flag breaks

@@ -159,7 +159,7 @@ def final_comparison(agent_name: str, agent_policy, make_eval_env: Callable,
 
   Returns:
     {"policies": name -> {mean_return, ci_low, ci_high, mean_length},
-     "differences": baseline -> see `paired_differences`}.
+    "differences": baseline -> see `paired_differences`}.
   """
   policies = {agent_name: lambda env: agent_policy}
   policies.update(baseline_policies(baselines, train_user_model,

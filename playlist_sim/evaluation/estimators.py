@@ -233,11 +233,13 @@ class BanditEstimator(abc.ABC):
       seed: int | np.random.Generator = 0) -> dict[str, float]:
     """Percentile-bootstrap interval, resampling decisions with replacement.
 
+    The data arguments (`rewards`, `logging_propensities`,
+    `target_probabilities`, `predicted_rewards`, `expected_predicted_rewards`,
+    or OBP's `reward`, `action`, `position`, `pscore`, `action_dist`,
+    `estimated_rewards_by_reg_model`) are as for `estimate_policy_value`
+    (one form only).
+
     Args:
-      rewards, logging_propensities, target_probabilities, predicted_rewards,
-        expected_predicted_rewards, reward, action, position, pscore,
-        action_dist, estimated_rewards_by_reg_model: as for
-        `estimate_policy_value` (one form only).
       alpha: the interval covers 1 - alpha.
       n_bootstrap: number of bootstrap replicates.
       seed: seed (or Generator) of the resampling.

@@ -143,9 +143,11 @@ class MarginalizedImportanceSampling(SequentialEstimator):
       expected_predicted_rewards: ArrayLike | None = None) -> float:
     """Estimated expected (discounted) session return of the target policy.
 
+    The data arguments (`rewards`, `logging_propensities`,
+    `target_probabilities`, `positions`, `session_ids`, `offsets`) are as for
+    `SequentialEstimator`.
+
     Args:
-      rewards, logging_propensities, target_probabilities, positions,
-        session_ids, offsets: as for `SequentialEstimator`.
       state_ids: int [R], a discrete summary of each row's state (e.g. the
         consecutive skips before the decision).
       predicted_rewards: float [R], r_hat(h_t, a_t) of the immediate reward
@@ -181,9 +183,8 @@ class MarginalizedImportanceSampling(SequentialEstimator):
     """Percentile-bootstrap interval, resampling whole sessions (the
     marginal weights are re-estimated in each replicate).
 
-    Args:
-      as for `estimate_policy_value`, plus alpha, n_bootstrap and seed as
-      for `SequentialEstimator.estimate_interval`.
+    The arguments are as for `estimate_policy_value`, plus `alpha`,
+    `n_bootstrap` and `seed` as for `SequentialEstimator.estimate_interval`.
 
     Returns:
       {"mean", "ci_low", "ci_high"} of the replicates.

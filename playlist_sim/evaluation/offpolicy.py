@@ -126,8 +126,9 @@ class OffPolicyEvaluation:
     """Every estimator's percentile-bootstrap interval.
 
     Args:
-      action_dist, estimated_rewards_by_reg_model, estimated_pscore: as for
-        `estimate_policy_values`.
+      action_dist: as for `estimate_policy_values`.
+      estimated_rewards_by_reg_model: as for `estimate_policy_values`.
+      estimated_pscore: as for `estimate_policy_values`.
       alpha: the intervals cover 1 - alpha.
       n_bootstrap_samples: bootstrap replicates.
       random_state: seed of the resampling (the same for every estimator).
@@ -150,8 +151,7 @@ class OffPolicyEvaluation:
   ) -> dict[str, dict[str, float]]:
     """Estimates, intervals and values relative to the logging policy.
 
-    Args:
-      as for `estimate_intervals`.
+    The arguments are as for `estimate_intervals`.
 
     Returns:
       estimator name -> {"estimate", "ci_low", "ci_high",
@@ -181,8 +181,10 @@ class OffPolicyEvaluation:
       fig_name: str = "estimated_policy_value.png") -> str:
     """A PNG of every estimate with its interval (and the logged mean).
 
+    The arguments `action_dist` to `random_state` are as for
+    `summarize_off_policy_estimates`.
+
     Args:
-      action_dist ... random_state: as for `summarize_off_policy_estimates`.
       is_relative: plot values relative to the logged mean reward.
       fig_dir: folder of the figure (created if missing).
       fig_name: file name of the figure.
@@ -227,8 +229,9 @@ class OffPolicyEvaluation:
 
     Args:
       ground_truth_policy_value: the target's true value (e.g. on-policy).
-      action_dist, estimated_rewards_by_reg_model, estimated_pscore: as for
-        `estimate_policy_values`.
+      action_dist: as for `estimate_policy_values`.
+      estimated_rewards_by_reg_model: as for `estimate_policy_values`.
+      estimated_pscore: as for `estimate_policy_values`.
       metric: "relative-ee" (|estimate - truth| / |truth|) or "se"
         ((estimate - truth)^2).
 

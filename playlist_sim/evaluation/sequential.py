@@ -241,10 +241,12 @@ class SequentialEstimator(abc.ABC):
       seed: int | np.random.Generator = 0) -> dict[str, float]:
     """Percentile-bootstrap interval, resampling whole sessions.
 
+    The data arguments (`rewards`, `logging_propensities`,
+    `target_probabilities`, `positions`, `session_ids`, `offsets`,
+    `predicted_q_values`, `expected_predicted_q_values`) are as for
+    `estimate_policy_value`.
+
     Args:
-      rewards, logging_propensities, target_probabilities, positions,
-        session_ids, offsets, predicted_q_values, expected_predicted_q_values:
-        as for `estimate_policy_value`.
       alpha: the interval covers 1 - alpha.
       n_bootstrap: number of bootstrap replicates.
       seed: seed (or Generator) of the resampling.

@@ -148,12 +148,15 @@ class SlateEstimator(abc.ABC):
       slate_id: [R] the slate of each row (rows grouped by slate).
       position: int [R], 0..L_s - 1 within each slate, in order.
       reward: float [R], the reward at each position.
-      pscore, evaluation_policy_pscore: float [R], the logging and target
-        probabilities of the whole logged slate (SIPS, repeated per row).
-      pscore_item_position, evaluation_policy_pscore_item_position: float
-        [R], of the logged item at its position (IIPS, PI).
-      pscore_cascade, evaluation_policy_pscore_cascade: float [R], of the
-        logged items at positions 0..l (RIPS, cascade DR).
+      pscore: float [R], the logging probability of the whole logged slate
+        (SIPS, repeated per row).
+      evaluation_policy_pscore: float [R], the target's probability of it.
+      pscore_item_position: float [R], the logging probability of the
+        logged item at its position (IIPS, PI).
+      evaluation_policy_pscore_item_position: float [R], the target's.
+      pscore_cascade: float [R], the logging probability of the logged items
+        at positions 0..l (RIPS, cascade DR).
+      evaluation_policy_pscore_cascade: float [R], the target's.
       action: int [R], the logged item index (cascade DR).
       q_hat: float [R, K] (or OBP's flat [R * K]), a model of the slate
         reward from position l on, for each item at position l after the

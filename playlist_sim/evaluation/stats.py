@@ -106,7 +106,8 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
   """Spearman's rho: Pearson correlation of the average ranks.
 
   Args:
-    x, y: paired values.
+    x: values.
+    y: the values paired with `x`.
 
   Returns:
     rho in [-1, 1]; NaN when either vector is constant.
@@ -130,7 +131,8 @@ def kendall(x: Sequence[float], y: Sequence[float]) -> float:
   n0 = n (n - 1) / 2; a pair tied in both counts in both tie terms.
 
   Args:
-    x, y: paired values.
+    x: values.
+    y: the values paired with `x`.
 
   Returns:
     tau_b in [-1, 1]; NaN when either vector is constant.
