@@ -26,6 +26,7 @@ network's scores.
 
 from typing import Callable, Sequence
 
+import gin
 import numpy as np
 import tensorflow as tf
 from tf_agents.agents.dqn import dqn_agent
@@ -159,6 +160,9 @@ def make_q_agent(time_step_spec: ts.TimeStep,
   return agent
 
 
+# The network's form is chosen in gin (configs/ahdqn.gin); every other
+# hyperparameter comes from `train_eval`'s arguments.
+@gin.configurable(allowlist=["score_residual", "score_weight"])
 def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                        action_spec: types.NestedTensorSpec,
                        track_features: np.ndarray,
@@ -167,6 +171,8 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                        state_layers: Sequence[int] = (64,),
                        head_layers: Sequence[int] = (64, 64),
                        history_decay: float = 0.8,
+                       score_residual: bool = False,
+                       score_weight: float = 1.0,
                        **agent_kwargs) -> dqn_agent.DqnAgent:
   """The AH-DQN agent: `make_q_agent` over an `ActionHeadQNetwork`.
 
@@ -179,6 +185,10 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
     state_layers: see `ActionHeadQNetwork`.
     head_layers: see `ActionHeadQNetwork`.
     history_decay: see `ActionHeadQNetwork`.
+    score_residual: see `ActionHeadQNetwork`: Q is a residual over the
+      observation's `candidate_scores` (the agent starts greedy by the
+      learned model and learns the sequencing correction).
+    score_weight: see `ActionHeadQNetwork`.
     **agent_kwargs: passed to `make_q_agent` (epsilon, gamma, n-step...).
 
   Returns:
@@ -188,6 +198,8 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                              embedding_dim=embedding_dim,
                              state_layers=state_layers,
                              head_layers=head_layers,
-                             history_decay=history_decay)
+                             history_decay=history_decay,
+                             score_residual=score_residual,
+                             score_weight=score_weight)
   return make_q_agent(time_step_spec, action_spec, q_net, optimizer,
                       action_head=True, name="ahdqn", **agent_kwargs)

@@ -33,6 +33,20 @@ where p_k is the observation's optional `candidate_scores` (a learned user
 model's P(listen) of the candidate, see `agents.score_features`), used when
 the spec has that key.
 
+With `score_residual` (which needs that key) the head is a residual over
+the score, with a state value beside it:
+
+    Q(s, c_k) = score_weight * p_k + V(s) + MLP_head(z_k)
+    V(s)      = w_v . s + b_v
+
+and the head's last layer starts at zero. In the learned simulator the
+immediate expected reward of playing c_k *is* reward(listen) * p_k (the
+simulator draws the outcome from the same model), so with `score_weight`
+that reward the head only has to learn what comes after: V(s) the state's
+continuation value, the head how c_k changes it (fatigue, skips in a row).
+At initialisation the greedy policy is greedy-by-the-model; training adds
+the sequencing correction instead of relearning the model's ranking.
+
 The similarity features let the head see how much a candidate repeats what
 was just played (listeners tire of repetition); the product (W_s s) * e(c_k)
 is the state-candidate interaction a plain concatenation learns slowly.
@@ -81,6 +95,8 @@ class ActionHeadQNetwork(network.Network):
                state_layers: Sequence[int] = (64,),
                head_layers: Sequence[int] = (64, 64),
                history_decay: float = 0.8,
+               score_residual: bool = False,
+               score_weight: float = 1.0,
                activation: Callable = tf.nn.relu,
                kernel_initializer="glorot_uniform",
                bias_initializer="zeros",
@@ -97,6 +113,11 @@ class ActionHeadQNetwork(network.Network):
         vector is the state embedding).
       head_layers: hidden units of the action head (empty: a linear head).
       history_decay: recency decay of the history means, in (0, 1].
+      score_residual: Q is `score_weight * candidate_scores` plus a state
+        value plus the head, whose last layer starts at zero (see the module
+        docstring); needs `candidate_scores` in the spec.
+      score_weight: the reward of a listen: the weight of the score in Q
+        with `score_residual` (fixed, not trained).
       activation: activation of the hidden layers.
       kernel_initializer: initializer of every kernel (tests use constants).
       bias_initializer: initializer of every bias.
@@ -104,7 +125,8 @@ class ActionHeadQNetwork(network.Network):
 
     Raises:
       ValueError: for a spec without the playlist keys, a table that is not
-        2-D, or a decay outside (0, 1].
+        2-D, a decay outside (0, 1], or `score_residual` without
+        `candidate_scores` in the spec or with a non-finite `score_weight`.
     """
     _check_observation_spec(input_tensor_spec)
     track_features = np.asarray(track_features, np.float32)
@@ -114,6 +136,15 @@ class ActionHeadQNetwork(network.Network):
     if not 0.0 < history_decay <= 1.0:
       raise ValueError(f"history_decay must be in (0, 1], got "
                        f"{history_decay}")
+    if score_residual and OPTIONAL_CANDIDATE_KEYS[0] not in input_tensor_spec:
+      raise ValueError(
+          f"score_residual needs {OPTIONAL_CANDIDATE_KEYS[0]!r} in the "
+          "observation: train with train_eval.user_model_scores = True (or "
+          "wrap the environment in agents.score_features."
+          "UserModelScoreWrapper), or set score_residual = False")
+    if not np.isfinite(score_weight):
+      raise ValueError(f"score_weight must be a finite number, got "
+                       f"{score_weight!r}")
     super().__init__(input_tensor_spec=input_tensor_spec, state_spec=(),
                      name=name)
     responses = input_tensor_spec["history_responses"]
@@ -151,6 +182,18 @@ class ActionHeadQNetwork(network.Network):
         dense(u, activation if i < len(widths) - 2 else None,
               layer_name=f"head_{i + 1}")
         for i, u in enumerate(widths[1:])]
+    self._score_residual = bool(score_residual)
+    self._score_weight = float(score_weight)
+    self._state_value = None
+    if self._score_residual:
+      # The head's output layer starts at zero, so the first greedy policy
+      # ranks by the score alone (greedy by the learned model).
+      last = self._head_rest[-1] if self._head_rest else self._head_candidate
+      last.kernel_initializer = tf.keras.initializers.Zeros()
+      last.bias_initializer = tf.keras.initializers.Zeros()
+      if not self._head_rest:
+        self._head_state.kernel_initializer = tf.keras.initializers.Zeros()
+      self._state_value = dense(1, layer_name="state_value")
 
   @property
   def input_tensor_spec(self):
@@ -225,6 +268,9 @@ class ActionHeadQNetwork(network.Network):
     for layer in self._head_rest:
       hidden = layer(hidden, training=training)
     q_values = tf.squeeze(hidden, -1)                             # [B, K]
+    if self._score_residual:
+      scores = tf.cast(obs[OPTIONAL_CANDIDATE_KEYS[0]], tf.float32)
+      q_values += self._score_weight * scores + self._state_value(state)
     q_values = tf.where(tf.cast(obs["candidate_mask"], tf.bool), q_values,
                         tf.constant(MASKED_Q_VALUE, q_values.dtype))
     q_values = tf.reshape(q_values, tf.concat(

@@ -60,8 +60,8 @@ def _playlist_observation(batch, pool_size, seed, num_tracks):
   }
 
 
-def _reference_q(net, obs, table, decay):
-  """The module docstring's formula in NumPy, with the network's weights."""
+def _reference_state(net, obs, table, decay):
+  """The state embedding s of the module docstring, in NumPy."""
   w = {layer.name: layer.get_weights() for layer in net.layers}
   relu = lambda x: np.maximum(x, 0.0)  # noqa: E731
   embed = lambda ids: table[ids] @ w["embed"][0]  # noqa: E731
@@ -85,7 +85,19 @@ def _reference_q(net, obs, table, decay):
       np.stack([trailing / HISTORY, skip.sum(1) / HISTORY,
                 listen.sum(1) / HISTORY], 1),
       obs["position"][:, None] / 30.0], axis=1)
-  state = relu(state @ w["state_0"][0] + w["state_0"][1])
+  return relu(state @ w["state_0"][0] + w["state_0"][1])
+
+
+def _reference_q(net, obs, table, decay):
+  """The module docstring's formula in NumPy, with the network's weights."""
+  w = {layer.name: layer.get_weights() for layer in net.layers}
+  relu = lambda x: np.maximum(x, 0.0)  # noqa: E731
+  embed = lambda ids: table[ids] @ w["embed"][0]  # noqa: E731
+  resp = obs["history_responses"]
+  valid, listen = resp >= 0, (resp == LISTEN).astype(np.float32)
+  skip = valid - listen
+  e_h = embed(obs["history_ids"])
+  state = _reference_state(net, obs, table, decay)
   x_c = table[obs["candidate_ids"]]
   e_c = x_c @ w["embed"][0]
   unit = lambda x: x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True),  # noqa: E731
@@ -229,3 +241,52 @@ def test_ahdqn_scores_the_chosen_candidate_like_the_full_pool(double_dqn,
     q_target = agent._target_q_network(  # pylint: disable=protected-access
         tf.nest.map_structure(tf.constant, obs))[0].numpy()
     np.testing.assert_allclose(target, q_target[:, 0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("head_layers", [(4,), ()])
+def test_score_residual_starts_greedy_by_the_score(head_layers):
+  tf.random.set_seed(6)
+  net = ActionHeadQNetwork(_spec(6, True), _table(), embedding_dim=3,
+                           state_layers=(5,), head_layers=head_layers,
+                           score_residual=True, score_weight=2.0)
+  obs = _observation(5, 6, seed=8, scores=True)
+  q, _ = net(tf.nest.map_structure(tf.constant, obs))
+  # Q = 2 p + V(s): the same offset for every candidate of a row.
+  offset = (q.numpy() - 2.0 * obs["candidate_scores"])
+  available = obs["candidate_mask"]
+  for row, mask in zip(offset, available):
+    np.testing.assert_allclose(row[mask], row[mask][0], atol=1e-5)
+  masked_scores = np.where(available, obs["candidate_scores"], -1.0)
+  np.testing.assert_array_equal(q.numpy().argmax(1), masked_scores.argmax(1))
+  assert (q.numpy()[~available] == MASKED_Q_VALUE).all()
+
+
+def test_score_residual_adds_the_score_to_the_plain_head_formula():
+  table = _table()
+  kwargs = dict(embedding_dim=3, state_layers=(5,), head_layers=(4,),
+                history_decay=0.7,
+                kernel_initializer=tf.constant_initializer(0.05),
+                bias_initializer=tf.constant_initializer(0.1))
+  net = ActionHeadQNetwork(_spec(6, True), table, score_residual=True,
+                           **kwargs)
+  net.create_variables()
+  for layer in net.layers:  # Move the zero-initialised head off zero.
+    layer.set_weights([np.full_like(w, 0.05) for w in layer.get_weights()])
+  obs = _observation(5, 6, scores=True)
+  q = net(tf.nest.map_structure(tf.constant, obs))[0].numpy()
+  w = {layer.name: layer.get_weights() for layer in net.layers}
+  state = _reference_state(net, obs, table, 0.7)
+  value = state @ w["state_value"][0] + w["state_value"][1]
+  expected = (_reference_q(net, obs, table, 0.7) + obs["candidate_scores"] +
+              value[:, :1])
+  np.testing.assert_allclose(q, np.where(obs["candidate_mask"], expected,
+                                         MASKED_Q_VALUE), rtol=1e-4,
+                             atol=1e-5)
+
+
+def test_score_residual_needs_the_scores_and_a_finite_weight():
+  with pytest.raises(ValueError, match="user_model_scores"):
+    ActionHeadQNetwork(_spec(6), _table(), score_residual=True)
+  with pytest.raises(ValueError, match="score_weight"):
+    ActionHeadQNetwork(_spec(6, True), _table(), score_residual=True,
+                       score_weight=float("nan"))
