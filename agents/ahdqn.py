@@ -162,7 +162,8 @@ def make_q_agent(time_step_spec: ts.TimeStep,
 
 # The network's form is chosen in gin (configs/ahdqn.gin); every other
 # hyperparameter comes from `train_eval`'s arguments.
-@gin.configurable(allowlist=["score_residual", "score_weight"])
+@gin.configurable(allowlist=["score_residual", "score_weight",
+                             "advantage_scale"])
 def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                        action_spec: types.NestedTensorSpec,
                        track_features: np.ndarray,
@@ -173,6 +174,7 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                        history_decay: float = 0.8,
                        score_residual: bool = False,
                        score_weight: float = 1.0,
+                       advantage_scale: float = 1.0,
                        **agent_kwargs) -> dqn_agent.DqnAgent:
   """The AH-DQN agent: `make_q_agent` over an `ActionHeadQNetwork`.
 
@@ -189,6 +191,7 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
       observation's `candidate_scores` (the agent starts greedy by the
       learned model and learns the sequencing correction).
     score_weight: see `ActionHeadQNetwork`.
+    advantage_scale: see `ActionHeadQNetwork`.
     **agent_kwargs: passed to `make_q_agent` (epsilon, gamma, n-step...).
 
   Returns:
@@ -200,6 +203,7 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                              head_layers=head_layers,
                              history_decay=history_decay,
                              score_residual=score_residual,
-                             score_weight=score_weight)
+                             score_weight=score_weight,
+                             advantage_scale=advantage_scale)
   return make_q_agent(time_step_spec, action_spec, q_net, optimizer,
                       action_head=True, name="ahdqn", **agent_kwargs)

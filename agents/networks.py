@@ -36,7 +36,7 @@ the spec has that key.
 With `score_residual` (which needs that key) the head is a residual over
 the score, with a state value beside it:
 
-    Q(s, c_k) = score_weight * p_k + V(s) + MLP_head(z_k)
+    Q(s, c_k) = score_weight * p_k + V(s) + advantage_scale * MLP_head(z_k)
     V(s)      = w_v . s + b_v
 
 and the head's last layer starts at zero. In the learned simulator the
@@ -45,7 +45,11 @@ simulator draws the outcome from the same model), so with `score_weight`
 that reward the head only has to learn what comes after: V(s) the state's
 continuation value, the head how c_k changes it (fatigue, skips in a row).
 At initialisation the greedy policy is greedy-by-the-model; training adds
-the sequencing correction instead of relearning the model's ranking.
+the sequencing correction instead of relearning the model's ranking. The
+true correction is small next to the value of a state (a few hundredths of
+a listen), so `advantage_scale` < 1 slows how fast the head's output moves
+(the gradient and the output both scale with it): noise in a barely
+trained head does not reorder candidates the model ranks well.
 
 The similarity features let the head see how much a candidate repeats what
 was just played (listeners tire of repetition); the product (W_s s) * e(c_k)
@@ -97,6 +101,7 @@ class ActionHeadQNetwork(network.Network):
                history_decay: float = 0.8,
                score_residual: bool = False,
                score_weight: float = 1.0,
+               advantage_scale: float = 1.0,
                activation: Callable = tf.nn.relu,
                kernel_initializer="glorot_uniform",
                bias_initializer="zeros",
@@ -118,6 +123,8 @@ class ActionHeadQNetwork(network.Network):
         docstring); needs `candidate_scores` in the spec.
       score_weight: the reward of a listen: the weight of the score in Q
         with `score_residual` (fixed, not trained).
+      advantage_scale: with `score_residual`, the factor on the head's
+        output, > 0.
       activation: activation of the hidden layers.
       kernel_initializer: initializer of every kernel (tests use constants).
       bias_initializer: initializer of every bias.
@@ -145,6 +152,9 @@ class ActionHeadQNetwork(network.Network):
     if not np.isfinite(score_weight):
       raise ValueError(f"score_weight must be a finite number, got "
                        f"{score_weight!r}")
+    if not (np.isfinite(advantage_scale) and advantage_scale > 0):
+      raise ValueError(f"advantage_scale must be a finite number > 0, got "
+                       f"{advantage_scale!r}")
     super().__init__(input_tensor_spec=input_tensor_spec, state_spec=(),
                      name=name)
     responses = input_tensor_spec["history_responses"]
@@ -184,6 +194,7 @@ class ActionHeadQNetwork(network.Network):
         for i, u in enumerate(widths[1:])]
     self._score_residual = bool(score_residual)
     self._score_weight = float(score_weight)
+    self._advantage_scale = float(advantage_scale)
     self._state_value = None
     if self._score_residual:
       # The head's output layer starts at zero, so the first greedy policy
@@ -270,7 +281,8 @@ class ActionHeadQNetwork(network.Network):
     q_values = tf.squeeze(hidden, -1)                             # [B, K]
     if self._score_residual:
       scores = tf.cast(obs[OPTIONAL_CANDIDATE_KEYS[0]], tf.float32)
-      q_values += self._score_weight * scores + self._state_value(state)
+      q_values = (self._advantage_scale * q_values +
+                  self._score_weight * scores + self._state_value(state))
     q_values = tf.where(tf.cast(obs["candidate_mask"], tf.bool), q_values,
                         tf.constant(MASKED_Q_VALUE, q_values.dtype))
     q_values = tf.reshape(q_values, tf.concat(

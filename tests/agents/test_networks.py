@@ -268,7 +268,7 @@ def test_score_residual_adds_the_score_to_the_plain_head_formula():
                 kernel_initializer=tf.constant_initializer(0.05),
                 bias_initializer=tf.constant_initializer(0.1))
   net = ActionHeadQNetwork(_spec(6, True), table, score_residual=True,
-                           **kwargs)
+                           advantage_scale=0.5, **kwargs)
   net.create_variables()
   for layer in net.layers:  # Move the zero-initialised head off zero.
     layer.set_weights([np.full_like(w, 0.05) for w in layer.get_weights()])
@@ -277,16 +277,19 @@ def test_score_residual_adds_the_score_to_the_plain_head_formula():
   w = {layer.name: layer.get_weights() for layer in net.layers}
   state = _reference_state(net, obs, table, 0.7)
   value = state @ w["state_value"][0] + w["state_value"][1]
-  expected = (_reference_q(net, obs, table, 0.7) + obs["candidate_scores"] +
-              value[:, :1])
+  expected = (0.5 * _reference_q(net, obs, table, 0.7) +
+              obs["candidate_scores"] + value[:, :1])
   np.testing.assert_allclose(q, np.where(obs["candidate_mask"], expected,
                                          MASKED_Q_VALUE), rtol=1e-4,
                              atol=1e-5)
 
 
-def test_score_residual_needs_the_scores_and_a_finite_weight():
+def test_score_residual_needs_the_scores_and_finite_weights():
   with pytest.raises(ValueError, match="user_model_scores"):
     ActionHeadQNetwork(_spec(6), _table(), score_residual=True)
   with pytest.raises(ValueError, match="score_weight"):
     ActionHeadQNetwork(_spec(6, True), _table(), score_residual=True,
                        score_weight=float("nan"))
+  with pytest.raises(ValueError, match="advantage_scale"):
+    ActionHeadQNetwork(_spec(6, True), _table(), score_residual=True,
+                       advantage_scale=0.0)
