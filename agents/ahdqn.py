@@ -20,6 +20,13 @@ passes of the loss shrink K-fold, which is most of a train step's cost.
 With plain (not double) DQN the target is one masked max over the target
 network's scores.
 
+With `bootstrap="score_greedy"` (`ScoreGreedyBootstrapAgent`) the target
+follows greedy-by-the-learned-model instead of the max of Q: the agent
+learns the value of that baseline and acts one step better than it. With a
+Q head that is a residual over the same scores (`score_residual`), the agent
+starts as greedy-by-the-model and only learns where sequencing changes the
+choice; configs/ahdqn.gin uses both in the calibrated world (docs/agents.md).
+
 `make_q_agent` is the shared wiring; `agents.dqn` uses it with a plain
 `QNetwork` over fixed pool slots (scoring all slots, as DQN must).
 """
@@ -38,7 +45,14 @@ from tf_agents.utils import common
 from agents.networks import ActionHeadQNetwork, MASKED_Q_VALUE
 from agents.networks import OPTIONAL_CANDIDATE_KEYS
 
-__all__ = ["ActionHeadDdqnAgent", "ActionHeadDqnAgent",
+#: Observation key of the scores the `score_greedy` bootstrap follows.
+SCORE_BOOTSTRAP_KEY = OPTIONAL_CANDIDATE_KEYS[0]
+#: TD targets of `make_q_agent`: the max of Q (DQN, or double DQN), or Q of
+#: greedy-by-the-scores (`ScoreGreedyBootstrapAgent`).
+BOOTSTRAPS = ("max", "score_greedy")
+
+__all__ = ["ActionHeadDdqnAgent", "ActionHeadDqnAgent", "BOOTSTRAPS",
+           "SCORE_BOOTSTRAP_KEY", "ScoreGreedyBootstrapAgent",
            "candidate_mask_splitter", "create_ahdqn_agent", "make_q_agent"]
 
 
@@ -57,25 +71,42 @@ def candidate_mask_splitter(observation: dict) -> tuple[dict, tf.Tensor]:
   return observation, observation["candidate_mask"]
 
 
+def _chosen_candidate_q(q_network: network.Network, observation: dict,
+                        slots: tf.Tensor, step_type: tf.Tensor,
+                        training: bool = False) -> tf.Tensor:
+  """Q of one pool slot per row, scoring that candidate alone.
+
+  Args:
+    q_network: an action-head network (scores any number of candidates).
+    observation: a batch of playlist observations.
+    slots: int [B] (or [B, T]) pool slots, available in their rows.
+    step_type: the time steps' step types.
+    training: passed to the network.
+
+  Returns:
+    float [B] (or [B, T]) Q values.
+  """
+  slots = tf.cast(slots, tf.int32)[..., None]
+  chosen = tf.gather(observation["candidate_ids"], slots,
+                     batch_dims=slots.shape.rank - 1)
+  # The slot is available (the policies respect the mask), so it is scored
+  # unmasked.
+  single = dict(observation, candidate_ids=chosen,
+                candidate_mask=tf.ones_like(chosen, tf.bool))
+  for key in OPTIONAL_CANDIDATE_KEYS:
+    if key in observation:
+      single[key] = tf.gather(observation[key], slots,
+                              batch_dims=slots.shape.rank - 1)
+  q_values, _ = q_network(single, step_type=step_type, training=training)
+  return q_values[..., 0]
+
+
 class _ChosenCandidateQ:
   """Mixin: Q(s, a) of the taken actions from the chosen candidates alone."""
 
   def _compute_q_values(self, time_steps, actions, training=False):
-    observation = time_steps.observation
-    slots = tf.cast(actions, tf.int32)[..., None]
-    chosen = tf.gather(observation["candidate_ids"], slots,
-                       batch_dims=slots.shape.rank - 1)
-    # The taken candidate was available when chosen (the policies respect the
-    # mask), so it is scored unmasked.
-    single = dict(observation, candidate_ids=chosen,
-                  candidate_mask=tf.ones_like(chosen, tf.bool))
-    for key in OPTIONAL_CANDIDATE_KEYS:
-      if key in observation:
-        single[key] = tf.gather(observation[key], slots,
-                                batch_dims=slots.shape.rank - 1)
-    q_values, _ = self._q_network(single, step_type=time_steps.step_type,
-                                  training=training)
-    return q_values[..., 0]
+    return _chosen_candidate_q(self._q_network, time_steps.observation,
+                               actions, time_steps.step_type, training)
 
 
 class ActionHeadDqnAgent(_ChosenCandidateQ, dqn_agent.DqnAgent):
@@ -97,6 +128,31 @@ class ActionHeadDdqnAgent(_ChosenCandidateQ, dqn_agent.DdqnAgent):
   """`DdqnAgent` for an action-head network (see module docstring)."""
 
 
+class ScoreGreedyBootstrapAgent(_ChosenCandidateQ, dqn_agent.DqnAgent):
+  """Learns Q of greedy-by-the-learned-model; acts greedily on it.
+
+  The TD target bootstraps from the candidate with the highest
+  `candidate_scores` (the learned model's P(listen)), not from the max of
+  Q: the network learns Q^g(s, a), the return of playing a and then
+  following greedy-by-the-model, and the agent's greedy policy,
+  argmax_a Q^g(s, a), is one step of policy improvement over that baseline
+  (a rollout policy). Evaluating a fixed policy has no max over noisy
+  estimates (no overestimation) and a lower-variance target than Q-learning,
+  which is what lets a small sequencing gain show through.
+  """
+
+  def _compute_next_q_values(self, next_time_steps, info):
+    del info
+    observation = next_time_steps.observation
+    scores = tf.where(tf.cast(observation["candidate_mask"], tf.bool),
+                      tf.cast(observation[SCORE_BOOTSTRAP_KEY], tf.float32),
+                      -1.0)
+    # A row with no candidate left is terminal (discount 0): any slot does.
+    slots = tf.argmax(scores, axis=-1, output_type=tf.int32)
+    return _chosen_candidate_q(self._target_q_network, observation, slots,
+                               next_time_steps.step_type)
+
+
 def make_q_agent(time_step_spec: ts.TimeStep,
                  action_spec: types.NestedTensorSpec,
                  q_network: network.Network,
@@ -111,6 +167,7 @@ def make_q_agent(time_step_spec: ts.TimeStep,
                  td_errors_loss_fn: Callable | None = None,
                  train_step_counter: tf.Variable | None = None,
                  action_head: bool = False,
+                 bootstrap: str = "max",
                  name: str | None = None) -> dqn_agent.DqnAgent:
   """A (double) DQN agent that respects the candidate mask.
 
@@ -132,12 +189,30 @@ def make_q_agent(time_step_spec: ts.TimeStep,
     train_step_counter: the global step variable.
     action_head: the network scores any number of candidates
       (`ActionHeadQNetwork`): use the agents that score only the chosen one.
+    bootstrap: one of `BOOTSTRAPS`: "max" (Q-learning; `double_dqn` picks
+      double DQN) or "score_greedy" (`ScoreGreedyBootstrapAgent`; needs
+      `action_head` and `candidate_scores` in the observation).
     name: the agent's name.
 
   Returns:
     An initialised agent.
+
+  Raises:
+    ValueError: for an unknown bootstrap, or "score_greedy" without an
+      action head or without the scores in the observation.
   """
-  if action_head:
+  if bootstrap not in BOOTSTRAPS:
+    raise ValueError(f"bootstrap must be one of {BOOTSTRAPS}, got "
+                     f"{bootstrap!r}")
+  if bootstrap == "score_greedy":
+    if not action_head or (SCORE_BOOTSTRAP_KEY not in
+                           time_step_spec.observation):
+      raise ValueError(
+          "bootstrap = 'score_greedy' needs an action-head network and "
+          f"{SCORE_BOOTSTRAP_KEY!r} in the observation (train_eval."
+          "user_model_scores = True); use bootstrap = 'max' otherwise")
+    agent_cls = ScoreGreedyBootstrapAgent
+  elif action_head:
     agent_cls = ActionHeadDdqnAgent if double_dqn else ActionHeadDqnAgent
   else:
     agent_cls = dqn_agent.DdqnAgent if double_dqn else dqn_agent.DqnAgent
@@ -163,7 +238,7 @@ def make_q_agent(time_step_spec: ts.TimeStep,
 # The network's form is chosen in gin (configs/ahdqn.gin); every other
 # hyperparameter comes from `train_eval`'s arguments.
 @gin.configurable(allowlist=["score_residual", "score_weight",
-                             "advantage_scale"])
+                             "advantage_scale", "bootstrap"])
 def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                        action_spec: types.NestedTensorSpec,
                        track_features: np.ndarray,
@@ -175,6 +250,7 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                        score_residual: bool = False,
                        score_weight: float = 1.0,
                        advantage_scale: float = 1.0,
+                       bootstrap: str = "max",
                        **agent_kwargs) -> dqn_agent.DqnAgent:
   """The AH-DQN agent: `make_q_agent` over an `ActionHeadQNetwork`.
 
@@ -192,6 +268,8 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
       learned model and learns the sequencing correction).
     score_weight: see `ActionHeadQNetwork`.
     advantage_scale: see `ActionHeadQNetwork`.
+    bootstrap: see `make_q_agent` ("score_greedy": learn Q of
+      greedy-by-the-model and improve on it by one step).
     **agent_kwargs: passed to `make_q_agent` (epsilon, gamma, n-step...).
 
   Returns:
@@ -206,4 +284,5 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                              score_weight=score_weight,
                              advantage_scale=advantage_scale)
   return make_q_agent(time_step_spec, action_spec, q_net, optimizer,
-                      action_head=True, name="ahdqn", **agent_kwargs)
+                      action_head=True, bootstrap=bootstrap, name="ahdqn",
+                      **agent_kwargs)

@@ -293,3 +293,31 @@ def test_score_residual_needs_the_scores_and_finite_weights():
   with pytest.raises(ValueError, match="advantage_scale"):
     ActionHeadQNetwork(_spec(6, True), _table(), score_residual=True,
                        advantage_scale=0.0)
+
+
+def test_score_greedy_bootstrap_values_the_best_scored_candidate():
+  tf.random.set_seed(7)
+  agent = agents.create_ahdqn_agent(
+      ts.time_step_spec(_spec(8, True)), _action_spec(8), _table(),
+      tf.keras.optimizers.Adam(1e-3), bootstrap="score_greedy",
+      score_residual=True)
+  obs = _observation(10, 8, seed=9, scores=True)
+  obs["candidate_mask"][:, 0] = True
+  target = agent._compute_next_q_values(_time_step(obs), ()).numpy()  # pylint: disable=protected-access
+  q_target = agent._target_q_network(  # pylint: disable=protected-access
+      tf.nest.map_structure(tf.constant, obs))[0].numpy()
+  best = np.where(obs["candidate_mask"], obs["candidate_scores"],
+                  -1.0).argmax(1)
+  np.testing.assert_allclose(target, q_target[np.arange(10), best],
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_score_greedy_bootstrap_needs_the_scores_and_a_known_name():
+  optimizer = tf.keras.optimizers.Adam(1e-3)
+  with pytest.raises(ValueError, match="user_model_scores"):
+    agents.create_ahdqn_agent(ts.time_step_spec(_spec(8)), _action_spec(8),
+                              _table(), optimizer, bootstrap="score_greedy")
+  with pytest.raises(ValueError, match="bootstrap must be one of"):
+    agents.create_ahdqn_agent(ts.time_step_spec(_spec(8, True)),
+                              _action_spec(8), _table(), optimizer,
+                              bootstrap="softmax")
