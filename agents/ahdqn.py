@@ -238,7 +238,8 @@ def make_q_agent(time_step_spec: ts.TimeStep,
 # The network's form is chosen in gin (configs/ahdqn.gin); every other
 # hyperparameter comes from `train_eval`'s arguments.
 @gin.configurable(allowlist=["score_residual", "score_weight",
-                             "advantage_scale", "bootstrap"])
+                             "advantage_scale", "bootstrap",
+                             "shortlist_size"])
 def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                        action_spec: types.NestedTensorSpec,
                        track_features: np.ndarray,
@@ -251,6 +252,7 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                        score_weight: float = 1.0,
                        advantage_scale: float = 1.0,
                        bootstrap: str = "max",
+                       shortlist_size: int | None = None,
                        **agent_kwargs) -> dqn_agent.DqnAgent:
   """The AH-DQN agent: `make_q_agent` over an `ActionHeadQNetwork`.
 
@@ -270,6 +272,8 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
     advantage_scale: see `ActionHeadQNetwork`.
     bootstrap: see `make_q_agent` ("score_greedy": learn Q of
       greedy-by-the-model and improve on it by one step).
+    shortlist_size: see `ActionHeadQNetwork`: the agent re-ranks the
+      learned model's top candidates only.
     **agent_kwargs: passed to `make_q_agent` (epsilon, gamma, n-step...).
 
   Returns:
@@ -282,7 +286,8 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                              history_decay=history_decay,
                              score_residual=score_residual,
                              score_weight=score_weight,
-                             advantage_scale=advantage_scale)
+                             advantage_scale=advantage_scale,
+                             shortlist_size=shortlist_size)
   return make_q_agent(time_step_spec, action_spec, q_net, optimizer,
                       action_head=True, bootstrap=bootstrap, name="ahdqn",
                       **agent_kwargs)

@@ -51,6 +51,14 @@ a listen), so `advantage_scale` < 1 slows how fast the head's output moves
 (the gradient and the output both scale with it): noise in a barely
 trained head does not reorder candidates the model ranks well.
 
+With `shortlist_size` k (which also needs the scores) only the k available
+candidates the score ranks highest compete: the others get
+`MASKED_Q_VALUE`, in the greedy policy and in the TD targets alike. The
+learned model shortlists, the agent re-ranks the shortlist: an argmax over
+100 noisy Q values picks the candidate whose error is largest (the winner's
+curse), an argmax over the model's top few can only trade near-equals for
+a better sequence.
+
 The similarity features let the head see how much a candidate repeats what
 was just played (listeners tire of repetition); the product (W_s s) * e(c_k)
 is the state-candidate interaction a plain concatenation learns slowly.
@@ -102,6 +110,7 @@ class ActionHeadQNetwork(network.Network):
                score_residual: bool = False,
                score_weight: float = 1.0,
                advantage_scale: float = 1.0,
+               shortlist_size: int | None = None,
                activation: Callable = tf.nn.relu,
                kernel_initializer="glorot_uniform",
                bias_initializer="zeros",
@@ -125,6 +134,9 @@ class ActionHeadQNetwork(network.Network):
         with `score_residual` (fixed, not trained).
       advantage_scale: with `score_residual`, the factor on the head's
         output, > 0.
+      shortlist_size: if set, only the this many available candidates with
+        the highest `candidate_scores` are scored (the rest are masked);
+        needs the scores in the spec.
       activation: activation of the hidden layers.
       kernel_initializer: initializer of every kernel (tests use constants).
       bias_initializer: initializer of every bias.
@@ -152,6 +164,15 @@ class ActionHeadQNetwork(network.Network):
     if not np.isfinite(score_weight):
       raise ValueError(f"score_weight must be a finite number, got "
                        f"{score_weight!r}")
+    if shortlist_size is not None and (
+        isinstance(shortlist_size, bool) or
+        not isinstance(shortlist_size, (int, np.integer)) or
+        shortlist_size < 1 or
+        OPTIONAL_CANDIDATE_KEYS[0] not in input_tensor_spec):
+      raise ValueError(
+          f"shortlist_size must be None or an integer >= 1 with "
+          f"{OPTIONAL_CANDIDATE_KEYS[0]!r} in the observation (train_eval."
+          f"user_model_scores = True), got {shortlist_size!r}")
     if not (np.isfinite(advantage_scale) and advantage_scale > 0):
       raise ValueError(f"advantage_scale must be a finite number > 0, got "
                        f"{advantage_scale!r}")
@@ -195,6 +216,8 @@ class ActionHeadQNetwork(network.Network):
     self._score_residual = bool(score_residual)
     self._score_weight = float(score_weight)
     self._advantage_scale = float(advantage_scale)
+    self._shortlist_size = (None if shortlist_size is None else
+                            int(shortlist_size))
     self._state_value = None
     if self._score_residual:
       # The head's output layer starts at zero, so the first greedy policy
@@ -242,6 +265,15 @@ class ActionHeadQNetwork(network.Network):
             tf.stack([trailing / h, tf.reduce_sum(skip, 1) / h,
                       tf.reduce_sum(listen, 1) / h], axis=1), listen, skip)
 
+  def _shortlist(self, available, scores):
+    """`available` cut to the `shortlist_size` best-scored candidates."""
+    scores = tf.where(available, tf.cast(scores, tf.float32), -np.inf)
+    k = tf.minimum(self._shortlist_size, tf.shape(scores)[-1])
+    kth_best = tf.math.top_k(scores, k).values[..., -1:]
+    # Ties at the k-th score all stay; a row with fewer than k available
+    # keeps them all (its k-th best is -inf).
+    return available & (scores >= kth_best)
+
   def call(self, observation, step_type=None, network_state=(),
            training=False):
     del step_type  # Feed-forward: every step is scored the same way.
@@ -283,7 +315,10 @@ class ActionHeadQNetwork(network.Network):
       scores = tf.cast(obs[OPTIONAL_CANDIDATE_KEYS[0]], tf.float32)
       q_values = (self._advantage_scale * q_values +
                   self._score_weight * scores + self._state_value(state))
-    q_values = tf.where(tf.cast(obs["candidate_mask"], tf.bool), q_values,
+    available = tf.cast(obs["candidate_mask"], tf.bool)
+    if self._shortlist_size is not None:
+      available = self._shortlist(available, obs[OPTIONAL_CANDIDATE_KEYS[0]])
+    q_values = tf.where(available, q_values,
                         tf.constant(MASKED_Q_VALUE, q_values.dtype))
     q_values = tf.reshape(q_values, tf.concat(
         [outer_shape, tf.shape(q_values)[-1:]], 0))

@@ -321,3 +321,23 @@ def test_score_greedy_bootstrap_needs_the_scores_and_a_known_name():
     agents.create_ahdqn_agent(ts.time_step_spec(_spec(8, True)),
                               _action_spec(8), _table(), optimizer,
                               bootstrap="softmax")
+
+
+@pytest.mark.parametrize("size", [1, 3, 50])
+def test_shortlist_keeps_only_the_best_scored_available_candidates(size):
+  tf.random.set_seed(8)
+  net = ActionHeadQNetwork(_spec(8, True), _table(), shortlist_size=size)
+  obs = _observation(12, 8, seed=10, scores=True)
+  obs["candidate_mask"][:, 0] = True
+  q = net(tf.nest.map_structure(tf.constant, obs))[0].numpy()
+  scores = np.where(obs["candidate_mask"], obs["candidate_scores"], -np.inf)
+  for row_q, row_scores, mask in zip(q, scores, obs["candidate_mask"]):
+    kept = np.argsort(-row_scores)[:min(size, mask.sum())]
+    assert set(np.flatnonzero(row_q > MASKED_Q_VALUE)) == set(kept)
+
+
+def test_shortlist_needs_the_scores_and_a_positive_size():
+  with pytest.raises(ValueError, match="shortlist_size"):
+    ActionHeadQNetwork(_spec(8), _table(), shortlist_size=3)
+  with pytest.raises(ValueError, match="shortlist_size"):
+    ActionHeadQNetwork(_spec(8, True), _table(), shortlist_size=0)
