@@ -31,6 +31,7 @@ choice; configs/ahdqn.gin uses both in the calibrated world (docs/agents.md).
 `QNetwork` over fixed pool slots (scoring all slots, as DQN must).
 """
 
+import functools
 from typing import Callable, Sequence
 
 import gin
@@ -141,6 +142,39 @@ class ScoreGreedyBootstrapAgent(_ChosenCandidateQ, dqn_agent.DqnAgent):
   which is what lets a small sequencing gain show through.
   """
 
+  def __init__(self, *args, expected_reward: float | None = None,
+               **kwargs):
+    """`DqnAgent`'s arguments, and:
+
+    Args:
+      *args: see `dqn_agent.DqnAgent`.
+      expected_reward: if set (the reward of a listen), the TD target's
+        reward is `expected_reward * candidate_scores` of the taken
+        candidate, its expectation in a simulator that draws outcomes from
+        the scoring model, instead of the drawn 0/1 outcome: the Bernoulli
+        noise of the reward leaves the target (1-step returns only).
+      **kwargs: see `dqn_agent.DqnAgent`.
+    """
+    super().__init__(*args, **kwargs)
+    self._expected_reward = expected_reward
+    if expected_reward is not None:
+      # DqnAgent keeps its trajectory-to-transition converter as an
+      # attribute; the expected reward is put in after it.
+      converter = self._as_transition
+      self._as_transition = lambda value: self._with_expected_reward(
+          converter(value))
+
+  def _with_expected_reward(self, transition):
+    """`transition` with the taken candidate's expected reward."""
+    time_steps, policy_steps, next_time_steps = transition
+    slots = tf.cast(policy_steps.action, tf.int32)[..., None]
+    scores = tf.gather(time_steps.observation[SCORE_BOOTSTRAP_KEY], slots,
+                       batch_dims=slots.shape.rank - 1)[..., 0]
+    reward = self._expected_reward * tf.cast(scores,
+                                             next_time_steps.reward.dtype)
+    return transition._replace(next_time_step=next_time_steps._replace(
+        reward=reward))
+
   def _compute_next_q_values(self, next_time_steps, info):
     del info
     observation = next_time_steps.observation
@@ -168,6 +202,7 @@ def make_q_agent(time_step_spec: ts.TimeStep,
                  train_step_counter: tf.Variable | None = None,
                  action_head: bool = False,
                  bootstrap: str = "max",
+                 expected_reward: float | None = None,
                  name: str | None = None) -> dqn_agent.DqnAgent:
   """A (double) DQN agent that respects the candidate mask.
 
@@ -192,18 +227,28 @@ def make_q_agent(time_step_spec: ts.TimeStep,
     bootstrap: one of `BOOTSTRAPS`: "max" (Q-learning; `double_dqn` picks
       double DQN) or "score_greedy" (`ScoreGreedyBootstrapAgent`; needs
       `action_head` and `candidate_scores` in the observation).
+    expected_reward: with "score_greedy" and 1-step returns, train on the
+      expected reward (see `ScoreGreedyBootstrapAgent`).
     name: the agent's name.
 
   Returns:
     An initialised agent.
 
   Raises:
-    ValueError: for an unknown bootstrap, or "score_greedy" without an
-      action head or without the scores in the observation.
+    ValueError: for an unknown bootstrap, "score_greedy" without an
+      action head or without the scores in the observation, or an
+      `expected_reward` without "score_greedy" and 1-step returns.
   """
   if bootstrap not in BOOTSTRAPS:
     raise ValueError(f"bootstrap must be one of {BOOTSTRAPS}, got "
                      f"{bootstrap!r}")
+  if expected_reward is not None and (bootstrap != "score_greedy" or
+                                     n_step_update != 1 or
+                                     not np.isfinite(expected_reward)):
+    raise ValueError(
+        f"expected_reward = {expected_reward!r} needs a finite value, "
+        f"bootstrap = 'score_greedy' (got {bootstrap!r}) and n_step_update "
+        f"= 1 (got {n_step_update}); or set expected_reward = None")
   if bootstrap == "score_greedy":
     if not action_head or (SCORE_BOOTSTRAP_KEY not in
                            time_step_spec.observation):
@@ -211,7 +256,8 @@ def make_q_agent(time_step_spec: ts.TimeStep,
           "bootstrap = 'score_greedy' needs an action-head network and "
           f"{SCORE_BOOTSTRAP_KEY!r} in the observation (train_eval."
           "user_model_scores = True); use bootstrap = 'max' otherwise")
-    agent_cls = ScoreGreedyBootstrapAgent
+    agent_cls = functools.partial(ScoreGreedyBootstrapAgent,
+                                  expected_reward=expected_reward)
   elif action_head:
     agent_cls = ActionHeadDdqnAgent if double_dqn else ActionHeadDqnAgent
   else:
@@ -239,7 +285,7 @@ def make_q_agent(time_step_spec: ts.TimeStep,
 # hyperparameter comes from `train_eval`'s arguments.
 @gin.configurable(allowlist=["score_residual", "score_weight",
                              "advantage_scale", "bootstrap",
-                             "shortlist_size"])
+                             "shortlist_size", "expected_reward"])
 def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                        action_spec: types.NestedTensorSpec,
                        track_features: np.ndarray,
@@ -253,6 +299,7 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                        advantage_scale: float = 1.0,
                        bootstrap: str = "max",
                        shortlist_size: int | None = None,
+                       expected_reward: bool = False,
                        **agent_kwargs) -> dqn_agent.DqnAgent:
   """The AH-DQN agent: `make_q_agent` over an `ActionHeadQNetwork`.
 
@@ -274,6 +321,8 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
       greedy-by-the-model and improve on it by one step).
     shortlist_size: see `ActionHeadQNetwork`: the agent re-ranks the
       learned model's top candidates only.
+    expected_reward: train on `score_weight * candidate_scores` of the taken
+      candidate instead of the drawn reward (see `make_q_agent`).
     **agent_kwargs: passed to `make_q_agent` (epsilon, gamma, n-step...).
 
   Returns:
@@ -290,4 +339,5 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                              shortlist_size=shortlist_size)
   return make_q_agent(time_step_spec, action_spec, q_net, optimizer,
                       action_head=True, bootstrap=bootstrap, name="ahdqn",
+                      expected_reward=score_weight if expected_reward else None,
                       **agent_kwargs)

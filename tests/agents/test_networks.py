@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
+from tf_agents.trajectories import trajectory
 
 import agents
 from agents.networks import MASKED_Q_VALUE, ActionHeadQNetwork
@@ -341,3 +342,37 @@ def test_shortlist_needs_the_scores_and_a_positive_size():
     ActionHeadQNetwork(_spec(8), _table(), shortlist_size=3)
   with pytest.raises(ValueError, match="shortlist_size"):
     ActionHeadQNetwork(_spec(8, True), _table(), shortlist_size=0)
+
+
+def test_expected_reward_replaces_the_drawn_reward_with_the_score():
+  agent = agents.create_ahdqn_agent(
+      ts.time_step_spec(_spec(8, True)), _action_spec(8), _table(),
+      tf.keras.optimizers.Adam(1e-3), bootstrap="score_greedy",
+      score_residual=True, score_weight=2.0, expected_reward=True)
+  obs = _observation(4, 8, seed=11, scores=True)
+  first = _time_step(obs)
+  second = ts.transition(tf.nest.map_structure(tf.constant, obs),
+                         reward=tf.ones(4), discount=tf.ones(4))
+  stacked = tf.nest.map_structure(lambda a, b: tf.stack([a, b], 1),
+                                  first, second)
+  actions = tf.constant([[1, 0], [3, 0], [5, 0], [7, 0]], tf.int32)
+  experience = trajectory.Trajectory(
+      step_type=stacked.step_type, observation=stacked.observation,
+      action=actions, policy_info=(), next_step_type=stacked.step_type,
+      reward=stacked.reward, discount=stacked.discount)
+  transition = agent._as_transition(experience)  # pylint: disable=protected-access
+  np.testing.assert_allclose(
+      transition.next_time_step.reward.numpy(),
+      2.0 * obs["candidate_scores"][np.arange(4), [1, 3, 5, 7]], rtol=1e-6)
+
+
+def test_expected_reward_needs_the_score_greedy_bootstrap_and_one_step():
+  optimizer = tf.keras.optimizers.Adam(1e-3)
+  spec = ts.time_step_spec(_spec(8, True))
+  with pytest.raises(ValueError, match="expected_reward"):
+    agents.create_ahdqn_agent(spec, _action_spec(8), _table(), optimizer,
+                              expected_reward=True)
+  with pytest.raises(ValueError, match="n_step_update"):
+    agents.create_ahdqn_agent(spec, _action_spec(8), _table(), optimizer,
+                              bootstrap="score_greedy", expected_reward=True,
+                              n_step_update=3)
