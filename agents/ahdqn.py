@@ -44,7 +44,7 @@ from tf_agents.typing import types
 from tf_agents.utils import common
 
 from agents.networks import ActionHeadQNetwork, MASKED_Q_VALUE
-from agents.networks import OPTIONAL_CANDIDATE_KEYS
+from agents.networks import OPTIONAL_CANDIDATE_KEYS, shortlist_mask
 
 #: Observation key of the scores the `score_greedy` bootstrap follows.
 SCORE_BOOTSTRAP_KEY = OPTIONAL_CANDIDATE_KEYS[0]
@@ -54,7 +54,8 @@ BOOTSTRAPS = ("max", "score_greedy")
 
 __all__ = ["ActionHeadDdqnAgent", "ActionHeadDqnAgent", "BOOTSTRAPS",
            "SCORE_BOOTSTRAP_KEY", "ScoreGreedyBootstrapAgent",
-           "candidate_mask_splitter", "create_ahdqn_agent", "make_q_agent"]
+           "candidate_mask_splitter", "create_ahdqn_agent", "make_q_agent",
+           "shortlist_splitter"]
 
 
 def candidate_mask_splitter(observation: dict) -> tuple[dict, tf.Tensor]:
@@ -100,6 +101,30 @@ def _chosen_candidate_q(q_network: network.Network, observation: dict,
                               batch_dims=slots.shape.rank - 1)
   q_values, _ = q_network(single, step_type=step_type, training=training)
   return q_values[..., 0]
+
+
+def shortlist_splitter(shortlist_size: int
+                       ) -> Callable[[dict], tuple[dict, tf.Tensor]]:
+  """A splitter whose constraint is the score's shortlist (see networks).
+
+  With it the epsilon-greedy collect policy explores among the learned
+  model's `shortlist_size` best candidates, the only ones the agent may
+  choose, so the replay holds the comparisons the agent has to make.
+
+  Args:
+    shortlist_size: candidates kept per row.
+
+  Returns:
+    observation -> (observation, shortlist mask).
+  """
+
+  def splitter(observation: dict) -> tuple[dict, tf.Tensor]:
+    if isinstance(observation["candidate_mask"], tf.TypeSpec):
+      return candidate_mask_splitter(observation)  # Specs: same shape.
+    mask = shortlist_mask(tf.cast(observation["candidate_mask"], tf.bool),
+                          observation[SCORE_BOOTSTRAP_KEY], shortlist_size)
+    return observation, mask
+  return splitter
 
 
 class _ChosenCandidateQ:
@@ -203,6 +228,7 @@ def make_q_agent(time_step_spec: ts.TimeStep,
                  action_head: bool = False,
                  bootstrap: str = "max",
                  expected_reward: float | None = None,
+                 explore_shortlist: int | None = None,
                  name: str | None = None) -> dqn_agent.DqnAgent:
   """A (double) DQN agent that respects the candidate mask.
 
@@ -229,6 +255,9 @@ def make_q_agent(time_step_spec: ts.TimeStep,
       `action_head` and `candidate_scores` in the observation).
     expected_reward: with "score_greedy" and 1-step returns, train on the
       expected reward (see `ScoreGreedyBootstrapAgent`).
+    explore_shortlist: if set, the action constraint is the scores'
+      shortlist of this size (`shortlist_splitter`), so exploration stays
+      among the candidates a shortlisting network can choose.
     name: the agent's name.
 
   Returns:
@@ -267,7 +296,9 @@ def make_q_agent(time_step_spec: ts.TimeStep,
       action_spec,
       q_network=q_network,
       optimizer=optimizer,
-      observation_and_action_constraint_splitter=candidate_mask_splitter,
+      observation_and_action_constraint_splitter=(
+          candidate_mask_splitter if explore_shortlist is None else
+          shortlist_splitter(explore_shortlist)),
       epsilon_greedy=epsilon_greedy,
       n_step_update=n_step_update,
       target_update_tau=target_update_tau,
@@ -340,4 +371,4 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
   return make_q_agent(time_step_spec, action_spec, q_net, optimizer,
                       action_head=True, bootstrap=bootstrap, name="ahdqn",
                       expected_reward=score_weight if expected_reward else None,
-                      **agent_kwargs)
+                      explore_shortlist=shortlist_size, **agent_kwargs)

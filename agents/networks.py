@@ -73,7 +73,7 @@ import tensorflow as tf
 from tf_agents.networks import network
 
 __all__ = ["ActionHeadQNetwork", "MASKED_Q_VALUE", "OBSERVATION_KEYS",
-           "OPTIONAL_CANDIDATE_KEYS"]
+           "OPTIONAL_CANDIDATE_KEYS", "shortlist_mask"]
 
 #: Q value of masked candidates: finite (a discount of 0 times it is 0, so
 #: terminal targets stay finite) and far below any reachable return.
@@ -85,6 +85,26 @@ OBSERVATION_KEYS = ("user_features", "history_ids", "history_responses",
 
 #: Optional per-candidate float features [K] the networks use when present.
 OPTIONAL_CANDIDATE_KEYS = ("candidate_scores",)
+
+
+def shortlist_mask(available: tf.Tensor, scores: tf.Tensor,
+                   shortlist_size: int) -> tf.Tensor:
+  """`available` cut to the `shortlist_size` best-scored candidates.
+
+  Args:
+    available: bool [..., K] candidate mask.
+    scores: float [..., K] candidate scores.
+    shortlist_size: candidates kept per row.
+
+  Returns:
+    bool [..., K]: available and among the row's best `shortlist_size` by
+    score (ties at the cut all stay; a row with fewer available keeps them
+    all).
+  """
+  scores = tf.where(available, tf.cast(scores, tf.float32), -np.inf)
+  k = tf.minimum(shortlist_size, tf.shape(scores)[-1])
+  kth_best = tf.math.top_k(scores, k).values[..., -1:]
+  return available & (scores >= kth_best)
 
 
 def _check_observation_spec(spec) -> None:
@@ -265,15 +285,6 @@ class ActionHeadQNetwork(network.Network):
             tf.stack([trailing / h, tf.reduce_sum(skip, 1) / h,
                       tf.reduce_sum(listen, 1) / h], axis=1), listen, skip)
 
-  def _shortlist(self, available, scores):
-    """`available` cut to the `shortlist_size` best-scored candidates."""
-    scores = tf.where(available, tf.cast(scores, tf.float32), -np.inf)
-    k = tf.minimum(self._shortlist_size, tf.shape(scores)[-1])
-    kth_best = tf.math.top_k(scores, k).values[..., -1:]
-    # Ties at the k-th score all stay; a row with fewer than k available
-    # keeps them all (its k-th best is -inf).
-    return available & (scores >= kth_best)
-
   def call(self, observation, step_type=None, network_state=(),
            training=False):
     del step_type  # Feed-forward: every step is scored the same way.
@@ -317,7 +328,8 @@ class ActionHeadQNetwork(network.Network):
                   self._score_weight * scores + self._state_value(state))
     available = tf.cast(obs["candidate_mask"], tf.bool)
     if self._shortlist_size is not None:
-      available = self._shortlist(available, obs[OPTIONAL_CANDIDATE_KEYS[0]])
+      available = shortlist_mask(available, obs[OPTIONAL_CANDIDATE_KEYS[0]],
+                                 self._shortlist_size)
     q_values = tf.where(available, q_values,
                         tf.constant(MASKED_Q_VALUE, q_values.dtype))
     q_values = tf.reshape(q_values, tf.concat(

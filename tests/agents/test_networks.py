@@ -376,3 +376,17 @@ def test_expected_reward_needs_the_score_greedy_bootstrap_and_one_step():
     agents.create_ahdqn_agent(spec, _action_spec(8), _table(), optimizer,
                               bootstrap="score_greedy", expected_reward=True,
                               n_step_update=3)
+
+
+def test_a_shortlisting_agent_explores_and_acts_within_the_shortlist():
+  tf.random.set_seed(9)
+  agent = agents.create_ahdqn_agent(
+      ts.time_step_spec(_spec(8, True)), _action_spec(8), _table(),
+      tf.keras.optimizers.Adam(1e-3), epsilon_greedy=1.0, shortlist_size=2)
+  obs = _observation(64, 8, seed=12, scores=True)
+  obs["candidate_mask"][:, :2] = True
+  scores = np.where(obs["candidate_mask"], obs["candidate_scores"], -1.0)
+  best_two = np.argsort(-scores, axis=1)[:, :2]
+  for policy in (agent.policy, agent.collect_policy):
+    action = policy.action(_time_step(obs)).action.numpy()
+    assert (best_two == action[:, None]).any(axis=1).all()
