@@ -43,7 +43,8 @@ from tf_agents.trajectories import time_step as ts
 from tf_agents.typing import types
 from tf_agents.utils import common
 
-from agents.networks import ActionHeadQNetwork, MASKED_Q_VALUE
+from agents.networks import ActionHeadQNetwork, HEAD_CANDIDATE_INPUTS
+from agents.networks import MASKED_Q_VALUE
 from agents.networks import OPTIONAL_CANDIDATE_KEYS, shortlist_mask
 
 #: Observation key of the scores the `score_greedy` bootstrap follows.
@@ -316,7 +317,8 @@ def make_q_agent(time_step_spec: ts.TimeStep,
 # hyperparameter comes from `train_eval`'s arguments.
 @gin.configurable(allowlist=["score_residual", "score_weight",
                              "advantage_scale", "bootstrap",
-                             "shortlist_size", "expected_reward"])
+                             "shortlist_size", "expected_reward",
+                             "head_candidate_inputs"])
 def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                        action_spec: types.NestedTensorSpec,
                        track_features: np.ndarray,
@@ -331,6 +333,8 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                        bootstrap: str = "max",
                        shortlist_size: int | None = None,
                        expected_reward: bool = False,
+                       head_candidate_inputs: Sequence[str] = (
+                           HEAD_CANDIDATE_INPUTS),
                        **agent_kwargs) -> dqn_agent.DqnAgent:
   """The AH-DQN agent: `make_q_agent` over an `ActionHeadQNetwork`.
 
@@ -354,6 +358,7 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
       learned model's top candidates only.
     expected_reward: train on `score_weight * candidate_scores` of the taken
       candidate instead of the drawn reward (see `make_q_agent`).
+    head_candidate_inputs: see `ActionHeadQNetwork`.
     **agent_kwargs: passed to `make_q_agent` (epsilon, gamma, n-step...).
 
   Returns:
@@ -367,7 +372,8 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                              score_residual=score_residual,
                              score_weight=score_weight,
                              advantage_scale=advantage_scale,
-                             shortlist_size=shortlist_size)
+                             shortlist_size=shortlist_size,
+                             head_candidate_inputs=head_candidate_inputs)
   return make_q_agent(time_step_spec, action_spec, q_net, optimizer,
                       action_head=True, bootstrap=bootstrap, name="ahdqn",
                       expected_reward=score_weight if expected_reward else None,

@@ -72,7 +72,8 @@ import numpy as np
 import tensorflow as tf
 from tf_agents.networks import network
 
-__all__ = ["ActionHeadQNetwork", "MASKED_Q_VALUE", "OBSERVATION_KEYS",
+__all__ = ["ActionHeadQNetwork", "HEAD_CANDIDATE_INPUTS", "MASKED_Q_VALUE",
+           "OBSERVATION_KEYS",
            "OPTIONAL_CANDIDATE_KEYS", "shortlist_mask"]
 
 #: Q value of masked candidates: finite (a discount of 0 times it is 0, so
@@ -85,6 +86,9 @@ OBSERVATION_KEYS = ("user_features", "history_ids", "history_responses",
 
 #: Optional per-candidate float features [K] the networks use when present.
 OPTIONAL_CANDIDATE_KEYS = ("candidate_scores",)
+
+#: The candidate inputs of the head, in the order of z_k (module docstring).
+HEAD_CANDIDATE_INPUTS = ("features", "interaction", "similarity", "scores")
 
 
 def shortlist_mask(available: tf.Tensor, scores: tf.Tensor,
@@ -131,6 +135,7 @@ class ActionHeadQNetwork(network.Network):
                score_weight: float = 1.0,
                advantage_scale: float = 1.0,
                shortlist_size: int | None = None,
+               head_candidate_inputs: Sequence[str] = HEAD_CANDIDATE_INPUTS,
                activation: Callable = tf.nn.relu,
                kernel_initializer="glorot_uniform",
                bias_initializer="zeros",
@@ -157,6 +162,13 @@ class ActionHeadQNetwork(network.Network):
       shortlist_size: if set, only the this many available candidates with
         the highest `candidate_scores` are scored (the rest are masked);
         needs the scores in the spec.
+      head_candidate_inputs: which parts of z_k the head reads, from
+        `HEAD_CANDIDATE_INPUTS`: the catalog features x, the interaction
+        (W_s s) * e, the similarity to the history, the scores (when in the
+        spec). With `score_residual`, ("similarity", "scores") limits the
+        learned correction to what sequencing changes (fatigue, skips),
+        so it cannot learn track effects that hold only for the simulator's
+        known listeners.
       activation: activation of the hidden layers.
       kernel_initializer: initializer of every kernel (tests use constants).
       bias_initializer: initializer of every bias.
@@ -193,6 +205,13 @@ class ActionHeadQNetwork(network.Network):
           f"shortlist_size must be None or an integer >= 1 with "
           f"{OPTIONAL_CANDIDATE_KEYS[0]!r} in the observation (train_eval."
           f"user_model_scores = True), got {shortlist_size!r}")
+    unknown = sorted(set(head_candidate_inputs) - set(HEAD_CANDIDATE_INPUTS))
+    has_scores = OPTIONAL_CANDIDATE_KEYS[0] in input_tensor_spec
+    if unknown or not set(head_candidate_inputs) - (
+        set() if has_scores else {"scores"}):
+      raise ValueError(
+          f"head_candidate_inputs must be a non-empty subset of "
+          f"{HEAD_CANDIDATE_INPUTS}, got {tuple(head_candidate_inputs)!r}")
     if not (np.isfinite(advantage_scale) and advantage_scale > 0):
       raise ValueError(f"advantage_scale must be a finite number > 0, got "
                        f"{advantage_scale!r}")
@@ -236,6 +255,7 @@ class ActionHeadQNetwork(network.Network):
     self._score_residual = bool(score_residual)
     self._score_weight = float(score_weight)
     self._advantage_scale = float(advantage_scale)
+    self._head_inputs = tuple(head_candidate_inputs)
     self._shortlist_size = (None if shortlist_size is None else
                             int(shortlist_size))
     self._state_value = None
@@ -310,10 +330,13 @@ class ActionHeadQNetwork(network.Network):
     unit_h = tf.math.l2_normalize(history_e, axis=-1)
     cosine = tf.einsum("bkd,bhd->bkh", unit_c, unit_h)            # [B, K, H]
     interaction = self._interaction(state)[:, None, :] * candidate_e
-    candidate_part = [candidate_x, interaction, cosine * listen[:, None, :],
-                      cosine * skip[:, None, :]]
-    candidate_part += [tf.cast(obs[k], tf.float32)[..., None]
-                       for k in self._keys[len(OBSERVATION_KEYS):]]
+    parts = {"features": [candidate_x], "interaction": [interaction],
+             "similarity": [cosine * listen[:, None, :],
+                            cosine * skip[:, None, :]],
+             "scores": [tf.cast(obs[k], tf.float32)[..., None]
+                        for k in self._keys[len(OBSERVATION_KEYS):]]}
+    candidate_part = [x for name in HEAD_CANDIDATE_INPUTS
+                      if name in self._head_inputs for x in parts[name]]
     candidate_part = tf.concat(candidate_part, axis=-1)
     hidden = (self._head_state(state)[:, None, :] +
               self._head_candidate(candidate_part))

@@ -9,7 +9,8 @@ from tf_agents.trajectories import time_step as ts
 from tf_agents.trajectories import trajectory
 
 import agents
-from agents.networks import MASKED_Q_VALUE, ActionHeadQNetwork
+from agents.networks import HEAD_CANDIDATE_INPUTS, MASKED_Q_VALUE
+from agents.networks import ActionHeadQNetwork
 
 NUM_TRACKS, NUM_FEATURES, USER_DIM, HISTORY, LISTEN = 12, 3, 2, 4, 3
 
@@ -89,7 +90,7 @@ def _reference_state(net, obs, table, decay):
   return relu(state @ w["state_0"][0] + w["state_0"][1])
 
 
-def _reference_q(net, obs, table, decay):
+def _reference_q(net, obs, table, decay, inputs=HEAD_CANDIDATE_INPUTS):
   """The module docstring's formula in NumPy, with the network's weights."""
   w = {layer.name: layer.get_weights() for layer in net.layers}
   relu = lambda x: np.maximum(x, 0.0)  # noqa: E731
@@ -105,9 +106,12 @@ def _reference_q(net, obs, table, decay):
                                   1e-12)
   cosine = np.einsum("bkd,bhd->bkh", unit(e_c), unit(e_h))
   interaction = (state @ w["interaction"][0])[:, None, :] * e_c
-  part = [x_c, interaction, cosine * listen[:, None], cosine * skip[:, None]]
-  if "candidate_scores" in obs:
-    part.append(obs["candidate_scores"][..., None])
+  parts = {"features": [x_c], "interaction": [interaction],
+           "similarity": [cosine * listen[:, None], cosine * skip[:, None]],
+           "scores": ([obs["candidate_scores"][..., None]]
+                      if "candidate_scores" in obs else [])}
+  part = [x for name in HEAD_CANDIDATE_INPUTS if name in inputs
+          for x in parts[name]]
   part = np.concatenate(part, axis=-1)
   hidden = relu((state @ w["head_s"][0])[:, None] + part @ w["head_c"][0] +
                 w["head_c"][1])
@@ -390,3 +394,24 @@ def test_a_shortlisting_agent_explores_and_acts_within_the_shortlist():
   for policy in (agent.policy, agent.collect_policy):
     action = policy.action(_time_step(obs)).action.numpy()
     assert (best_two == action[:, None]).any(axis=1).all()
+
+
+@pytest.mark.parametrize("inputs", [("similarity", "scores"),
+                                    ("features", "similarity")])
+def test_head_reads_only_the_chosen_candidate_inputs(inputs):
+  table = _table()
+  net = ActionHeadQNetwork(_spec(6, True), table, embedding_dim=3,
+                           state_layers=(5,), head_layers=(4,),
+                           history_decay=0.7, head_candidate_inputs=inputs)
+  obs = _observation(5, 6, scores=True)
+  q = net(tf.nest.map_structure(tf.constant, obs))[0].numpy()
+  np.testing.assert_allclose(q, _reference_q(net, obs, table, 0.7, inputs),
+                             rtol=1e-4, atol=1e-5)
+
+
+def test_head_candidate_inputs_are_checked():
+  with pytest.raises(ValueError, match="head_candidate_inputs"):
+    ActionHeadQNetwork(_spec(6, True), _table(),
+                       head_candidate_inputs=("colour",))
+  with pytest.raises(ValueError, match="head_candidate_inputs"):
+    ActionHeadQNetwork(_spec(6), _table(), head_candidate_inputs=("scores",))
