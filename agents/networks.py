@@ -33,6 +33,32 @@ where p_k is the observation's optional `candidate_scores` (a learned user
 model's P(listen) of the candidate, see `agents.score_features`), used when
 the spec has that key.
 
+With `score_residual` (which needs that key) the head is a residual over
+the score, with a state value beside it:
+
+    Q(s, c_k) = score_weight * p_k + V(s) + advantage_scale * MLP_head(z_k)
+    V(s)      = w_v . s + b_v
+
+and the head's last layer starts at zero. In the learned simulator the
+immediate expected reward of playing c_k *is* reward(listen) * p_k (the
+simulator draws the outcome from the same model), so with `score_weight`
+that reward the head only has to learn what comes after: V(s) the state's
+continuation value, the head how c_k changes it (fatigue, skips in a row).
+At initialisation the greedy policy is greedy-by-the-model; training adds
+the sequencing correction instead of relearning the model's ranking. The
+true correction is small next to the value of a state (a few hundredths of
+a listen), so `advantage_scale` < 1 slows how fast the head's output moves
+(the gradient and the output both scale with it): noise in a barely
+trained head does not reorder candidates the model ranks well.
+
+With `shortlist_size` k (which also needs the scores) only the k available
+candidates the score ranks highest compete: the others get
+`MASKED_Q_VALUE`, in the greedy policy and in the TD targets alike. The
+learned model shortlists, the agent re-ranks the shortlist: an argmax over
+100 noisy Q values picks the candidate whose error is largest (the winner's
+curse), an argmax over the model's top few can only trade near-equals for
+a better sequence.
+
 The similarity features let the head see how much a candidate repeats what
 was just played (listeners tire of repetition); the product (W_s s) * e(c_k)
 is the state-candidate interaction a plain concatenation learns slowly.
@@ -46,8 +72,9 @@ import numpy as np
 import tensorflow as tf
 from tf_agents.networks import network
 
-__all__ = ["ActionHeadQNetwork", "MASKED_Q_VALUE", "OBSERVATION_KEYS",
-           "OPTIONAL_CANDIDATE_KEYS"]
+__all__ = ["ActionHeadQNetwork", "HEAD_CANDIDATE_INPUTS", "MASKED_Q_VALUE",
+           "OBSERVATION_KEYS",
+           "OPTIONAL_CANDIDATE_KEYS", "shortlist_mask"]
 
 #: Q value of masked candidates: finite (a discount of 0 times it is 0, so
 #: terminal targets stay finite) and far below any reachable return.
@@ -59,6 +86,29 @@ OBSERVATION_KEYS = ("user_features", "history_ids", "history_responses",
 
 #: Optional per-candidate float features [K] the networks use when present.
 OPTIONAL_CANDIDATE_KEYS = ("candidate_scores",)
+
+#: The candidate inputs of the head, in the order of z_k (module docstring).
+HEAD_CANDIDATE_INPUTS = ("features", "interaction", "similarity", "scores")
+
+
+def shortlist_mask(available: tf.Tensor, scores: tf.Tensor,
+                   shortlist_size: int) -> tf.Tensor:
+  """`available` cut to the `shortlist_size` best-scored candidates.
+
+  Args:
+    available: bool [..., K] candidate mask.
+    scores: float [..., K] candidate scores.
+    shortlist_size: candidates kept per row.
+
+  Returns:
+    bool [..., K]: available and among the row's best `shortlist_size` by
+    score (ties at the cut all stay; a row with fewer available keeps them
+    all).
+  """
+  scores = tf.where(available, tf.cast(scores, tf.float32), -np.inf)
+  k = tf.minimum(shortlist_size, tf.shape(scores)[-1])
+  kth_best = tf.math.top_k(scores, k).values[..., -1:]
+  return available & (scores >= kth_best)
 
 
 def _check_observation_spec(spec) -> None:
@@ -81,6 +131,11 @@ class ActionHeadQNetwork(network.Network):
                state_layers: Sequence[int] = (64,),
                head_layers: Sequence[int] = (64, 64),
                history_decay: float = 0.8,
+               score_residual: bool = False,
+               score_weight: float = 1.0,
+               advantage_scale: float = 1.0,
+               shortlist_size: int | None = None,
+               head_candidate_inputs: Sequence[str] = HEAD_CANDIDATE_INPUTS,
                activation: Callable = tf.nn.relu,
                kernel_initializer="glorot_uniform",
                bias_initializer="zeros",
@@ -97,6 +152,23 @@ class ActionHeadQNetwork(network.Network):
         vector is the state embedding).
       head_layers: hidden units of the action head (empty: a linear head).
       history_decay: recency decay of the history means, in (0, 1].
+      score_residual: Q is `score_weight * candidate_scores` plus a state
+        value plus the head, whose last layer starts at zero (see the module
+        docstring); needs `candidate_scores` in the spec.
+      score_weight: the reward of a listen: the weight of the score in Q
+        with `score_residual` (fixed, not trained).
+      advantage_scale: with `score_residual`, the factor on the head's
+        output, > 0.
+      shortlist_size: if set, only the this many available candidates with
+        the highest `candidate_scores` are scored (the rest are masked);
+        needs the scores in the spec.
+      head_candidate_inputs: which parts of z_k the head reads, from
+        `HEAD_CANDIDATE_INPUTS`: the catalog features x, the interaction
+        (W_s s) * e, the similarity to the history, the scores (when in the
+        spec). With `score_residual`, ("similarity", "scores") limits the
+        learned correction to what sequencing changes (fatigue, skips),
+        so it cannot learn track effects that hold only for the simulator's
+        known listeners.
       activation: activation of the hidden layers.
       kernel_initializer: initializer of every kernel (tests use constants).
       bias_initializer: initializer of every bias.
@@ -104,7 +176,8 @@ class ActionHeadQNetwork(network.Network):
 
     Raises:
       ValueError: for a spec without the playlist keys, a table that is not
-        2-D, or a decay outside (0, 1].
+        2-D, a decay outside (0, 1], or `score_residual` without
+        `candidate_scores` in the spec or with a non-finite `score_weight`.
     """
     _check_observation_spec(input_tensor_spec)
     track_features = np.asarray(track_features, np.float32)
@@ -114,6 +187,34 @@ class ActionHeadQNetwork(network.Network):
     if not 0.0 < history_decay <= 1.0:
       raise ValueError(f"history_decay must be in (0, 1], got "
                        f"{history_decay}")
+    if score_residual and OPTIONAL_CANDIDATE_KEYS[0] not in input_tensor_spec:
+      raise ValueError(
+          f"score_residual needs {OPTIONAL_CANDIDATE_KEYS[0]!r} in the "
+          "observation: train with train_eval.user_model_scores = True (or "
+          "wrap the environment in agents.score_features."
+          "UserModelScoreWrapper), or set score_residual = False")
+    if not np.isfinite(score_weight):
+      raise ValueError(f"score_weight must be a finite number, got "
+                       f"{score_weight!r}")
+    if shortlist_size is not None and (
+        isinstance(shortlist_size, bool) or
+        not isinstance(shortlist_size, (int, np.integer)) or
+        shortlist_size < 1 or
+        OPTIONAL_CANDIDATE_KEYS[0] not in input_tensor_spec):
+      raise ValueError(
+          f"shortlist_size must be None or an integer >= 1 with "
+          f"{OPTIONAL_CANDIDATE_KEYS[0]!r} in the observation (train_eval."
+          f"user_model_scores = True), got {shortlist_size!r}")
+    unknown = sorted(set(head_candidate_inputs) - set(HEAD_CANDIDATE_INPUTS))
+    has_scores = OPTIONAL_CANDIDATE_KEYS[0] in input_tensor_spec
+    if unknown or not set(head_candidate_inputs) - (
+        set() if has_scores else {"scores"}):
+      raise ValueError(
+          f"head_candidate_inputs must be a non-empty subset of "
+          f"{HEAD_CANDIDATE_INPUTS}, got {tuple(head_candidate_inputs)!r}")
+    if not (np.isfinite(advantage_scale) and advantage_scale > 0):
+      raise ValueError(f"advantage_scale must be a finite number > 0, got "
+                       f"{advantage_scale!r}")
     super().__init__(input_tensor_spec=input_tensor_spec, state_spec=(),
                      name=name)
     responses = input_tensor_spec["history_responses"]
@@ -151,6 +252,22 @@ class ActionHeadQNetwork(network.Network):
         dense(u, activation if i < len(widths) - 2 else None,
               layer_name=f"head_{i + 1}")
         for i, u in enumerate(widths[1:])]
+    self._score_residual = bool(score_residual)
+    self._score_weight = float(score_weight)
+    self._advantage_scale = float(advantage_scale)
+    self._head_inputs = tuple(head_candidate_inputs)
+    self._shortlist_size = (None if shortlist_size is None else
+                            int(shortlist_size))
+    self._state_value = None
+    if self._score_residual:
+      # The head's output layer starts at zero, so the first greedy policy
+      # ranks by the score alone (greedy by the learned model).
+      last = self._head_rest[-1] if self._head_rest else self._head_candidate
+      last.kernel_initializer = tf.keras.initializers.Zeros()
+      last.bias_initializer = tf.keras.initializers.Zeros()
+      if not self._head_rest:
+        self._head_state.kernel_initializer = tf.keras.initializers.Zeros()
+      self._state_value = dense(1, layer_name="state_value")
 
   @property
   def input_tensor_spec(self):
@@ -213,10 +330,13 @@ class ActionHeadQNetwork(network.Network):
     unit_h = tf.math.l2_normalize(history_e, axis=-1)
     cosine = tf.einsum("bkd,bhd->bkh", unit_c, unit_h)            # [B, K, H]
     interaction = self._interaction(state)[:, None, :] * candidate_e
-    candidate_part = [candidate_x, interaction, cosine * listen[:, None, :],
-                      cosine * skip[:, None, :]]
-    candidate_part += [tf.cast(obs[k], tf.float32)[..., None]
-                       for k in self._keys[len(OBSERVATION_KEYS):]]
+    parts = {"features": [candidate_x], "interaction": [interaction],
+             "similarity": [cosine * listen[:, None, :],
+                            cosine * skip[:, None, :]],
+             "scores": [tf.cast(obs[k], tf.float32)[..., None]
+                        for k in self._keys[len(OBSERVATION_KEYS):]]}
+    candidate_part = [x for name in HEAD_CANDIDATE_INPUTS
+                      if name in self._head_inputs for x in parts[name]]
     candidate_part = tf.concat(candidate_part, axis=-1)
     hidden = (self._head_state(state)[:, None, :] +
               self._head_candidate(candidate_part))
@@ -225,7 +345,15 @@ class ActionHeadQNetwork(network.Network):
     for layer in self._head_rest:
       hidden = layer(hidden, training=training)
     q_values = tf.squeeze(hidden, -1)                             # [B, K]
-    q_values = tf.where(tf.cast(obs["candidate_mask"], tf.bool), q_values,
+    if self._score_residual:
+      scores = tf.cast(obs[OPTIONAL_CANDIDATE_KEYS[0]], tf.float32)
+      q_values = (self._advantage_scale * q_values +
+                  self._score_weight * scores + self._state_value(state))
+    available = tf.cast(obs["candidate_mask"], tf.bool)
+    if self._shortlist_size is not None:
+      available = shortlist_mask(available, obs[OPTIONAL_CANDIDATE_KEYS[0]],
+                                 self._shortlist_size)
+    q_values = tf.where(available, q_values,
                         tf.constant(MASKED_Q_VALUE, q_values.dtype))
     q_values = tf.reshape(q_values, tf.concat(
         [outer_shape, tf.shape(q_values)[-1:]], 0))

@@ -6,9 +6,11 @@ import pytest
 import tensorflow as tf
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
+from tf_agents.trajectories import trajectory
 
 import agents
-from agents.networks import MASKED_Q_VALUE, ActionHeadQNetwork
+from agents.networks import HEAD_CANDIDATE_INPUTS, MASKED_Q_VALUE
+from agents.networks import ActionHeadQNetwork
 
 NUM_TRACKS, NUM_FEATURES, USER_DIM, HISTORY, LISTEN = 12, 3, 2, 4, 3
 
@@ -60,8 +62,8 @@ def _playlist_observation(batch, pool_size, seed, num_tracks):
   }
 
 
-def _reference_q(net, obs, table, decay):
-  """The module docstring's formula in NumPy, with the network's weights."""
+def _reference_state(net, obs, table, decay):
+  """The state embedding s of the module docstring, in NumPy."""
   w = {layer.name: layer.get_weights() for layer in net.layers}
   relu = lambda x: np.maximum(x, 0.0)  # noqa: E731
   embed = lambda ids: table[ids] @ w["embed"][0]  # noqa: E731
@@ -85,16 +87,31 @@ def _reference_q(net, obs, table, decay):
       np.stack([trailing / HISTORY, skip.sum(1) / HISTORY,
                 listen.sum(1) / HISTORY], 1),
       obs["position"][:, None] / 30.0], axis=1)
-  state = relu(state @ w["state_0"][0] + w["state_0"][1])
+  return relu(state @ w["state_0"][0] + w["state_0"][1])
+
+
+def _reference_q(net, obs, table, decay, inputs=HEAD_CANDIDATE_INPUTS):
+  """The module docstring's formula in NumPy, with the network's weights."""
+  w = {layer.name: layer.get_weights() for layer in net.layers}
+  relu = lambda x: np.maximum(x, 0.0)  # noqa: E731
+  embed = lambda ids: table[ids] @ w["embed"][0]  # noqa: E731
+  resp = obs["history_responses"]
+  valid, listen = resp >= 0, (resp == LISTEN).astype(np.float32)
+  skip = valid - listen
+  e_h = embed(obs["history_ids"])
+  state = _reference_state(net, obs, table, decay)
   x_c = table[obs["candidate_ids"]]
   e_c = x_c @ w["embed"][0]
   unit = lambda x: x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True),  # noqa: E731
                                   1e-12)
   cosine = np.einsum("bkd,bhd->bkh", unit(e_c), unit(e_h))
   interaction = (state @ w["interaction"][0])[:, None, :] * e_c
-  part = [x_c, interaction, cosine * listen[:, None], cosine * skip[:, None]]
-  if "candidate_scores" in obs:
-    part.append(obs["candidate_scores"][..., None])
+  parts = {"features": [x_c], "interaction": [interaction],
+           "similarity": [cosine * listen[:, None], cosine * skip[:, None]],
+           "scores": ([obs["candidate_scores"][..., None]]
+                      if "candidate_scores" in obs else [])}
+  part = [x for name in HEAD_CANDIDATE_INPUTS if name in inputs
+          for x in parts[name]]
   part = np.concatenate(part, axis=-1)
   hidden = relu((state @ w["head_s"][0])[:, None] + part @ w["head_c"][0] +
                 w["head_c"][1])
@@ -229,3 +246,172 @@ def test_ahdqn_scores_the_chosen_candidate_like_the_full_pool(double_dqn,
     q_target = agent._target_q_network(  # pylint: disable=protected-access
         tf.nest.map_structure(tf.constant, obs))[0].numpy()
     np.testing.assert_allclose(target, q_target[:, 0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("head_layers", [(4,), ()])
+def test_score_residual_starts_greedy_by_the_score(head_layers):
+  tf.random.set_seed(6)
+  net = ActionHeadQNetwork(_spec(6, True), _table(), embedding_dim=3,
+                           state_layers=(5,), head_layers=head_layers,
+                           score_residual=True, score_weight=2.0)
+  obs = _observation(5, 6, seed=8, scores=True)
+  q, _ = net(tf.nest.map_structure(tf.constant, obs))
+  # Q = 2 p + V(s): the same offset for every candidate of a row.
+  offset = (q.numpy() - 2.0 * obs["candidate_scores"])
+  available = obs["candidate_mask"]
+  for row, mask in zip(offset, available):
+    np.testing.assert_allclose(row[mask], row[mask][0], atol=1e-5)
+  masked_scores = np.where(available, obs["candidate_scores"], -1.0)
+  np.testing.assert_array_equal(q.numpy().argmax(1), masked_scores.argmax(1))
+  assert (q.numpy()[~available] == MASKED_Q_VALUE).all()
+
+
+def test_score_residual_adds_the_score_to_the_plain_head_formula():
+  table = _table()
+  kwargs = dict(embedding_dim=3, state_layers=(5,), head_layers=(4,),
+                history_decay=0.7,
+                kernel_initializer=tf.constant_initializer(0.05),
+                bias_initializer=tf.constant_initializer(0.1))
+  net = ActionHeadQNetwork(_spec(6, True), table, score_residual=True,
+                           advantage_scale=0.5, **kwargs)
+  net.create_variables()
+  for layer in net.layers:  # Move the zero-initialised head off zero.
+    layer.set_weights([np.full_like(w, 0.05) for w in layer.get_weights()])
+  obs = _observation(5, 6, scores=True)
+  q = net(tf.nest.map_structure(tf.constant, obs))[0].numpy()
+  w = {layer.name: layer.get_weights() for layer in net.layers}
+  state = _reference_state(net, obs, table, 0.7)
+  value = state @ w["state_value"][0] + w["state_value"][1]
+  expected = (0.5 * _reference_q(net, obs, table, 0.7) +
+              obs["candidate_scores"] + value[:, :1])
+  np.testing.assert_allclose(q, np.where(obs["candidate_mask"], expected,
+                                         MASKED_Q_VALUE), rtol=1e-4,
+                             atol=1e-5)
+
+
+def test_score_residual_needs_the_scores_and_finite_weights():
+  with pytest.raises(ValueError, match="user_model_scores"):
+    ActionHeadQNetwork(_spec(6), _table(), score_residual=True)
+  with pytest.raises(ValueError, match="score_weight"):
+    ActionHeadQNetwork(_spec(6, True), _table(), score_residual=True,
+                       score_weight=float("nan"))
+  with pytest.raises(ValueError, match="advantage_scale"):
+    ActionHeadQNetwork(_spec(6, True), _table(), score_residual=True,
+                       advantage_scale=0.0)
+
+
+def test_score_greedy_bootstrap_values_the_best_scored_candidate():
+  tf.random.set_seed(7)
+  agent = agents.create_ahdqn_agent(
+      ts.time_step_spec(_spec(8, True)), _action_spec(8), _table(),
+      tf.keras.optimizers.Adam(1e-3), bootstrap="score_greedy",
+      score_residual=True)
+  obs = _observation(10, 8, seed=9, scores=True)
+  obs["candidate_mask"][:, 0] = True
+  target = agent._compute_next_q_values(_time_step(obs), ()).numpy()  # pylint: disable=protected-access
+  q_target = agent._target_q_network(  # pylint: disable=protected-access
+      tf.nest.map_structure(tf.constant, obs))[0].numpy()
+  best = np.where(obs["candidate_mask"], obs["candidate_scores"],
+                  -1.0).argmax(1)
+  np.testing.assert_allclose(target, q_target[np.arange(10), best],
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_score_greedy_bootstrap_needs_the_scores_and_a_known_name():
+  optimizer = tf.keras.optimizers.Adam(1e-3)
+  with pytest.raises(ValueError, match="user_model_scores"):
+    agents.create_ahdqn_agent(ts.time_step_spec(_spec(8)), _action_spec(8),
+                              _table(), optimizer, bootstrap="score_greedy")
+  with pytest.raises(ValueError, match="bootstrap must be one of"):
+    agents.create_ahdqn_agent(ts.time_step_spec(_spec(8, True)),
+                              _action_spec(8), _table(), optimizer,
+                              bootstrap="softmax")
+
+
+@pytest.mark.parametrize("size", [1, 3, 50])
+def test_shortlist_keeps_only_the_best_scored_available_candidates(size):
+  tf.random.set_seed(8)
+  net = ActionHeadQNetwork(_spec(8, True), _table(), shortlist_size=size)
+  obs = _observation(12, 8, seed=10, scores=True)
+  obs["candidate_mask"][:, 0] = True
+  q = net(tf.nest.map_structure(tf.constant, obs))[0].numpy()
+  scores = np.where(obs["candidate_mask"], obs["candidate_scores"], -np.inf)
+  for row_q, row_scores, mask in zip(q, scores, obs["candidate_mask"]):
+    kept = np.argsort(-row_scores)[:min(size, mask.sum())]
+    assert set(np.flatnonzero(row_q > MASKED_Q_VALUE)) == set(kept)
+
+
+def test_shortlist_needs_the_scores_and_a_positive_size():
+  with pytest.raises(ValueError, match="shortlist_size"):
+    ActionHeadQNetwork(_spec(8), _table(), shortlist_size=3)
+  with pytest.raises(ValueError, match="shortlist_size"):
+    ActionHeadQNetwork(_spec(8, True), _table(), shortlist_size=0)
+
+
+def test_expected_reward_replaces_the_drawn_reward_with_the_score():
+  agent = agents.create_ahdqn_agent(
+      ts.time_step_spec(_spec(8, True)), _action_spec(8), _table(),
+      tf.keras.optimizers.Adam(1e-3), bootstrap="score_greedy",
+      score_residual=True, score_weight=2.0, expected_reward=True)
+  obs = _observation(4, 8, seed=11, scores=True)
+  first = _time_step(obs)
+  second = ts.transition(tf.nest.map_structure(tf.constant, obs),
+                         reward=tf.ones(4), discount=tf.ones(4))
+  stacked = tf.nest.map_structure(lambda a, b: tf.stack([a, b], 1),
+                                  first, second)
+  actions = tf.constant([[1, 0], [3, 0], [5, 0], [7, 0]], tf.int32)
+  experience = trajectory.Trajectory(
+      step_type=stacked.step_type, observation=stacked.observation,
+      action=actions, policy_info=(), next_step_type=stacked.step_type,
+      reward=stacked.reward, discount=stacked.discount)
+  transition = agent._as_transition(experience)  # pylint: disable=protected-access
+  np.testing.assert_allclose(
+      transition.next_time_step.reward.numpy(),
+      2.0 * obs["candidate_scores"][np.arange(4), [1, 3, 5, 7]], rtol=1e-6)
+
+
+def test_expected_reward_needs_the_score_greedy_bootstrap_and_one_step():
+  optimizer = tf.keras.optimizers.Adam(1e-3)
+  spec = ts.time_step_spec(_spec(8, True))
+  with pytest.raises(ValueError, match="expected_reward"):
+    agents.create_ahdqn_agent(spec, _action_spec(8), _table(), optimizer,
+                              expected_reward=True)
+  with pytest.raises(ValueError, match="n_step_update"):
+    agents.create_ahdqn_agent(spec, _action_spec(8), _table(), optimizer,
+                              bootstrap="score_greedy", expected_reward=True,
+                              n_step_update=3)
+
+
+def test_a_shortlisting_agent_explores_and_acts_within_the_shortlist():
+  tf.random.set_seed(9)
+  agent = agents.create_ahdqn_agent(
+      ts.time_step_spec(_spec(8, True)), _action_spec(8), _table(),
+      tf.keras.optimizers.Adam(1e-3), epsilon_greedy=1.0, shortlist_size=2)
+  obs = _observation(64, 8, seed=12, scores=True)
+  obs["candidate_mask"][:, :2] = True
+  scores = np.where(obs["candidate_mask"], obs["candidate_scores"], -1.0)
+  best_two = np.argsort(-scores, axis=1)[:, :2]
+  for policy in (agent.policy, agent.collect_policy):
+    action = policy.action(_time_step(obs)).action.numpy()
+    assert (best_two == action[:, None]).any(axis=1).all()
+
+
+@pytest.mark.parametrize("inputs", [("similarity", "scores"),
+                                    ("features", "similarity")])
+def test_head_reads_only_the_chosen_candidate_inputs(inputs):
+  table = _table()
+  net = ActionHeadQNetwork(_spec(6, True), table, embedding_dim=3,
+                           state_layers=(5,), head_layers=(4,),
+                           history_decay=0.7, head_candidate_inputs=inputs)
+  obs = _observation(5, 6, scores=True)
+  q = net(tf.nest.map_structure(tf.constant, obs))[0].numpy()
+  np.testing.assert_allclose(q, _reference_q(net, obs, table, 0.7, inputs),
+                             rtol=1e-4, atol=1e-5)
+
+
+def test_head_candidate_inputs_are_checked():
+  with pytest.raises(ValueError, match="head_candidate_inputs"):
+    ActionHeadQNetwork(_spec(6, True), _table(),
+                       head_candidate_inputs=("colour",))
+  with pytest.raises(ValueError, match="head_candidate_inputs"):
+    ActionHeadQNetwork(_spec(6), _table(), head_candidate_inputs=("scores",))
