@@ -24,9 +24,9 @@ import os
 import numpy as np
 
 from agents.environments import scoped_builder
-from agents.oracle import OraclePolicy
+from playlist_sim.policies.oracle import OraclePolicy
 from simulator.rollout import run_policy
-from simulator.runs import parse_gin
+from playlist_sim.common.runs import parse_gin
 from user_models.base import AbstractUserModel, SessionContext
 
 __all__ = ["ModelListener", "lookahead_gain"]

@@ -7,7 +7,7 @@ import pytest
 import simulator
 import user_models
 from agents.model_lookahead import ModelListener
-from agents.oracle import OraclePolicy
+from playlist_sim.policies.oracle import OraclePolicy
 from tests.conftest import make_env
 
 
