@@ -43,6 +43,7 @@ the CWM part is frozen and the sequence layers learn on half of the
 validation sessions, which the CWM part never fit (on the fit sessions the
 user embedding has already seen every response, so the residual would learn
 nothing that carries to new sessions), and stop early on the other half.
+The two stages are `user_models.fitting.train_cwm` and `train_swm`.
 """
 
 import os

@@ -20,6 +20,10 @@ estimate orders the policies. Writes `root_dir/evaluation.json`:
                                      (estimators: max_relative_error)
     leaving_model: the simulator's leaving model (`playlist_sim.data.leaving`, read
                    from leaving_model.json beside the user model), or None
+    split: split_by, holdout_fraction, split_seed of the logs' split whose
+           held-out part gave the episodes
+    consecutive_skip_limit: the environments' skip limit (None without the
+                            estimators)
 
 and the report (`root_dir/report.md` with PNG plots, `playlist_sim.evaluation.
 report`).

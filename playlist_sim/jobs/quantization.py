@@ -15,7 +15,10 @@ difference in mean simulated return of fixed policies between the variant's
 simulator and the fp32 Keras simulator on the same seeded episodes, with
 its paired standard error `return_delta_se.<policy>` (one flipped response
 changes the rest of a session, so even paired episodes differ: with 1,000
-episodes the error is about 2% for the random policy).
+episodes the error is about 2% for the random policy). The held-out sessions
+are those of the split the model trained on (read from its metrics.json, or
+given: `split_by`, `holdout_fraction`, `split_seed`), recorded as the
+report's `split`: a model must be checked on sessions it never fit.
 """
 
 import os
