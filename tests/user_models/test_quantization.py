@@ -126,9 +126,9 @@ def test_quantisation_holds_out_what_the_model_held_out(
   # not the default split by session.
   report = _quantize_fp32(user_split_cwm, tiny_trained["logs"],
                           str(tmp_path / "model_split"))
+  assert report["eval_rows"] == user_split_cwm["num_held_out_rows"]
   assert report["split"] == {"split_by": "user", "holdout_fraction": 0.2,
                              "split_seed": 0}
-  assert report["eval_rows"] == user_split_cwm["num_held_out_rows"]
   by_session = _quantize_fp32(user_split_cwm, tiny_trained["logs"],
                               str(tmp_path / "by_session"),
                               split_by="session")
