@@ -5,10 +5,12 @@ into NumPy arrays; `simulator.log_episodes.LogEpisodeSampler` replays them as
 episodes and `user_models.log_inputs` trains on them, so both see one split.
 
 Sessions are split into train and held-out parts by session, or by user with
-`split_by="user"`, with a seeded hash so the split is stable. The user context
-is the listener's taste profile from the logs, the mean `acoustic_vector_*`
-of the tracks they listened to (not skipped) in their visible history, so a
-session's own outcomes never leak into its context:
+`split_by="user"`, with a seeded hash so the split is stable (`LogSplit`
+holds the three settings, handed as one value to every stage that splits
+the same logs). The user context is the listener's taste profile from the
+logs, the mean `acoustic_vector_*` of the tracks they listened to (not
+skipped) in their visible history, so a session's own outcomes never leak
+into its context:
 
 * split by session: the user's *training* sessions (a held-out session's
   profile is what training saw of its listener);
