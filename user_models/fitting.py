@@ -53,10 +53,11 @@ class _StopOnNonFiniteLoss(tf.keras.callbacks.Callback):
     self._check(logs, f"after epoch {epoch}")
 
 
-def fit_keras_model(model: tf.keras.Model, train: dict, valid: tuple, batch_size: int,
-         learning_rate: float, max_epochs: int, patience: int,
-         lr_patience: int, verbose: int, weighted: bool, backup_dir: str,
-         keep_start: bool = False):
+def fit_keras_model(model: tf.keras.Model, train: dict, valid: tuple,
+                    batch_size: int, learning_rate: float, max_epochs: int,
+                    patience: int, lr_patience: int, verbose: int,
+                    weighted: bool, backup_dir: str,
+                    keep_start: bool = False) -> tf.keras.callbacks.History:
   """Compiles and fits with early stopping; returns the Keras history.
 
   The best weights (lowest validation loss) are kept; with `keep_start`,
@@ -122,8 +123,8 @@ def skipped_labels(inputs: LogInputs, held_rows: np.ndarray) -> np.ndarray:
 
 
 def train_cwm(inputs: LogInputs, root_dir: str, seed: int, fit_args: dict,
-               learning_rate: float, batch_size: int,
-               **architecture) -> TrainedModel:
+              learning_rate: float, batch_size: int,
+              **architecture) -> TrainedModel:
   """Builds and fits the CWM (for an SWM: its first stage)."""
   data, fit, validation = inputs.data, inputs.fit, inputs.validation
   session = data.bounds.session_index
@@ -135,11 +136,11 @@ def train_cwm(inputs: LogInputs, root_dir: str, seed: int, fit_args: dict,
                                architecture["user_l2"],
                                architecture["tower_units"],
                                architecture["hidden_units"])
-  history = fit_keras_model(cwm, dict(x=x[fit[session]], y=data.levels[fit[session]]),
-                 (x[validation[session]], data.levels[validation[session]]),
-                 batch_size, learning_rate, weighted=False,
-                 backup_dir=os.path.join(root_dir, "fit_backup", "cwm"),
-                 **fit_args)
+  history = fit_keras_model(
+      cwm, dict(x=x[fit[session]], y=data.levels[fit[session]]),
+      (x[validation[session]], data.levels[validation[session]]),
+      batch_size, learning_rate, weighted=False,
+      backup_dir=os.path.join(root_dir, "fit_backup", "cwm"), **fit_args)
   # Users training never saw (held out by user) fall back to the unknown
   # user, in the metrics and wherever the model serves.
   trained_index = (None if inputs.user_index is None else
@@ -148,13 +149,13 @@ def train_cwm(inputs: LogInputs, root_dir: str, seed: int, fit_args: dict,
                      keras_models.share_unknown_user(cwm, trained_index))
   probs = cwm.predict(x[held_rows], batch_size=8192, verbose=0)
   # history.epoch counts from 0 across a resume.
-  return TrainedModel(cwm, probs, held_rows, history.epoch[-1] + 1, history, {},
-                  trained_index, untrained_users)
+  return TrainedModel(cwm, probs, held_rows, history.epoch[-1] + 1,
+                      history, {}, trained_index, untrained_users)
 
 
 def swm_stage_sessions(inputs: LogInputs, split_seed: int,
-                        residual_on_validation: bool
-                        ) -> tuple[np.ndarray, np.ndarray]:
+                       residual_on_validation: bool
+                       ) -> tuple[np.ndarray, np.ndarray]:
   """The sessions the SWM's sequence stage fits and stops early on."""
   fit, validation = inputs.fit, inputs.validation
   if residual_on_validation:
@@ -168,9 +169,10 @@ def swm_stage_sessions(inputs: LogInputs, split_seed: int,
 
 
 def train_swm(inputs: LogInputs, cwm: TrainedModel, root_dir: str, seed: int,
-               fit_args: dict, learning_rate: float, batch_size: int,
-               split_seed: int, freeze_cwm: bool,
-               residual_on_validation: bool, architecture: dict) -> TrainedModel:
+              fit_args: dict, learning_rate: float, batch_size: int,
+              split_seed: int, freeze_cwm: bool,
+              residual_on_validation: bool,
+              architecture: dict) -> TrainedModel:
   """The SWM's second stage: its sequence layers, from the trained CWM."""
   skipped = skipped_labels(inputs, cwm.held_rows)
   stage = {f"cwm_stage_{k}": v for k, v in skip_metrics_lib.skip_metrics(
@@ -193,10 +195,10 @@ def train_swm(inputs: LogInputs, cwm: TrainedModel, root_dir: str, seed: int,
                y=levels[stage_fit], sample_weight=scale(weights[stage_fit]))
   valid = ((seq[0][stage_valid], seq[1][stage_valid]), levels[stage_valid],
            scale(weights[stage_valid]))
-  history = fit_keras_model(model, train, valid, batch_size, learning_rate,
-                 weighted=True, keep_start=True,
-                 backup_dir=os.path.join(root_dir, "fit_backup", "swm"),
-                 **fit_args)
+  history = fit_keras_model(
+      model, train, valid, batch_size, learning_rate, weighted=True,
+      keep_start=True, backup_dir=os.path.join(root_dir, "fit_backup", "swm"),
+      **fit_args)
   if cwm.trained_index is not None:  # In case stage 2 moved them.
     keras_models.share_unknown_user(model, cwm.trained_index)
   held = inputs.data.held_out

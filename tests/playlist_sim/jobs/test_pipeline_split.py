@@ -52,7 +52,8 @@ def test_every_stage_sees_the_same_split(tmp_path, monkeypatch, split_by):
   pipeline.quantize_stage(spec, model["model_path"])
   limit = pipeline.skip_limit(spec)
   seen = {}
-  monkeypatch.setattr(pipeline._train_eval, "train_eval",  # pylint: disable=protected-access
+  # pylint: disable-next=protected-access
+  monkeypatch.setattr(pipeline._train_eval, "train_eval",
                       _agent_environments(seen))
   pipeline.train_agent_stage(spec, "ahdqn", limit)
   evaluation = pipeline.evaluate_stage(spec, {}, limit)
