@@ -43,6 +43,7 @@ the CWM part is frozen and the sequence layers learn on half of the
 validation sessions, which the CWM part never fit (on the fit sessions the
 user embedding has already seen every response, so the residual would learn
 nothing that carries to new sessions), and stop early on the other half.
+The two stages are `user_models.fitting.train_cwm` and `train_swm`.
 """
 
 import os
@@ -64,13 +65,13 @@ from user_models import keras_models
 from user_models import metrics as skip_metrics_lib
 from user_models import skip_prediction
 from user_models.base import AbstractUserModel
+from user_models.fitting import NonFiniteLossError, TrainedModel
+from user_models.fitting import skipped_labels, train_cwm, train_swm
 from user_models.keras_user_model import save_user_model
 # The data preparation lives in user_models.log_inputs; re-exported here.
 from user_models.log_inputs import (  # noqa: F401
     LogInputs, find_log_files, hashed_share, leave_session_out_profiles,
     model_inputs, prepare_inputs, true_probabilities)
-
-import tensorflow as tf  # pylint: disable=g-import-not-at-top,g-bad-import-order
 
 __all__ = ["LogInputs", "NonFiniteLossError", "find_log_files",
            "leave_session_out_profiles", "model_inputs", "prepare_inputs",
@@ -80,70 +81,6 @@ __all__ = ["LogInputs", "NonFiniteLossError", "find_log_files",
 _LISTEN = features.NUM_LEVELS - 1
 MODEL_FILE = "user_model.keras"
 PLOT_FILE = "reliability.png"
-
-
-class NonFiniteLossError(RuntimeError):
-  """User-model training reached a NaN or infinite loss."""
-
-
-class _StopOnNonFiniteLoss(tf.keras.callbacks.Callback):
-  """Raises as soon as a batch or validation loss is not finite.
-
-  Keras' own TerminateOnNaN stops quietly and leaves a model of NaN
-  weights to be saved and scored (AUC 0.5); a run that diverged must fail.
-  """
-
-  def _check(self, logs, when: str) -> None:
-    for key in ("loss", "val_loss"):
-      value = (logs or {}).get(key)
-      if value is not None and not np.isfinite(value):
-        raise NonFiniteLossError(
-            f"user-model training diverged: {key} is {value} {when}. Check "
-            "the logs' track features for extreme values, or lower "
-            "train_user_model.learning_rate")
-
-  def on_train_batch_end(self, batch, logs=None):
-    self._check(logs, f"after batch {batch}")
-
-  def on_epoch_end(self, epoch, logs=None):
-    self._check(logs, f"after epoch {epoch}")
-
-
-def _fit(model: tf.keras.Model, train: dict, valid: tuple, batch_size: int,
-         learning_rate: float, max_epochs: int, patience: int,
-         lr_patience: int, verbose: int, weighted: bool, backup_dir: str,
-         keep_start: bool = False):
-  """Compiles and fits with early stopping; returns the Keras history.
-
-  The best weights (lowest validation loss) are kept; with `keep_start`,
-  the starting weights compete too: a model that only gets worse on the
-  validation sessions is returned as it started. A killed fit resumes from
-  its last finished epoch in `backup_dir` (removed on success).
-  """
-  model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate),
-                loss="sparse_categorical_crossentropy",
-                weighted_metrics=[] if weighted else None)
-  start_loss = None
-  if keep_start:  # E.g. an SWM started as its CWM: the loss to beat.
-    x, y, w = valid
-    start_loss = float(model.evaluate(x, y, sample_weight=w,
-                                      batch_size=batch_size, verbose=0))
-  callbacks = [
-      _StopOnNonFiniteLoss(),
-      tf.keras.callbacks.EarlyStopping(patience=patience,
-                                       restore_best_weights=True,
-                                       baseline=start_loss),
-      tf.keras.callbacks.ReduceLROnPlateau(factor=1 / 3, patience=lr_patience,
-                                           min_lr=learning_rate / 100),
-      tf.keras.callbacks.BackupAndRestore(backup_dir)]
-  start_weights = model.get_weights() if start_loss is not None else None
-  history = model.fit(**train, validation_data=valid, batch_size=batch_size,
-                      epochs=max_epochs, callbacks=callbacks, shuffle=True,
-                      verbose=verbose)
-  if start_weights is not None and min(history.history["val_loss"]) >= (
-      start_loss):
-    model.set_weights(start_weights)
-  return history
 
 
 def _save_leaving_model(data, held_rows: np.ndarray, root_dir: str) -> dict:
@@ -272,119 +209,87 @@ def train_user_model(
   inputs = prepare_inputs(logs_dir, split_by, holdout_fraction,
                           validation_fraction, split_seed, user_embedding,
                           unknown_user_fraction)
-  data, fit, validation = inputs.data, inputs.fit, inputs.validation
-  session = data.bounds.session_index
-  held = data.held_out
-  held_rows = held[session]
   # A live bar on a terminal, one line per epoch in logs and subprocesses.
   verbose = (1 if sys.stdout.isatty() else 2) if progress else 0
   fit_args = dict(max_epochs=max_epochs, patience=patience,
                   lr_patience=lr_patience, verbose=verbose)
-
-  # The CWM (for an SWM: its first stage).
-  tf.keras.utils.set_random_seed(seed)
-  x = model_inputs(inputs, keras_models.CWM_NAME)["x"]
-  cwm = keras_models.build_cwm(inputs.spec, inputs.user_vocab, embedding_dim,
-                               user_l2, tower_units, hidden_units)
   fit_started = time.time()
-  history = _fit(cwm, dict(x=x[fit[session]], y=data.levels[fit[session]]),
-                 (x[validation[session]], data.levels[validation[session]]),
-                 batch_size, learning_rate, weighted=False,
-                 backup_dir=os.path.join(root_dir, "fit_backup", "cwm"),
-                 **fit_args)
-  # Users training never saw (held out by user) fall back to the unknown
-  # user, in the metrics below and wherever the model serves.
-  trained_index = (None if inputs.user_index is None else
-                   inputs.user_index[fit[session]])
-  untrained_users = (0 if trained_index is None else
-                     keras_models.share_unknown_user(cwm, trained_index))
-  cwm_probs = cwm.predict(x[held_rows], batch_size=8192, verbose=0)
-  skipped = (data.levels[held_rows] != _LISTEN).astype(np.float64)
-  # history.epoch counts from 0 across a resume.
-  model, probs, epochs = cwm, cwm_probs, history.epoch[-1] + 1
-  stage = {}
-
+  cwm = train_cwm(inputs, root_dir, seed, fit_args, learning_rate,
+                   batch_size, embedding_dim=embedding_dim, user_l2=user_l2,
+                   tower_units=tower_units, hidden_units=hidden_units)
+  trained = cwm
   if model_type == keras_models.SWM_NAME:
-    stage = {f"cwm_stage_{k}": v for k, v in skip_metrics_lib.skip_metrics(
-        skipped, 1.0 - cwm_probs[:, _LISTEN].astype(np.float64)).items()}
-    stage["cwm_stage_epochs"] = epochs
-    arrays = model_inputs(inputs, model_type)
-    tf.keras.utils.set_random_seed(seed)
-    model = keras_models.build_swm(inputs.spec, inputs.user_vocab,
-                                   state_units, embedding_dim, user_l2,
-                                   tower_units, hidden_units, step_units,
-                                   interaction_dim, residual_units,
-                                   state_dropout, sequence_l2)
-    keras_models.copy_cwm_weights(cwm, model, freeze=freeze_cwm)
-    seq = (arrays["steps"], arrays["candidates"])
-    levels, weights = arrays["levels"], arrays["weights"]
-    # Keras averages the loss over every [session, t] cell, padding
-    # included; weights of mean 1 make it the mean over real rows, as for
-    # the CWM, so the embedding's L2 term weighs the same in both.
-    scale = lambda w: w / w.mean()  # noqa: E731
-    stage_fit, stage_valid = fit, validation
-    if residual_on_validation:
-      # Stacking: the sequence layers learn on sessions the CWM part never
-      # fit, as held-out sessions are, and stop on the rest.
-      keys = np.arange(data.bounds.num_sessions)
-      half = hashed_share(keys, 0.5, 2 * split_seed + 3)
-      if (validation & half).any() and (validation & ~half).any():
-        stage_fit, stage_valid = validation & half, validation & ~half
-    train = dict(x=(seq[0][stage_fit], seq[1][stage_fit]),
-                 y=levels[stage_fit], sample_weight=scale(weights[stage_fit]))
-    valid = ((seq[0][stage_valid], seq[1][stage_valid]), levels[stage_valid],
-             scale(weights[stage_valid]))
-    history = _fit(model, train, valid, swm_batch_size, swm_learning_rate,
-                   weighted=True, keep_start=True,
-                   backup_dir=os.path.join(root_dir, "fit_backup", "swm"),
-                   **fit_args)
-    epochs += history.epoch[-1] + 1
-    if trained_index is not None:  # In case stage 2 moved them (no freeze).
-      keras_models.share_unknown_user(model, trained_index)
-    out = model.predict((seq[0][held], seq[1][held]), batch_size=512,
-                        verbose=0)
-    probs = out[weights[held] > 0]
+    trained = train_swm(
+        inputs, cwm, root_dir, seed, fit_args, swm_learning_rate,
+        swm_batch_size, split_seed, freeze_cwm, residual_on_validation,
+        dict(state_units=state_units, embedding_dim=embedding_dim,
+             user_l2=user_l2, tower_units=tower_units,
+             hidden_units=hidden_units, step_units=step_units,
+             interaction_dim=interaction_dim, residual_units=residual_units,
+             state_dropout=state_dropout, sequence_l2=sequence_l2))
   train_seconds = time.time() - fit_started
-  model_path = save_user_model(model, os.path.join(root_dir, MODEL_FILE))
-
-  # Held-out rows, in log order (sessions are contiguous and in order).
-  p_skip = 1.0 - probs[:, _LISTEN].astype(np.float64)
-  metrics = skip_metrics_lib.skip_metrics(skipped, p_skip)
-  metrics.update(stage)
-  curves = {model_type.upper(): (skipped, p_skip)}
-  true_probs, reason = true_probabilities(true_user_model, data,
-                                          inputs.context)
-  if true_probs is not None:
-    p_true = 1.0 - true_probs[held_rows, _LISTEN]
-    metrics.update(skip_metrics_lib.skip_metrics(skipped, p_true, "bayes_"))
-    curves["world (Bayes)"] = (skipped, p_true)
-  else:
-    metrics["bayes_unavailable"] = reason
-  plot_path = skip_metrics_lib.reliability_plot(
-      os.path.join(root_dir, PLOT_FILE), curves,
-      title=reliability_title(split_by))
-  # The field's own score: skip_2 of each second half from the first half.
-  metrics["skip_prediction"] = skip_prediction.evaluate_skip_prediction(
-      model, inputs, held)
-  metrics.update(
-      model_type=model_type, model_path=model_path, reliability_plot=plot_path,
-      logs_dir=os.path.abspath(logs_dir),
-      num_fit_sessions=int(fit.sum()),
-      num_validation_sessions=int(validation.sum()),
-      num_held_out_sessions=int(held.sum()),
-      num_held_out_rows=int(held_rows.sum()),
-      user_vocab=inputs.user_vocab, untrained_users=untrained_users,
-      split_by=split_by, epochs=epochs,
-      # Read back by the served model (`training_split`), so an agent run
-      # can tell whether its evaluation episodes were held out from it.
-      split={"split_by": split_by, "holdout_fraction": holdout_fraction,
-             "split_seed": split_seed},
-      best_val_loss=float(min(history.history["val_loss"])),
-      train_seconds=train_seconds, wall_seconds=time.time() - started,
-      ece_bins=skip_metrics_lib.DEFAULT_NUM_BINS)
-  metrics["leaving_model"] = _save_leaving_model(data, held_rows, root_dir)
+  model_path = save_user_model(trained.model,
+                               os.path.join(root_dir, MODEL_FILE))
+  metrics = _held_out_metrics(trained, inputs, model_type, root_dir,
+                              split_by, true_user_model)
+  metrics.update(_run_record(inputs, trained, model_type, model_path,
+                             logs_dir, split_by, holdout_fraction,
+                             split_seed),
+                 untrained_users=cwm.untrained_users,
+                 train_seconds=train_seconds,
+                 wall_seconds=time.time() - started)
+  metrics["leaving_model"] = _save_leaving_model(inputs.data,
+                                                 trained.held_rows, root_dir)
   if user_embedding and not inputs.user_vocab:
     metrics["user_embedding_skipped"] = "the logs have no user_id column"
   write_run_files(root_dir, metrics)
   shutil.rmtree(os.path.join(root_dir, "fit_backup"), ignore_errors=True)
+  return metrics
+
+
+def _run_record(inputs: LogInputs, trained: TrainedModel, model_type: str,
+                model_path: str, logs_dir: str, split_by: str,
+                holdout_fraction: float, split_seed: int) -> dict:
+  """What the run was: files, session counts, split and training length."""
+  return dict(
+      model_type=model_type, model_path=model_path,
+      logs_dir=os.path.abspath(logs_dir),
+      num_fit_sessions=int(inputs.fit.sum()),
+      num_validation_sessions=int(inputs.validation.sum()),
+      num_held_out_sessions=int(inputs.data.held_out.sum()),
+      num_held_out_rows=int(trained.held_rows.sum()),
+      user_vocab=inputs.user_vocab, split_by=split_by, epochs=trained.epochs,
+      # Read back by the served model (`training_split`), so an agent run
+      # can tell whether its evaluation episodes were held out from it.
+      split={"split_by": split_by, "holdout_fraction": holdout_fraction,
+             "split_seed": split_seed},
+      best_val_loss=float(min(trained.history.history["val_loss"])),
+      ece_bins=skip_metrics_lib.DEFAULT_NUM_BINS)
+
+
+def _held_out_metrics(trained: TrainedModel, inputs: LogInputs, model_type: str,
+                      root_dir: str, split_by: str,
+                      true_user_model: AbstractUserModel | None) -> dict:
+  """Skip figures on the held-out rows (and the world's, when known), the
+  reliability plot and the Skip Prediction Challenge's scores."""
+  skipped = skipped_labels(inputs, trained.held_rows)
+  # Held-out rows, in log order (sessions are contiguous and in order).
+  p_skip = 1.0 - trained.probs[:, _LISTEN].astype(np.float64)
+  metrics = skip_metrics_lib.skip_metrics(skipped, p_skip)
+  metrics.update(trained.stage_metrics)
+  curves = {model_type.upper(): (skipped, p_skip)}
+  true_probs, reason = true_probabilities(true_user_model, inputs.data,
+                                          inputs.context)
+  if true_probs is not None:
+    p_true = 1.0 - true_probs[trained.held_rows, _LISTEN]
+    metrics.update(skip_metrics_lib.skip_metrics(skipped, p_true, "bayes_"))
+    curves["world (Bayes)"] = (skipped, p_true)
+  else:
+    metrics["bayes_unavailable"] = reason
+  metrics["reliability_plot"] = skip_metrics_lib.reliability_plot(
+      os.path.join(root_dir, PLOT_FILE), curves,
+      title=reliability_title(split_by))
+  # The field's own score: skip_2 of each second half from the first half.
+  metrics["skip_prediction"] = skip_prediction.evaluate_skip_prediction(
+      trained.model, inputs, inputs.data.held_out)
   return metrics

@@ -14,11 +14,12 @@ to the current folder. A gin `include` is looked up in the current folder, the
 folders of the `--gin_file`s given, and the package's configs.
 """
 
+import contextlib
 import importlib
 import os
 import re
 import sys
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from absl import flags
 import gin
@@ -32,7 +33,8 @@ from playlist_sim.common.run_folder import (MANIFEST, RunBusyError, RunFolder,
 
 __all__ = ["ConfigError", "MANIFEST", "RunBusyError", "RunFolder",
            "RunFolderError", "config_dir", "config_hash", "define_common_flags",
-           "import_modules", "operative_bindings", "parse_gin", "read_manifest",
+           "import_modules", "isolated_gin_config", "operative_bindings",
+           "parse_gin", "read_manifest",
            "resolve_gin_file", "write_run_files"]
 
 # The folder that holds the packages: site-packages, or the repository root.
@@ -201,6 +203,25 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str],
       gin.parse_config(binding)
     except Exception as e:
       raise ConfigError(f"gin binding {binding!r} was rejected: {e}") from e
+
+
+@contextlib.contextmanager
+def isolated_gin_config() -> Iterator[None]:
+  """Bindings parsed inside the block are gone after it.
+
+  For a stage that must configure its own code through gin (an agent config)
+  without any later stage reading what it bound. On exit the configuration
+  is what it was on entry (every binding, macro, scope and import), parsed
+  back from its text (`gin.config_str`, which holds every binding, not only
+  the operative ones), and unlocked for the parse.
+  """
+  saved = gin.config_str()
+  try:
+    yield
+  finally:
+    with gin.unlock_config():
+      gin.clear_config()
+      gin.parse_config(saved)
 
 
 _BINDING = re.compile(r"^([A-Za-z_][\w./%@-]*)\s*=\s*(.*)$")

@@ -5,10 +5,12 @@ into NumPy arrays; `simulator.log_episodes.LogEpisodeSampler` replays them as
 episodes and `user_models.log_inputs` trains on them, so both see one split.
 
 Sessions are split into train and held-out parts by session, or by user with
-`split_by="user"`, with a seeded hash so the split is stable. The user context
-is the listener's taste profile from the logs, the mean `acoustic_vector_*`
-of the tracks they listened to (not skipped) in their visible history, so a
-session's own outcomes never leak into its context:
+`split_by="user"`, with a seeded hash so the split is stable (`LogSplit`
+holds the three settings, handed as one value to every stage that splits
+the same logs). The user context is the listener's taste profile from the
+logs, the mean `acoustic_vector_*` of the tracks they listened to (not
+skipped) in their visible history, so a session's own outcomes never leak
+into its context:
 
 * split by session: the user's *training* sessions (a held-out session's
   profile is what training saw of its listener);
@@ -31,7 +33,7 @@ from playlist_sim.data import logs
 from playlist_sim.data.catalog import TrackCatalog
 from playlist_sim.data.catalog import acoustic_vectors
 
-__all__ = ["LoggedSessions", "consecutive_skip_limit_from_logs",
+__all__ = ["LogSplit", "LoggedSessions", "consecutive_skip_limit_from_logs",
            "split_sessions"]
 
 
@@ -103,6 +105,44 @@ def split_sessions(session_keys: np.ndarray, holdout_fraction: float,
   mixed = (session_keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) +
            np.uint64(seed * 7919 + 1)) >> np.uint64(11)
   return (mixed % np.uint64(10**6)) < np.uint64(holdout_fraction * 10**6)
+
+
+@dataclasses.dataclass(frozen=True)
+class LogSplit:
+  """How logs are split into training and held-out parts.
+
+  One value handed to every consumer of a split (user-model training,
+  quantisation, the episode samplers of agents and evaluation), so that they
+  hold out the same sessions without reading each other's settings.
+
+  Attributes:
+    split_by: "session" or "user".
+    holdout_fraction: share of sessions (or users) held out, in [0, 1).
+    split_seed: seed of the split's hash.
+  """
+  split_by: str = "session"
+  holdout_fraction: float = 0.2
+  split_seed: int = 0
+
+  def __post_init__(self):
+    if self.split_by not in ("session", "user"):
+      raise ValueError(f"split_by must be 'session' or 'user', got "
+                       f"{self.split_by!r}")
+    if (isinstance(self.holdout_fraction, bool) or
+        not isinstance(self.holdout_fraction, (int, float)) or
+        not 0.0 <= self.holdout_fraction < 1.0):
+      raise ValueError(f"holdout_fraction must be a number in [0, 1), got "
+                       f"{self.holdout_fraction!r}")
+    if (isinstance(self.split_seed, bool) or
+        not isinstance(self.split_seed, int) or self.split_seed < 0):
+      raise ValueError(f"split_seed must be an int >= 0, got "
+                       f"{self.split_seed!r}")
+
+  def as_kwargs(self) -> dict:
+    """{split_by, holdout_fraction, split_seed}: the keyword arguments of
+    `LoggedSessions.load`, `LogEpisodeSampler` and `prepare_inputs`, and the
+    `training_split` a learned model records."""
+    return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass

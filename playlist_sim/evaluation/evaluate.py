@@ -20,6 +20,10 @@ estimate orders the policies. Writes `root_dir/evaluation.json`:
                                      (estimators: max_relative_error)
     leaving_model: the simulator's leaving model (`playlist_sim.data.leaving`, read
                    from leaving_model.json beside the user model), or None
+    split: split_by, holdout_fraction, split_seed of the logs' split whose
+           held-out part gave the episodes
+    consecutive_skip_limit: the environments' skip limit (None without the
+                            estimators)
 
 and the report (`root_dir/report.md` with PNG plots, `playlist_sim.evaluation.
 report`).
@@ -35,6 +39,7 @@ import gin
 from playlist_sim.common.io_utils import ensure_writable_dir, write_json
 from playlist_sim.data.leaving import LEAVING_MODEL_FILE, leaving_model_beside
 from playlist_sim.data.log_files import find_log_files
+from playlist_sim.data.sessions import LogSplit
 from playlist_sim.data.world import SyntheticWorld
 from playlist_sim.evaluation import logged
 from playlist_sim.evaluation.report import write_report
@@ -63,6 +68,136 @@ def _world_model():
   return ParametricListener(world)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Setting:
+  """What every step of one evaluation shares (built by `evaluate_policies`).
+
+  Attributes:
+    logs_dir: the logs.
+    seed: seed of the episodes, the policies and the bootstraps.
+    batch_size: listeners simulated at once.
+    models: environment name -> its user model.
+    scorer: the learned model greedy ranks with (not an environment's).
+    leaving: the simulator's leaving model, or None.
+    log_split: the logs' split, or None for `LogEpisodeSampler`'s own.
+    skip_limit: the environments' consecutive-skip limit, or None for
+      `PlaylistEnvironment`'s own.
+  """
+  logs_dir: str
+  seed: int
+  batch_size: int
+  models: dict
+  scorer: object
+  leaving: object
+  log_split: LogSplit | None
+  skip_limit: int | None
+
+  def env(self, batch_size: int):
+    """A held-out environment in the world, on this evaluation's split."""
+    return held_out_env(self.models["world"], self.logs_dir, self.seed,
+                        batch_size=batch_size, log_split=self.log_split,
+                        consecutive_skip_limit=self.skip_limit)
+
+
+def _run_policies(setting: _Setting, names: Sequence[str], saved: dict,
+                  stochastic_specs: dict, num_episodes: int
+                  ) -> tuple[dict, dict]:
+  """Every policy in both environments, on the same seeded episodes.
+
+  Returns:
+    (policy -> environment -> summary, stochastic policy -> its return to
+    go in the simulator, which the estimators' DM term uses).
+  """
+  policies, return_to_go = {}, {}
+  leaving_by_env = {"simulator": setting.leaving, "world": None}
+  for name in names:
+    policies[name] = {}
+    for env_name in ENVIRONMENTS:
+      def build(env, name=name):
+        return make_policy(name, env, scorer=setting.scorer,
+                           stochastic=stochastic_specs,
+                           saved_policies=saved, seed=setting.seed)
+      run = run_logged_episodes(
+          setting.models[env_name], setting.logs_dir, build, num_episodes,
+          setting.seed, setting.batch_size,
+          leaving_model=leaving_by_env[env_name],
+          log_split=setting.log_split,
+          consecutive_skip_limit=setting.skip_limit)
+      policies[name][env_name] = summarize_run(run, setting.seed)
+      if env_name == "simulator" and name in stochastic_specs:
+        return_to_go[name] = run.return_to_go()
+  return policies, return_to_go
+
+
+def _logged_estimates(setting: _Setting, result: dict,
+                      stochastic_specs: dict, return_to_go: dict,
+                      num_logged_sessions: int, n_bootstrap: int) -> int:
+  """Runs the estimators on a logging run in the world, into `result`.
+
+  Returns:
+    The consecutive-skip limit of the environments (the DR terms use it).
+  """
+  world = setting.models["world"]
+  decisions = logged.log_decisions(
+      world, setting.logs_dir, num_logged_sessions, setting.seed + 1000,
+      batch_size=setting.batch_size, log_split=setting.log_split,
+      consecutive_skip_limit=setting.skip_limit)
+  env = setting.env(batch_size=1)
+  limit = env.environment.consecutive_skip_limit
+  targets = {n: make_policy(n, env, stochastic=stochastic_specs,
+                            seed=setting.seed)
+             for n in stochastic_specs}
+  world_probs = logged.candidate_listen_probabilities(world, decisions)
+  model_probs = logged.candidate_listen_probabilities(setting.scorer,
+                                                      decisions)
+  truth = {n: result["policies"][n]["world"]["mean_return"]
+           for n in stochastic_specs}
+  estimates, target_info = logged.check_estimators(
+      decisions, targets, world_probs, model_probs, truth, return_to_go,
+      limit, seed=setting.seed, n_bootstrap=n_bootstrap,
+      leaving_model=setting.leaving)
+  result["estimators"] = estimates
+  result["targets"] = target_info
+  result["logged_decisions"] = {"sessions": decisions.num_sessions,
+                                "decisions": int(len(decisions.slots))}
+  for est_name, by_target in estimates.items():
+    result["agreement"][est_name] = agreement(
+        {n: r["estimate"] for n, r in by_target.items()},
+        {n: r["truth"] for n, r in by_target.items()})
+    errors = [r["relative_error"] for r in by_target.values()
+              if r["relative_error"] is not None]
+    result["agreement"][est_name]["max_relative_error"] = (
+        max(errors) if errors else None)
+  return limit
+
+
+def _setting(logs_dir: str, user_model_path: str, seed: int,
+             batch_size: int, leaving_model: bool,
+             log_split: LogSplit | None, skip_limit: int | None) -> _Setting:
+  """Loads the models: one per role (the simulator's environment, the
+  greedy scorer, the world)."""
+  tracks = find_log_files(logs_dir)[1]
+  model_cls = (LiteRTUserModel if user_model_path.endswith(".tflite") else
+               KerasUserModel)
+  models = {"simulator": model_cls(user_model_path, tracks),
+            "world": _world_model()}
+  leaving = (leaving_model_beside(user_model_path) if leaving_model else
+             None)
+  return _Setting(logs_dir, seed, batch_size, models,
+                  model_cls(user_model_path, tracks), leaving, log_split,
+                  skip_limit)
+
+
+def _write(result: dict, root_dir: str, report: bool) -> dict:
+  """Writes evaluation.json, then the report (whose paths it then holds)."""
+  result["report"] = None
+  write_json(os.path.join(root_dir, "evaluation.json"), result)
+  if report:
+    result["report"] = write_report(result, root_dir)
+    write_json(os.path.join(root_dir, "evaluation.json"), result)
+  return result
+
+
 @gin.configurable(denylist=["root_dir", "logs_dir", "user_model_path",
                             "saved_policies", "seed"])
 def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
@@ -73,7 +208,10 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
                       stochastic: Sequence[str] = tuple(DEFAULT_STOCHASTIC),
                       num_logged_sessions: int = 3000, batch_size: int = 64,
                       n_bootstrap: int = 500, report: bool = True,
-                      leaving_model: bool = True) -> dict:
+                      leaving_model: bool = True,
+                      split_by: str | None = None,
+                      holdout_fraction: float = 0.2, split_seed: int = 0,
+                      consecutive_skip_limit: int | None = None) -> dict:
   """Evaluates the policies and writes evaluation.json (and the report).
 
   Args:
@@ -99,105 +237,66 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
       saved beside the user model (`leaving_model.json`, written by
       train_user_model and copied by quantize; `playlist_sim.data.leaving`), if
       there is one; False: they leave only by the consecutive-skip limit.
+    split_by: "session" or "user": the split whose held-out part gives the
+      episodes (with `holdout_fraction`, `split_seed`); use the one the user
+      model trained on. None: `LogEpisodeSampler`'s own settings (gin).
+    holdout_fraction: share held out (with `split_by`).
+    split_seed: seed of the split (with `split_by`).
+    consecutive_skip_limit: skips in a row that end a session, in every
+      environment; None: `PlaylistEnvironment`'s own (gin or its default).
 
   Returns:
     The evaluation (as written to evaluation.json); its "report" holds the
-    report's paths, or None without a report.
+    report's paths, or None without a report. Its "split" is the split the
+    episodes came from.
 
   Raises:
     PolicyInputError: for a saved policy whose name shadows a built-in
       one, whose folder is missing or not a TF-Agents policy, or that was
       saved for another observation or action spec.
+    ValueError: for an unknown `split_by` or a `holdout_fraction` outside
+      [0, 1).
   """
+  log_split = (None if split_by is None else
+               LogSplit(split_by, holdout_fraction, split_seed))
   saved = dict(saved_policies or {})
   saved_specs = check_policy_folders(
       saved, set(baselines) | set(stochastic) | set(DEFAULT_STOCHASTIC))
   root_dir = ensure_writable_dir(root_dir)
   start = time.perf_counter()
-  tracks = find_log_files(logs_dir)[1]
-  model_cls = (LiteRTUserModel if user_model_path.endswith(".tflite") else
-               KerasUserModel)
-  # One model per role: the simulator's environment, the greedy scorer.
-  models = {"simulator": model_cls(user_model_path, tracks),
-            "world": _world_model()}
-  scorer = model_cls(user_model_path, tracks)
-  leaving = (leaving_model_beside(user_model_path) if leaving_model else
-             None)
-  leaving_by_env = {"simulator": leaving, "world": None}
-  if saved:
-    env = held_out_env(models["world"], logs_dir, seed, batch_size=1)
-    for name in saved:
-      check_policy_specs(name, saved_specs[name], env.observation_spec(),
-                         env.action_spec())
-  notes = []
-  names = list(baselines) + list(saved) + list(stochastic)
+  setting = _setting(logs_dir, user_model_path, seed, batch_size,
+                     leaving_model, log_split, consecutive_skip_limit)
+  probe = setting.env(batch_size=1)
+  for name in saved:
+    check_policy_specs(name, saved_specs[name], probe.observation_spec(),
+                       probe.action_spec())
   stochastic_specs = {n: DEFAULT_STOCHASTIC[n] for n in stochastic}
-  result = {"num_episodes": num_episodes, "seed": seed, "logs_dir": logs_dir,
-            "user_model_path": user_model_path, "saved_policies": saved,
-            "notes": notes, "policies": {},
-            "leaving_model": None if leaving is None else leaving.to_json()}
-  if leaving_model and leaving is None:
+  notes = []
+  if leaving_model and setting.leaving is None:
     notes.append(f"no {LEAVING_MODEL_FILE} beside the user model: the "
                  "simulator's listeners leave only by the skip limit")
-  return_to_go = {}
-  limit = None
-  for name in names:
-    result["policies"][name] = {}
-    for env_name in ENVIRONMENTS:
-      def build(env, name=name):
-        return make_policy(name, env, scorer=scorer,
-                           stochastic=stochastic_specs,
-                           saved_policies=saved, seed=seed)
-      run = run_logged_episodes(models[env_name], logs_dir, build,
-                                num_episodes, seed, batch_size,
-                                leaving_model=leaving_by_env[env_name])
-      result["policies"][name][env_name] = summarize_run(run, seed)
-      if env_name == "simulator" and name in stochastic_specs:
-        return_to_go[name] = run.return_to_go()
-  world_truth = {n: m["world"]["mean_return"]
-                 for n, m in result["policies"].items()}
+  policies, return_to_go = _run_policies(
+      setting, list(baselines) + list(saved) + list(stochastic), saved,
+      stochastic_specs, num_episodes)
+  result = {"num_episodes": num_episodes, "seed": seed, "logs_dir": logs_dir,
+            "user_model_path": user_model_path, "saved_policies": saved,
+            "notes": notes, "policies": policies,
+            "leaving_model": (None if setting.leaving is None else
+                              setting.leaving.to_json()),
+            "split": probe.environment.episode_sampler.split_settings}
   result["agreement"] = {"simulator": agreement(
-      {n: m["simulator"]["mean_return"] for n, m in result["policies"].items()},
-      world_truth)}
-
+      {n: m["simulator"]["mean_return"] for n, m in policies.items()},
+      {n: m["world"]["mean_return"] for n, m in policies.items()})}
+  limit = None
   if num_logged_sessions and stochastic_specs:
-    decisions = logged.log_decisions(models["world"], logs_dir,
-                                     num_logged_sessions, seed + 1000,
-                                     batch_size=batch_size)
-    env = held_out_env(models["world"], logs_dir, seed, batch_size=1)
-    limit = env.environment.consecutive_skip_limit
-    targets = {n: make_policy(n, env, stochastic=stochastic_specs, seed=seed)
-               for n in stochastic_specs}
-    world_probs = logged.candidate_listen_probabilities(models["world"],
-                                                        decisions)
-    model_probs = logged.candidate_listen_probabilities(scorer, decisions)
-    estimates, target_info = logged.check_estimators(
-        decisions, targets, world_probs, model_probs,
-        {n: world_truth[n] for n in stochastic_specs}, return_to_go, limit,
-        seed=seed, n_bootstrap=n_bootstrap, leaving_model=leaving)
-    result["estimators"] = estimates
-    result["targets"] = target_info
-    result["logged_decisions"] = {"sessions": decisions.num_sessions,
-                                  "decisions": int(len(decisions.slots))}
-    for est_name, by_target in estimates.items():
-      result["agreement"][est_name] = agreement(
-          {n: r["estimate"] for n, r in by_target.items()},
-          {n: r["truth"] for n, r in by_target.items()})
-      errors = [r["relative_error"] for r in by_target.values()
-                if r["relative_error"] is not None]
-      result["agreement"][est_name]["max_relative_error"] = (
-          max(errors) if errors else None)
+    limit = _logged_estimates(setting, result, stochastic_specs,
+                              return_to_go, num_logged_sessions, n_bootstrap)
   result["consecutive_skip_limit"] = limit
   # The report's legend describes each stochastic policy from its spec.
   result["stochastic_specs"] = {n: dataclasses.asdict(s)
                                 for n, s in stochastic_specs.items()}
   result["wall_seconds"] = time.perf_counter() - start
-  result["report"] = None
-  write_json(os.path.join(root_dir, "evaluation.json"), result)
-  if report:
-    result["report"] = write_report(result, root_dir)
-    write_json(os.path.join(root_dir, "evaluation.json"), result)
-  return result
+  return _write(result, root_dir, report)
 
 
 def format_table(evaluation: dict) -> str:

@@ -30,6 +30,7 @@ import dataclasses
 import numpy as np
 from tf_agents.trajectories import time_step as ts
 
+from playlist_sim.data.sessions import LogSplit
 from playlist_sim.evaluation import estimators as bandit
 from playlist_sim.evaluation import sequential
 from playlist_sim.policies.softmax import SoftmaxSpec, softmax_policy
@@ -84,7 +85,10 @@ class LoggedDecisions:
 
 def log_decisions(world_model, logs_dir: str, num_sessions: int, seed: int,
                   logging_spec: SoftmaxSpec = SoftmaxSpec(),
-                  batch_size: int = 64) -> LoggedDecisions:
+                  batch_size: int = 64,
+                  log_split: LogSplit | None = None,
+                  consecutive_skip_limit: int | None = None
+                  ) -> LoggedDecisions:
   """Runs the logging policy in the world and logs every decision.
 
   Args:
@@ -94,11 +98,15 @@ def log_decisions(world_model, logs_dir: str, num_sessions: int, seed: int,
     seed: seed of the environment and the logging policy.
     logging_spec: the logging policy.
     batch_size: listeners simulated at once.
+    log_split: the logs' split (`held_out_env`).
+    consecutive_skip_limit: see `held_out_env`.
 
   Returns:
     The `LoggedDecisions`.
   """
-  env = held_out_env(world_model, logs_dir, seed, batch_size)
+  env = held_out_env(world_model, logs_dir, seed, batch_size,
+                     log_split=log_split,
+                     consecutive_skip_limit=consecutive_skip_limit)
   playlist_env = env.environment
   policy = softmax_policy(env.time_step_spec(), env.action_spec(),
                           playlist_env.catalog, logging_spec, seed=seed,

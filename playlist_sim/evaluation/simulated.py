@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from playlist_sim.data.log_files import find_log_files
+from playlist_sim.data.sessions import LogSplit
 from playlist_sim.evaluation.stats import bootstrap_mean, bootstrap_ratio
 from playlist_sim.policies import registry
 from simulator.builder import EnvironmentBuilder
@@ -84,7 +85,9 @@ class _PositionRecorder:
 
 
 def held_out_env(user_model, logs_dir: str, seed: int, batch_size: int = 64,
-                 split: str = "test", leaving_model=None):
+                 split: str = "test", leaving_model=None,
+                 log_split: LogSplit | None = None,
+                 consecutive_skip_limit: int | None = None):
   """A batched, common-random-numbers environment on the logs' sessions.
 
   Args:
@@ -97,26 +100,35 @@ def held_out_env(user_model, logs_dir: str, seed: int, batch_size: int = 64,
       (`playlist_sim.data.leaving.LeavingModel`); None: listeners leave only as the
       user model says (the world) or by the environment's rules. Passed
       explicitly, so a gin binding never gives it to the world.
+    log_split: how the logs are split (the learned model's training split);
+      None: `LogEpisodeSampler`'s own settings (gin or its defaults).
+    consecutive_skip_limit: skips in a row that end a session; None:
+      `PlaylistEnvironment`'s own (gin or its default).
 
   Returns:
     A `TFAgtPyEnvironment` (other environment settings from gin).
   """
   sessions_path, tracks_path = find_log_files(logs_dir)
+  chosen = {} if log_split is None else log_split.as_kwargs()
   sampler = LogEpisodeSampler(sessions_path=sessions_path,
-                              tracks_path=tracks_path, split=split)
+                              tracks_path=tracks_path, split=split, **chosen)
+  limit = ({} if consecutive_skip_limit is None else
+           {"consecutive_skip_limit": consecutive_skip_limit})
   return EnvironmentBuilder(user_model=user_model,
                             track_sampler=DiscreteTrackSampler(),
                             episode_sampler=sampler).get_py_env(
                                 batch_size=batch_size, seed=seed,
                                 common_random_numbers=True,
-                                leaving_model=leaving_model)
+                                leaving_model=leaving_model, **limit)
 
 
 def run_logged_episodes(user_model, logs_dir: str,
                         make_policy: Callable[[object], object],
                         num_episodes: int, seed: int = 0,
-                        batch_size: int = 64,
-                        leaving_model=None) -> PolicyRun:
+                        batch_size: int = 64, leaving_model=None,
+                        log_split: LogSplit | None = None,
+                        consecutive_skip_limit: int | None = None
+                        ) -> PolicyRun:
   """Runs `make_policy(env)` on held-out logged sessions with `user_model`.
 
   Args:
@@ -127,12 +139,15 @@ def run_logged_episodes(user_model, logs_dir: str,
     seed: seed of the environment.
     batch_size: listeners simulated at once.
     leaving_model: see `held_out_env`.
+    log_split: see `held_out_env`.
+    consecutive_skip_limit: see `held_out_env`.
 
   Returns:
     The `PolicyRun`.
   """
   env = held_out_env(user_model, logs_dir, seed, batch_size,
-                     leaving_model=leaving_model)
+                     leaving_model=leaving_model, log_split=log_split,
+                     consecutive_skip_limit=consecutive_skip_limit)
   recorder = _PositionRecorder(env,
                                env.environment.max_playlist_length + 1)
   stats = run_policy(recorder, make_policy(env), num_episodes,
@@ -143,7 +158,8 @@ def run_logged_episodes(user_model, logs_dir: str,
 
 def run_on_logged_sessions(user_model, logs_dir: str, policy_name: str,
                            num_episodes: int, seed: int = 0, scorer=None,
-                           batch_size: int = 64) -> EpisodeStats:
+                           batch_size: int = 64,
+                           log_split: LogSplit | None = None) -> EpisodeStats:
   """Runs a baseline (or "greedy" by `scorer`) on held-out logged sessions.
 
   Args:
@@ -155,6 +171,7 @@ def run_on_logged_sessions(user_model, logs_dir: str, policy_name: str,
     seed: seed of the environment and the policy.
     scorer: the user model greedy ranks with (default: `user_model`).
     batch_size: listeners simulated at once.
+    log_split: see `held_out_env`.
 
   Returns:
     The `EpisodeStats` of the run.
@@ -162,7 +179,8 @@ def run_on_logged_sessions(user_model, logs_dir: str, policy_name: str,
   return run_logged_episodes(
       user_model, logs_dir, lambda env: registry.make_policy(
           policy_name, env, scorer=user_model if scorer is None else scorer,
-          seed=seed), num_episodes, seed, batch_size).stats
+          seed=seed), num_episodes, seed, batch_size,
+      log_split=log_split).stats
 
 
 def _interval(mean_low_high: tuple[float, float, float]) -> dict:

@@ -18,9 +18,18 @@ Stages, on the gin-configured world (`configs/world.gin` by default):
    offline-online agreement and the report
    (`playlist_sim.evaluation.evaluate_policies`).
 
-`quick` changes sizes only (`QUICK` below, overridable in gin): the code path
-is the same. `root_dir/pipeline.json` lists the results and where every
+`quick` changes sizes only (`QUICK_SIZES`, overridable in gin): the code
+path is the same. `root_dir/pipeline.json` lists the results and where every
 artefact went.
+
+Each stage is a function of a `PipelineSpec` (`playlist_sim.jobs.
+pipeline_spec`) and of the files the stages before it made, and passes the
+spec's values on as arguments: the split goes to training, quantisation, the
+agents' environments and the evaluation alike. Gin is parsed at the edge
+(the command) and read by the stages as configuration only; the agent config
+is the exception: it is parsed inside the agent stage, with this run's files
+and split bound, and dropped when the stage ends (`isolated_gin_config`), so
+no other stage reads what it binds.
 """
 
 import os
@@ -28,32 +37,22 @@ import os
 import gin
 
 from agents import train_eval as _train_eval  # noqa: F401  (gin: train_eval)
-from playlist_sim.evaluation.evaluate import evaluate_policies, format_table
 from playlist_sim.common.io_utils import ensure_writable_dir, write_json
+from playlist_sim.common.runs import isolated_gin_config, parse_gin
+from playlist_sim.data.sessions import consecutive_skip_limit_from_logs
+from playlist_sim.evaluation.evaluate import evaluate_policies, format_table
 from playlist_sim.jobs.log_generation import generate_logs
-from playlist_sim.common.runs import parse_gin
-from playlist_sim.jobs.stages import StageRunner
+from playlist_sim.jobs.pipeline_spec import DEFAULT_SIZES, QUICK_SIZES
+from playlist_sim.jobs.pipeline_spec import PipelineSpec
 from playlist_sim.jobs.quantization import quantize_user_model
+from playlist_sim.jobs.stages import StageRunner
 from user_models.training import train_user_model
 
-__all__ = ["DEFAULT_SIZES", "QUICK_SIZES", "agent_gin_bindings",
-           "format_summary", "gin_binding", "run_pipeline"]
-
-#: Sizes of the default run (about 30 minutes on 2 cores at most).
-DEFAULT_SIZES = {
-    "num_sessions": 20000, "num_episodes": 2000, "num_logged_sessions": 3000,
-    "quantize_episodes": 1000, "ahdqn_iterations": 6000,
-    "dqn_iterations": 2000, "initial_collect_steps": 12800,
-    "agent_eval_episodes": 500, "max_epochs": 40,
-    "checkpoint_replay_buffer": True,
-}
-#: Sizes of `--quick` (at most 5 minutes on 2 cores).
-QUICK_SIZES = {
-    "num_sessions": 20000, "num_episodes": 400, "num_logged_sessions": 800,
-    "quantize_episodes": 100, "ahdqn_iterations": 300, "dqn_iterations": 150,
-    "initial_collect_steps": 2560, "agent_eval_episodes": 100,
-    "max_epochs": 15, "checkpoint_replay_buffer": False,
-}
+__all__ = ["DEFAULT_SIZES", "PipelineSpec", "QUICK_SIZES",
+           "agent_gin_bindings", "evaluate_stage", "format_summary",
+           "gin_binding", "logs_stage", "quantize_stage", "run_pipeline",
+           "run_stages", "skip_limit", "train_agent_stage",
+           "user_model_stage"]
 
 
 def gin_binding(name: str, value) -> str:
@@ -72,45 +71,123 @@ def gin_binding(name: str, value) -> str:
   return f"{name} = {value!r}"
 
 
-def agent_gin_bindings(logs_dir: str, int8_path: str,
-                       split_by: str) -> list[str]:
-  """The bindings that point the agent config at this run's files."""
+def agent_gin_bindings(logs_dir: str, int8_path: str, split_by: str,
+                       holdout_fraction: float = 0.2, split_seed: int = 0,
+                       consecutive_skip_limit: int | None = None
+                       ) -> list[str]:
+  """The bindings that point the agent config at this run's files and split.
+
+  Args:
+    logs_dir: the logs (sessions.parquet, tracks.parquet).
+    int8_path: the learned simulator the agents train in.
+    split_by: the user model's split, whatever the agent config says.
+    holdout_fraction: its share held out.
+    split_seed: its seed.
+    consecutive_skip_limit: if given, the environments' skip limit
+      (replacing the config's).
+
+  Returns:
+    gin binding strings.
+  """
   sessions = os.path.join(logs_dir, "sessions.parquet")
   tracks = os.path.join(logs_dir, "tracks.parquet")
-  return [
+  bindings = [
       gin_binding("SESSIONS", sessions), gin_binding("TRACKS", tracks),
       gin_binding("USER_MODEL_PATH", int8_path),
       "train/EnvironmentBuilder.user_model = @LiteRTUserModel()",
       gin_binding("LiteRTUserModel.model_path", int8_path),
       gin_binding("LiteRTUserModel.catalog", tracks),
-      # The user model's split, whatever the agent config says.
-      gin_binding("LogEpisodeSampler.split_by", split_by)]
+      gin_binding("LogEpisodeSampler.split_by", split_by),
+      gin_binding("LogEpisodeSampler.holdout_fraction", holdout_fraction),
+      gin_binding("LogEpisodeSampler.split_seed", split_seed)]
+  if consecutive_skip_limit is not None:
+    bindings.append(gin_binding("PlaylistEnvironment.consecutive_skip_limit",
+                                consecutive_skip_limit))
+  return bindings
 
 
-def _parse_agent_config(logs_dir: str, int8_path: str, agent_config: str,
-                        split_by: str) -> None:
-  """Parses the agent config, pointed at the files this run made."""
-  # The agent config (episodes from the logs) is parsed only now that the
-  # logs exist; the paths this run made replace the config's defaults.
-  parse_gin([agent_config], agent_gin_bindings(logs_dir, int8_path, split_by))
+def logs_stage(spec: PipelineSpec) -> dict:
+  """Session logs of the world's logging policy, into `spec.logs_dir`."""
+  return generate_logs(spec.logs_dir, seed=spec.seed, progress=True,
+                       num_sessions=spec.sizes["num_sessions"])
 
 
-def _train_agent(agent_dir: str, agent: str, sizes: dict, seed: int) -> dict:
-  """Trains one agent in the learned simulator; its summary figures."""
-  metrics = _train_eval.train_eval(
-      agent_dir, agent_name=agent, seed=seed,
-      num_iterations=sizes[f"{agent}_iterations"],
-      initial_collect_steps=sizes["initial_collect_steps"],
-      eval_interval=sizes[f"{agent}_iterations"],
-      num_eval_episodes=sizes["agent_eval_episodes"],
-      final_eval_episodes=sizes["agent_eval_episodes"],
-      # A few checkpoints, so that a rerun after Ctrl-C resumes the training
-      # (only the latest is kept).
-      checkpoint_interval=max(1, sizes[f"{agent}_iterations"] // 5),
-      checkpoint_replay_buffer=sizes["checkpoint_replay_buffer"],
-      baselines=("popularity", "greedy_oracle"), progress=True)
+def user_model_stage(spec: PipelineSpec) -> dict:
+  """The CWM, trained on the training part of `spec.split`."""
+  return train_user_model(spec.user_model_dir, spec.logs_dir,
+                          model_type="cwm", seed=spec.seed,
+                          max_epochs=spec.sizes["max_epochs"],
+                          **spec.split.as_kwargs())
+
+
+def quantize_stage(spec: PipelineSpec, model_path: str) -> dict:
+  """LiteRT fp32 and int8 versions of the model, checked on the held-out
+  part of `spec.split` (the sessions it never fit); the variants' report."""
+  return quantize_user_model(
+      model_path, spec.logs_dir, spec.quantize_dir, seed=spec.seed,
+      variants=("fp32", "int8"),
+      return_episodes=spec.sizes["quantize_episodes"],
+      **spec.split.as_kwargs())["variants"]
+
+
+def skip_limit(spec: PipelineSpec) -> int:
+  """The skip limit of the agents' and the evaluation's environments: the
+  spec's, else the logs' (`consecutive_skip_limit_from_logs`, the default
+  of `configs/log_episodes.gin`)."""
+  if spec.consecutive_skip_limit is not None:
+    return int(spec.consecutive_skip_limit)
+  return int(consecutive_skip_limit_from_logs(spec.sessions_path))
+
+
+def train_agent_stage(spec: PipelineSpec, agent: str, limit: int) -> dict:
+  """Trains one agent in the learned simulator; its summary figures.
+
+  The agent's environments are built by `train_eval` from the agent config
+  (gin scopes train/eval). That config is parsed here, not at the edge,
+  because it binds the shared environment classes (`EnvironmentBuilder`,
+  `LogEpisodeSampler`, `PlaylistEnvironment`) that the log generation and
+  the evaluation build too; inside `isolated_gin_config` its bindings, and
+  this run's files, split and skip limit bound over it, live only while the
+  agent trains.
+
+  Args:
+    spec: the run.
+    agent: the agent's name.
+    limit: the environments' consecutive-skip limit (`skip_limit`).
+
+  Returns:
+    {final_eval_return, wall_time_s, global_step}.
+  """
+  iterations = spec.sizes[f"{agent}_iterations"]
+  with isolated_gin_config():
+    parse_gin([spec.agent_config], agent_gin_bindings(
+        spec.logs_dir, spec.int8_path, spec.split.split_by,
+        spec.split.holdout_fraction, spec.split.split_seed, limit))
+    metrics = _train_eval.train_eval(
+        spec.agent_dir(agent), agent_name=agent, seed=spec.seed,
+        num_iterations=iterations,
+        initial_collect_steps=spec.sizes["initial_collect_steps"],
+        eval_interval=iterations,
+        num_eval_episodes=spec.sizes["agent_eval_episodes"],
+        final_eval_episodes=spec.sizes["agent_eval_episodes"],
+        # A few checkpoints, so that a rerun after Ctrl-C resumes the
+        # training (only the latest is kept).
+        checkpoint_interval=max(1, iterations // 5),
+        checkpoint_replay_buffer=spec.sizes["checkpoint_replay_buffer"],
+        baselines=("popularity", "greedy_oracle"), progress=True)
   return {k: metrics.get(k) for k in ("final_eval_return", "wall_time_s",
                                       "global_step")}
+
+
+def evaluate_stage(spec: PipelineSpec, saved: dict[str, str],
+                   limit: int) -> dict:
+  """Every policy on the held-out part of `spec.split`, in the int8
+  simulator and in the world, and the estimators (`evaluate_policies`)."""
+  return evaluate_policies(
+      spec.root_dir, spec.logs_dir, spec.int8_path, saved_policies=saved,
+      seed=spec.seed, num_episodes=spec.sizes["num_episodes"],
+      num_logged_sessions=spec.sizes["num_logged_sessions"],
+      consecutive_skip_limit=limit, **spec.split.as_kwargs())
 
 
 @gin.configurable(denylist=["root_dir", "quick", "seed"])
@@ -119,12 +196,14 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
                  agent_config: str = "configs/ahdqn.gin",
                  split_by: str = "user",
                  sizes: dict | None = None,
-                 quick_sizes: dict | None = None) -> dict:
+                 quick_sizes: dict | None = None,
+                 holdout_fraction: float = 0.2,
+                 consecutive_skip_limit: int | None = None) -> dict:
   """Runs every stage and returns the summary.
 
-  Each stage's folder holds its own run.json (see `playlist_sim.jobs.stages`): a
-  rerun reuses the stages that finished, and resumes agent training from its
-  checkpoints.
+  Each stage's folder holds its own run.json (see `playlist_sim.jobs.stages`):
+  a rerun reuses the stages that finished, and resumes agent training from
+  its checkpoints.
 
   Args:
     root_dir: output folder.
@@ -134,81 +213,75 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
     agent_config: gin file of the agents' environments (a path or a shipped
       config's name).
     split_by: "user" or "session": how every stage splits the logs into
-      training and held-out parts (the user model's `split_by`; bound to
-      `LogEpisodeSampler.split_by` for the agents and the evaluation).
+      training and held-out parts (the user model trains on the training
+      part; quantisation, the agents' environments and the evaluation are
+      given the same split).
     sizes: overrides of `DEFAULT_SIZES`.
     quick_sizes: overrides of `QUICK_SIZES`.
+    holdout_fraction: share of users (or sessions) held out, every stage.
+    consecutive_skip_limit: skips in a row that end a session in the
+      agents' and the evaluation's environments; None: from the logs.
 
   Returns:
     The summary written to root_dir/pipeline.json.
 
   Raises:
-    ValueError: for an unknown `split_by`.
+    ValueError: for an unknown `split_by` or a `holdout_fraction` outside
+      [0, 1).
     RunFolderError: if a stage's folder holds another run.
   """
-  if split_by not in ("user", "session"):
-    raise ValueError(f"split_by must be 'user' or 'session', got {split_by!r}")
-  root_dir = ensure_writable_dir(root_dir)
-  chosen = ({**QUICK_SIZES, **(quick_sizes or {})} if quick else
-            {**DEFAULT_SIZES, **(sizes or {})})
-  summary = {"quick": quick, "seed": seed, "split_by": split_by,
-             "sizes": chosen, "stages": {}}
+  spec = PipelineSpec.build(
+      ensure_writable_dir(root_dir), quick=quick, seed=seed, agents=agents,
+      agent_config=agent_config, split_by=split_by,
+      holdout_fraction=holdout_fraction, sizes=sizes,
+      quick_sizes=quick_sizes, consecutive_skip_limit=consecutive_skip_limit)
+  return run_stages(spec)
+
+
+def run_stages(spec: PipelineSpec) -> dict:
+  """Runs the stages of `spec` in order (see `run_pipeline`)."""
+  sizes = spec.sizes
+  summary = {"quick": spec.quick, "seed": spec.seed,
+             "split_by": spec.split.split_by, "split": spec.split.as_kwargs(),
+             "sizes": dict(sizes), "stages": {}}
   stages = summary["stages"]
   runner = StageRunner("pipeline", ["logs", "user_model", "quantize",
-                                    *agents, "evaluate"], root_dir)
-  base = {"sizes": chosen, "seed": seed, "split_by": split_by,
-          "gin": gin.config_str()}
-
-  stages["logs"] = os.path.join(root_dir, "logs")
+                                    *spec.agents, "evaluate"], spec.root_dir)
+  base = {**spec.stage_config(), "gin": gin.config_str()}
+  stages["logs"] = spec.logs_dir
   summary["logs"] = runner.run(
-      "logs", stages["logs"], "generate_logs", base,
-      lambda: generate_logs(stages["logs"], seed=seed, progress=True,
-                            num_sessions=chosen["num_sessions"]),
-      f"generating {chosen['num_sessions']} sessions in the listener world")
-  stages["user_model"] = os.path.join(root_dir, "user_model")
+      "logs", spec.logs_dir, "generate_logs", base, lambda: logs_stage(spec),
+      f"generating {sizes['num_sessions']} sessions in the listener world")
+  stages["user_model"] = spec.user_model_dir
   summary["user_model"] = runner.run(
-      "user_model", stages["user_model"], "train_user_model", base,
-      lambda: train_user_model(
-          stages["user_model"], stages["logs"], model_type="cwm", seed=seed,
-          split_by=split_by, max_epochs=chosen["max_epochs"]),
-      "training the CWM user model on the logs")
-  stages["quantize"] = os.path.join(root_dir, "quantized")
+      "user_model", spec.user_model_dir, "train_user_model", base,
+      lambda: user_model_stage(spec), "training the CWM user model on the logs")
+  stages["quantize"] = spec.quantize_dir
   summary["quantization"] = runner.run(
-      "quantize", stages["quantize"], "quantize", base,
-      lambda: quantize_user_model(
-          summary["user_model"]["model_path"], stages["logs"],
-          stages["quantize"], seed=seed, variants=("fp32", "int8"),
-          return_episodes=chosen["quantize_episodes"])["variants"],
+      "quantize", spec.quantize_dir, "quantize", base,
+      lambda: quantize_stage(spec, summary["user_model"]["model_path"]),
       "converting it to LiteRT fp32 and int8")
-  int8_path = os.path.join(stages["quantize"], "user_model.int8.tflite")
+  limit = skip_limit(spec)
   saved = {}
-  if agents:
-    _parse_agent_config(stages["logs"], int8_path, agent_config, split_by)
+  if spec.agents:
     summary["agents"] = {}
-    for agent in agents:
-      agent_dir = os.path.join(root_dir, agent)
-      summary["agents"][agent] = runner.run(
-          agent, agent_dir, "train_agent", {**base, "agent": agent},
-          lambda agent=agent, agent_dir=agent_dir: _train_agent(
-              agent_dir, agent, chosen, seed),
-          f"training {agent} in the learned simulator "
-          f"({chosen[f'{agent}_iterations']} steps)")
-      saved[agent] = stages[agent] = os.path.join(agent_dir, "policy")
-  stages["evaluate"] = os.path.join(root_dir, "evaluation.json")
-  # The evaluation's play modes come from the split the model trained on.
-  gin.bind_parameter("LogEpisodeSampler.split_by", split_by)
+  for agent in spec.agents:
+    summary["agents"][agent] = runner.run(
+        agent, spec.agent_dir(agent), "train_agent", {**base, "agent": agent},
+        lambda agent=agent: train_agent_stage(spec, agent, limit),
+        f"training {agent} in the learned simulator "
+        f"({sizes[f'{agent}_iterations']} steps)")
+    saved[agent] = stages[agent] = spec.policy_dir(agent)
+  stages["evaluate"] = spec.evaluation_path
   evaluation = runner.run_here(
-      "evaluate", lambda: evaluate_policies(
-          root_dir, stages["logs"], int8_path, saved_policies=saved,
-          seed=seed, num_episodes=chosen["num_episodes"],
-          num_logged_sessions=chosen["num_logged_sessions"]),
+      "evaluate", lambda: evaluate_stage(spec, saved, limit),
       "every policy in the simulator and the world, and the estimators")
   stages["report"] = (evaluation["report"] or {}).get("report")
   summary["seconds"] = runner.seconds
   summary["policies"] = evaluation["policies"]
   summary["agreement"] = evaluation["agreement"]
   summary["total_seconds"] = round(sum(runner.seconds.values()), 1)
-  write_json(os.path.join(root_dir, "pipeline.json"),
+  write_json(os.path.join(spec.root_dir, "pipeline.json"),
              {k: v for k, v in summary.items() if k != "policies"})
   return summary
 

@@ -15,7 +15,10 @@ difference in mean simulated return of fixed policies between the variant's
 simulator and the fp32 Keras simulator on the same seeded episodes, with
 its paired standard error `return_delta_se.<policy>` (one flipped response
 changes the rest of a session, so even paired episodes differ: with 1,000
-episodes the error is about 2% for the random policy).
+episodes the error is about 2% for the random policy). The held-out sessions
+are those of the split the model trained on (read from its metrics.json, or
+given: `split_by`, `holdout_fraction`, `split_seed`), recorded as the
+report's `split`: a model must be checked on sessions it never fit.
 """
 
 import os
@@ -27,13 +30,17 @@ from playlist_sim.common.io_utils import atomic_path, ensure_writable_dir
 from playlist_sim.common.io_utils import write_json
 from playlist_sim.evaluation.simulated import run_on_logged_sessions
 from playlist_sim.data.leaving import LEAVING_MODEL_FILE, load_leaving_model
+from playlist_sim.data.sessions import LogSplit
 from user_models import features, keras_models, metrics, training
 from user_models.keras_user_model import KerasUserModel, load_user_model
+from user_models.keras_user_model import training_split
 from user_models.litert import LITERT_VARIANTS, convert_keras_model
 from user_models.litert_meta import record_sha256
 from user_models.litert_user_model import LiteRTUserModel, META_FILE, step_path
 
 __all__ = ["quantize_user_model", "replay_probabilities"]
+
+_LISTEN = features.NUM_LEVELS - 1
 
 
 def replay_probabilities(user_model, inputs: training.LogInputs,
@@ -77,10 +84,11 @@ def replay_probabilities(user_model, inputs: training.LogInputs,
 
 
 def _simulated_returns(user_model, logs_dir: str, policies, episodes: int,
-                       seed: int) -> dict[str, np.ndarray]:
+                       seed: int, split: LogSplit) -> dict[str, np.ndarray]:
   """Per-episode returns of each policy (paired across user models)."""
   return {name: np.asarray(run_on_logged_sessions(
-      user_model, logs_dir, name, episodes, seed).returns, np.float64)
+      user_model, logs_dir, name, episodes, seed, log_split=split).returns,
+                           np.float64)
           for name in policies}
 
 
@@ -99,44 +107,11 @@ def _return_deltas(returns: dict, base: dict) -> tuple[dict, dict]:
   return delta, error
 
 
-@gin.configurable(denylist=["model_path", "logs_dir", "root_dir", "seed"])
-def quantize_user_model(model_path: str, logs_dir: str, root_dir: str,
-                        seed: int = 0,
-                        variants: tuple[str, ...] = LITERT_VARIANTS,
-                        eval_sessions: int = 1000,
-                        calibration_rows: int = 2000,
-                        return_episodes: int = 1000,
-                        policies: tuple[str, ...] = ("random", "popularity",
-                                                     "greedy")) -> dict:
-  """Converts, checks and reports (see the module docstring).
-
-  Args:
-    model_path: a `.keras` CWM or SWM.
-    logs_dir: the logs it was trained on (held-out sessions are used).
-    root_dir: output folder.
-    seed: seed of the sampling and the simulations.
-    variants: LiteRT variants to write.
-    eval_sessions: held-out sessions replayed for the error figures.
-    calibration_rows: rows sampled to calibrate `int8_full`.
-    return_episodes: episodes per policy and simulator.
-    policies: fixed policies simulated.
-
-  Returns:
-    The report (also written as quantization_report.json).
-  """
-  root_dir = ensure_writable_dir(root_dir)
-  model = load_user_model(model_path)
-  kind = keras_models.model_kind(model)
-  inputs = training.prepare_inputs(logs_dir)
-  catalog = inputs.data.catalog
-  keras_model = KerasUserModel(model_path, catalog)
-  rng = np.random.default_rng(seed)
-  held = np.flatnonzero(inputs.data.held_out)
-  held = rng.permutation(held)[:eval_sessions]
-  fit = np.flatnonzero(~inputs.data.held_out)
-  calib = rng.permutation(fit)[:max(1, calibration_rows // 15)]
-
-  # Calibration inputs: what each served part sees on training sessions.
+def _record_calibration(keras_model: KerasUserModel, kind: str,
+                        inputs: training.LogInputs,
+                        sessions: np.ndarray) -> dict[str, list]:
+  """What each served part sees, replaying training sessions (calibration
+  inputs of the int8 variants)."""
   recorded = {"x": [], "state": [], "cand": [], "step": []}
 
   def record(rows, ctx, tracks, levels):
@@ -151,83 +126,176 @@ def quantize_user_model(model_path: str, logs_dir: str, root_dir: str,
           ctx.user_ids)[:, 0])
       recorded["step"].append(features.swm_step_features(
           tracks[:, 0], features.one_hot_levels(levels), keras_model.tables))
-  replay_probabilities(keras_model, inputs, calib, record)
+  replay_probabilities(keras_model, inputs, sessions, record)
+  return recorded
+
+
+def _serving_parts(model, kind: str, keras_model: KerasUserModel,
+                   recorded: dict, meta: dict) -> tuple[dict, dict]:
+  """The Keras models converted (file suffix -> model) and their
+  calibration inputs; an SWM serves as two parts (step and head), whose
+  sizes go into `meta`."""
+  if kind != keras_models.SWM_NAME:
+    return {"": model}, {"": [np.concatenate(recorded["x"])]
+                         if recorded["x"] else None}
+  step, head = keras_models.swm_serving_models(model, keras_model.spec)
+  states = np.concatenate(recorded["state"])
+  calibration = {
+      "": _ordered(head, {"state": states,
+                          "candidates": np.concatenate(recorded["cand"])}),
+      ".step": _ordered(step, {"state": states,
+                               "step": np.concatenate(recorded["step"])})}
+  meta.update(state_units=keras_model.state_units,
+              candidate_dim=int(head.input_shape[1][-1]))
+  return {"": head, ".step": step}, calibration
+
+
+def _write_variant(parts: dict, calibration: dict, variant: str, path: str,
+                   meta: dict) -> int:
+  """Converts every part to `variant` at `path` (and its step file);
+  records their digests in `meta`. Returns the bytes written."""
+  size = 0
+  for suffix, part in parts.items():
+    content = convert_keras_model(part, variant, calibration[suffix])
+    target = path if not suffix else step_path(path)
+    with atomic_path(target) as tmp:
+      with open(tmp, "wb") as f:
+        f.write(content)
+    size += len(content)
+    record_sha256(meta, target)
+  return size
+
+
+def _model_split(model_path: str, split_by: str | None,
+                 holdout_fraction: float | None,
+                 split_seed: int | None) -> LogSplit:
+  """The split given, completed by the one the model recorded (or the
+  defaults): held-out figures must come from sessions it never fit."""
+  recorded = training_split(model_path) or {}
+  chosen = {"split_by": split_by, "holdout_fraction": holdout_fraction,
+            "split_seed": split_seed}
+  return LogSplit(**{**recorded, **{k: v for k, v in chosen.items()
+                                    if v is not None}})
+
+
+@gin.configurable(denylist=["model_path", "logs_dir", "root_dir", "seed"])
+def quantize_user_model(model_path: str, logs_dir: str, root_dir: str,
+                        seed: int = 0,
+                        variants: tuple[str, ...] = LITERT_VARIANTS,
+                        eval_sessions: int = 1000,
+                        calibration_rows: int = 2000,
+                        return_episodes: int = 1000,
+                        policies: tuple[str, ...] = ("random", "popularity",
+                                                     "greedy"),
+                        split_by: str | None = None,
+                        holdout_fraction: float | None = None,
+                        split_seed: int | None = None) -> dict:
+  """Converts, checks and reports (see the module docstring).
+
+  Args:
+    model_path: a `.keras` CWM or SWM.
+    logs_dir: the logs it was trained on (held-out sessions are used).
+    root_dir: output folder.
+    seed: seed of the sampling and the simulations.
+    variants: LiteRT variants to write.
+    eval_sessions: held-out sessions replayed for the error figures.
+    calibration_rows: rows sampled to calibrate `int8_full`.
+    return_episodes: episodes per policy and simulator.
+    policies: fixed policies simulated.
+    split_by: "session" or "user": the logs' split whose held-out part is
+      replayed and simulated, and whose training part calibrates. None: the
+      split the model recorded (its metrics.json), else "session".
+    holdout_fraction: share held out; None: the model's, else 0.2.
+    split_seed: seed of the split; None: the model's, else 0.
+
+  Returns:
+    The report (also written as quantization_report.json); its "split" is
+    the split used.
+
+  Raises:
+    ValueError: for an unknown `split_by` or a `holdout_fraction` outside
+      [0, 1).
+  """
+  root_dir = ensure_writable_dir(root_dir)
+  model = load_user_model(model_path)
+  kind = keras_models.model_kind(model)
+  split = _model_split(model_path, split_by, holdout_fraction, split_seed)
+  inputs = training.prepare_inputs(logs_dir, **split.as_kwargs())
+  keras_model = KerasUserModel(model_path, inputs.data.catalog)
+  rng = np.random.default_rng(seed)
+  held = rng.permutation(np.flatnonzero(inputs.data.held_out))[:eval_sessions]
+  calib = rng.permutation(np.flatnonzero(~inputs.data.held_out))[
+      :max(1, calibration_rows // 15)]
+  recorded = _record_calibration(keras_model, kind, inputs, calib)
   reference = replay_probabilities(keras_model, inputs, held)
   rows = np.concatenate([np.arange(inputs.data.bounds.offsets[s],
                                    inputs.data.bounds.offsets[s + 1])
                          for s in held])
-  listen = features.NUM_LEVELS - 1
-  skipped = (inputs.data.levels[rows] != listen).astype(np.float64)
-  keras_auc = metrics.auc(skipped, 1.0 - reference[:, listen])
-
+  skipped = (inputs.data.levels[rows] != _LISTEN).astype(np.float64)
+  keras_auc = metrics.auc(skipped, 1.0 - reference[:, _LISTEN])
   meta = {"kind": kind, "user_vocab": keras_model.user_vocab,
           "source": os.path.abspath(model_path),
           "training_split": keras_model.training_split, "sha256": {}}
-  parts = {"": model}
-  calibration = {"": [np.concatenate(recorded["x"])] if recorded["x"] else
-                 None}
-  if kind == keras_models.SWM_NAME:
-    step, head = keras_models.swm_serving_models(model, keras_model.spec)
-    parts = {"": head, ".step": step}
-    states = np.concatenate(recorded["state"])
-    calibration = {
-        "": _ordered(head, {"state": states,
-                            "candidates": np.concatenate(recorded["cand"])}),
-        ".step": _ordered(step, {"state": states,
-                                 "step": np.concatenate(recorded["step"])})}
-    meta.update(state_units=keras_model.state_units,
-                candidate_dim=int(head.input_shape[1][-1]))
+  parts, calibration = _serving_parts(model, kind, keras_model, recorded,
+                                      meta)
   write_json(os.path.join(root_dir, META_FILE), meta)
-
   report = {"kind": kind, "model": os.path.abspath(model_path),
             "eval_rows": int(len(rows)), "keras_auc": keras_auc,
-            "variants": {}}
-  base_returns = _simulated_returns(keras_model, logs_dir, policies,
-                                    return_episodes, seed)
+            "split": split.as_kwargs(), "variants": {}}
+  simulate = lambda user_model: _simulated_returns(  # noqa: E731
+      user_model, logs_dir, policies, return_episodes, seed, split)
+  base_returns = simulate(keras_model)
   report["keras_returns"] = {p: float(r.mean())
                              for p, r in base_returns.items()}
   for variant in variants:
     if variant == "int8_full" and kind == keras_models.SWM_NAME:
       # The calibrator feeds inputs in the flatbuffer's order, which the
-      # converter reorders for the two-input SWM parts; left for later.
+      # converter reorders for the two-input SWM parts.
       report["variants"][variant] = {
           "skipped": "int8_full is not supported for an SWM yet"}
       continue
     path = os.path.join(root_dir, f"user_model.{variant}.tflite")
-    size = 0
-    for suffix, part in parts.items():
-      content = convert_keras_model(part, variant, calibration[suffix])
-      target = path if not suffix else step_path(path)
-      with atomic_path(target) as tmp:
-        with open(tmp, "wb") as f:
-          f.write(content)
-      size += len(content)
-      record_sha256(meta, target)
+    size = _write_variant(parts, calibration, variant, path, meta)
     write_json(os.path.join(root_dir, META_FILE), meta)
-    served = LiteRTUserModel(path, catalog)
+    served = LiteRTUserModel(path, inputs.data.catalog)
     probs = replay_probabilities(served, inputs, held)
-    error = np.abs(probs - reference)
-    returns = _simulated_returns(served, logs_dir, policies, return_episodes,
-                                 seed)
-    deltas, errors = _return_deltas(returns, base_returns)
     report["variants"][variant] = {
-        "max_abs_err": float(error.max()),
-        "mean_abs_err": float(error.mean()),
-        "argmax_agreement": float((probs.argmax(1) ==
-                                   reference.argmax(1)).mean()),
-        "auc_delta": float(metrics.auc(skipped, 1.0 - probs[:, listen]) -
-                           keras_auc),
+        **_probability_errors(probs, reference, skipped, keras_auc),
         "file_bytes": int(size),
-        "mean_return": {p: float(r.mean()) for p, r in returns.items()},
-        "return_delta": deltas, "return_delta_se": errors}
+        **_return_figures(simulate(served), base_returns)}
+  _copy_leaving_model(model_path, root_dir, report)
+  write_json(os.path.join(root_dir, "quantization_report.json"), report)
+  _plot(report, os.path.join(root_dir, "quantization_report.png"))
+  return report
+
+
+def _probability_errors(probs: np.ndarray, reference: np.ndarray,
+                        skipped: np.ndarray, keras_auc: float) -> dict:
+  """A variant's level probabilities against the Keras model's."""
+  error = np.abs(probs - reference)
+  return {"max_abs_err": float(error.max()),
+          "mean_abs_err": float(error.mean()),
+          "argmax_agreement": float((probs.argmax(1) ==
+                                     reference.argmax(1)).mean()),
+          "auc_delta": float(metrics.auc(skipped, 1.0 - probs[:, _LISTEN]) -
+                             keras_auc)}
+
+
+def _return_figures(returns: dict, base_returns: dict) -> dict:
+  """A variant's simulated returns, and their differences from Keras'."""
+  deltas, errors = _return_deltas(returns, base_returns)
+  return {"mean_return": {p: float(r.mean()) for p, r in returns.items()},
+          "return_delta": deltas, "return_delta_se": errors}
+
+
+def _copy_leaving_model(model_path: str, root_dir: str, report: dict) -> None:
+  """Copies (checked) the leaving model trained beside the `.keras` file, so
+  the LiteRT simulator's folder holds its whole session end."""
   leaving_path = os.path.join(os.path.dirname(os.path.abspath(model_path)),
                               LEAVING_MODEL_FILE)
   if os.path.isfile(leaving_path):
     report["leaving_model"] = load_leaving_model(leaving_path).save(
         os.path.join(root_dir, LEAVING_MODEL_FILE))
-  write_json(os.path.join(root_dir, "quantization_report.json"), report)
-  _plot(report, os.path.join(root_dir, "quantization_report.png"))
-  return report
 
 
 def _ordered(model, arrays: dict) -> list[np.ndarray]:

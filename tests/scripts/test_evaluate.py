@@ -171,3 +171,8 @@ def test_pipeline_quick_without_agents(tmp_path):
       (tmp_path / "quantized" / "leaving_model.json").read_text())
   # Every stage splits by user: the model's metrics are on held-out users.
   assert summary["split_by"] == summary["user_model"]["split_by"] == "user"
+  # ... and quantisation and the evaluation held out the same users.
+  quantization = json.loads(
+      (tmp_path / "quantized" / "quantization_report.json").read_text())
+  assert (summary["split"] == summary["user_model"]["split"] ==
+          quantization["split"] == evaluation["split"])

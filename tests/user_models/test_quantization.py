@@ -10,6 +10,7 @@ from tf_agents.environments import utils as env_utils
 
 import simulator
 import user_models
+from user_models import training
 from user_models.litert_meta import record_sha256
 from user_models.litert_user_model import LiteRTUserModel, META_FILE
 from playlist_sim.jobs.quantization import quantize_user_model
@@ -99,3 +100,44 @@ def test_bad_litert_files(quantized, tmp_path):
   (tmp_path / META_FILE).write_text(json.dumps(meta))
   with pytest.raises(user_models.UserModelLoadError, match="widths"):
     LiteRTUserModel(str(tmp_path / "user_model.int8.tflite"), tracks)
+
+
+@pytest.fixture(scope="module")
+def user_split_cwm(tmp_path_factory, tiny_trained):
+  """A CWM trained on the tiny logs split by user (one epoch)."""
+  root = tmp_path_factory.mktemp("cwm_users")
+  return training.train_user_model(str(root), tiny_trained["logs"],
+                                   split_by="user", max_epochs=1,
+                                   progress=False)
+
+
+def _quantize_fp32(metrics, logs_dir, root_dir, **split):
+  # Every held-out session is replayed, so eval_rows counts the split's
+  # held-out rows.
+  return quantize_user_model(metrics["model_path"], logs_dir, root_dir,
+                             variants=("fp32",), eval_sessions=10**6,
+                             calibration_rows=30, return_episodes=2,
+                             policies=("random",), **split)
+
+
+def test_quantisation_holds_out_what_the_model_held_out(
+    user_split_cwm, tiny_trained, tmp_path):
+  # No split given: the one the model recorded when it trained (by user),
+  # not the default split by session.
+  report = _quantize_fp32(user_split_cwm, tiny_trained["logs"],
+                          str(tmp_path / "model_split"))
+  assert report["eval_rows"] == user_split_cwm["num_held_out_rows"]
+  assert report["split"] == {"split_by": "user", "holdout_fraction": 0.2,
+                             "split_seed": 0}
+  by_session = _quantize_fp32(user_split_cwm, tiny_trained["logs"],
+                              str(tmp_path / "by_session"),
+                              split_by="session")
+  assert by_session["split"]["split_by"] == "session"
+  assert by_session["eval_rows"] != report["eval_rows"]
+
+
+def test_quantisation_refuses_an_unknown_split(user_split_cwm, tiny_trained,
+                                               tmp_path):
+  with pytest.raises(ValueError, match="split_by must be 'session' or 'user'"):
+    _quantize_fp32(user_split_cwm, tiny_trained["logs"], str(tmp_path),
+                   split_by="listener")

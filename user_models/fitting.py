@@ -1,0 +1,209 @@
+"""Fitting the user models: the CWM, and the SWM's sequence stage.
+
+`train_user_model` (`user_models.training`) runs these steps in order:
+`train_cwm` fits the CWM (for an SWM, its first stage) with early stopping on
+the validation sessions; `train_swm` then builds the SWM from it and fits
+its sequence layers (by default on half of the validation sessions, the CWM
+part frozen: see `user_models.training`). Each returns a `TrainedModel`: the
+model with its predictions on the held-out rows, which the metrics score.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+from user_models import features
+from user_models import keras_models
+from user_models import metrics as skip_metrics_lib
+from user_models.log_inputs import LogInputs, hashed_share, model_inputs
+
+import tensorflow as tf  # pylint: disable=g-import-not-at-top,g-bad-import-order
+
+__all__ = ["NonFiniteLossError", "TrainedModel", "fit_keras_model",
+           "skipped_labels", "train_cwm", "train_swm"]
+
+_LISTEN = features.NUM_LEVELS - 1
+
+
+class NonFiniteLossError(RuntimeError):
+  """User-model training reached a NaN or infinite loss."""
+
+
+class _StopOnNonFiniteLoss(tf.keras.callbacks.Callback):
+  """Raises as soon as a batch or validation loss is not finite.
+
+  Keras' own TerminateOnNaN stops quietly and leaves a model of NaN
+  weights to be saved and scored (AUC 0.5); a run that diverged must fail.
+  """
+
+  def _check(self, logs, when: str) -> None:
+    for key in ("loss", "val_loss"):
+      value = (logs or {}).get(key)
+      if value is not None and not np.isfinite(value):
+        raise NonFiniteLossError(
+            f"user-model training diverged: {key} is {value} {when}. Check "
+            "the logs' track features for extreme values, or lower "
+            "train_user_model.learning_rate")
+
+  def on_train_batch_end(self, batch, logs=None):
+    self._check(logs, f"after batch {batch}")
+
+  def on_epoch_end(self, epoch, logs=None):
+    self._check(logs, f"after epoch {epoch}")
+
+
+def fit_keras_model(model: tf.keras.Model, train: dict, valid: tuple,
+                    batch_size: int, learning_rate: float, max_epochs: int,
+                    patience: int, lr_patience: int, verbose: int,
+                    weighted: bool, backup_dir: str,
+                    keep_start: bool = False) -> tf.keras.callbacks.History:
+  """Compiles and fits with early stopping; returns the Keras history.
+
+  The best weights (lowest validation loss) are kept; with `keep_start`,
+  the starting weights compete too: a model that only gets worse on the
+  validation sessions is returned as it started. A killed fit resumes from
+  its last finished epoch in `backup_dir` (removed on success).
+  """
+  model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate),
+                loss="sparse_categorical_crossentropy",
+                weighted_metrics=[] if weighted else None)
+  start_loss = None
+  if keep_start:  # E.g. an SWM started as its CWM: the loss to beat.
+    x, y, w = valid
+    start_loss = float(model.evaluate(x, y, sample_weight=w,
+                                      batch_size=batch_size, verbose=0))
+  callbacks = [
+      _StopOnNonFiniteLoss(),
+      tf.keras.callbacks.EarlyStopping(patience=patience,
+                                       restore_best_weights=True,
+                                       baseline=start_loss),
+      tf.keras.callbacks.ReduceLROnPlateau(factor=1 / 3, patience=lr_patience,
+                                           min_lr=learning_rate / 100),
+      tf.keras.callbacks.BackupAndRestore(backup_dir)]
+  start_weights = model.get_weights() if start_loss is not None else None
+  history = model.fit(**train, validation_data=valid, batch_size=batch_size,
+                      epochs=max_epochs, callbacks=callbacks, shuffle=True,
+                      verbose=verbose)
+  if start_weights is not None and min(history.history["val_loss"]) >= (
+      start_loss):
+    model.set_weights(start_weights)
+  return history
+
+
+@dataclasses.dataclass
+class TrainedModel:
+  """A trained model and its held-out predictions.
+
+  Attributes:
+    model: the Keras model.
+    probs: float [R, L] level probabilities of the held-out rows, in log
+      order.
+    held_rows: bool [rows]: the held-out rows of the logs.
+    epochs: epochs trained (both stages of an SWM).
+    history: the Keras history of the last stage.
+    stage_metrics: for an SWM, its CWM stage's held-out figures
+      (`cwm_stage_*`); empty for a CWM.
+    trained_index: user index of every fit row (None without an embedding).
+    untrained_users: embedding rows given the unknown user's vector.
+  """
+  model: tf.keras.Model
+  probs: np.ndarray
+  held_rows: np.ndarray
+  epochs: int
+  history: object
+  stage_metrics: dict
+  trained_index: np.ndarray | None
+  untrained_users: int
+
+
+def skipped_labels(inputs: LogInputs, held_rows: np.ndarray) -> np.ndarray:
+  """1.0 where a held-out row was skipped (any level but a listen)."""
+  return (inputs.data.levels[held_rows] != _LISTEN).astype(np.float64)
+
+
+def train_cwm(inputs: LogInputs, root_dir: str, seed: int, fit_args: dict,
+              learning_rate: float, batch_size: int,
+              **architecture) -> TrainedModel:
+  """Builds and fits the CWM (for an SWM: its first stage)."""
+  data, fit, validation = inputs.data, inputs.fit, inputs.validation
+  session = data.bounds.session_index
+  held_rows = data.held_out[session]
+  tf.keras.utils.set_random_seed(seed)
+  x = model_inputs(inputs, keras_models.CWM_NAME)["x"]
+  cwm = keras_models.build_cwm(inputs.spec, inputs.user_vocab,
+                               architecture["embedding_dim"],
+                               architecture["user_l2"],
+                               architecture["tower_units"],
+                               architecture["hidden_units"])
+  history = fit_keras_model(
+      cwm, dict(x=x[fit[session]], y=data.levels[fit[session]]),
+      (x[validation[session]], data.levels[validation[session]]),
+      batch_size, learning_rate, weighted=False,
+      backup_dir=os.path.join(root_dir, "fit_backup", "cwm"), **fit_args)
+  # Users training never saw (held out by user) fall back to the unknown
+  # user, in the metrics and wherever the model serves.
+  trained_index = (None if inputs.user_index is None else
+                   inputs.user_index[fit[session]])
+  untrained_users = (0 if trained_index is None else
+                     keras_models.share_unknown_user(cwm, trained_index))
+  probs = cwm.predict(x[held_rows], batch_size=8192, verbose=0)
+  # history.epoch counts from 0 across a resume.
+  return TrainedModel(cwm, probs, held_rows, history.epoch[-1] + 1,
+                      history, {}, trained_index, untrained_users)
+
+
+def swm_stage_sessions(inputs: LogInputs, split_seed: int,
+                       residual_on_validation: bool
+                       ) -> tuple[np.ndarray, np.ndarray]:
+  """The sessions the SWM's sequence stage fits and stops early on."""
+  fit, validation = inputs.fit, inputs.validation
+  if residual_on_validation:
+    # Stacking: the sequence layers learn on sessions the CWM part never
+    # fit, as held-out sessions are, and stop on the rest.
+    keys = np.arange(inputs.data.bounds.num_sessions)
+    half = hashed_share(keys, 0.5, 2 * split_seed + 3)
+    if (validation & half).any() and (validation & ~half).any():
+      return validation & half, validation & ~half
+  return fit, validation
+
+
+def train_swm(inputs: LogInputs, cwm: TrainedModel, root_dir: str, seed: int,
+              fit_args: dict, learning_rate: float, batch_size: int,
+              split_seed: int, freeze_cwm: bool,
+              residual_on_validation: bool,
+              architecture: dict) -> TrainedModel:
+  """The SWM's second stage: its sequence layers, from the trained CWM."""
+  skipped = skipped_labels(inputs, cwm.held_rows)
+  stage = {f"cwm_stage_{k}": v for k, v in skip_metrics_lib.skip_metrics(
+      skipped, 1.0 - cwm.probs[:, _LISTEN].astype(np.float64)).items()}
+  stage["cwm_stage_epochs"] = cwm.epochs
+  arrays = model_inputs(inputs, keras_models.SWM_NAME)
+  tf.keras.utils.set_random_seed(seed)
+  model = keras_models.build_swm(inputs.spec, inputs.user_vocab,
+                                 **architecture)
+  keras_models.copy_cwm_weights(cwm.model, model, freeze=freeze_cwm)
+  seq = (arrays["steps"], arrays["candidates"])
+  levels, weights = arrays["levels"], arrays["weights"]
+  # Keras averages the loss over every [session, t] cell, padding
+  # included; weights of mean 1 make it the mean over real rows, as for
+  # the CWM, so the embedding's L2 term weighs the same in both.
+  scale = lambda w: w / w.mean()  # noqa: E731
+  stage_fit, stage_valid = swm_stage_sessions(inputs, split_seed,
+                                               residual_on_validation)
+  train = dict(x=(seq[0][stage_fit], seq[1][stage_fit]),
+               y=levels[stage_fit], sample_weight=scale(weights[stage_fit]))
+  valid = ((seq[0][stage_valid], seq[1][stage_valid]), levels[stage_valid],
+           scale(weights[stage_valid]))
+  history = fit_keras_model(
+      model, train, valid, batch_size, learning_rate, weighted=True,
+      keep_start=True, backup_dir=os.path.join(root_dir, "fit_backup", "swm"),
+      **fit_args)
+  if cwm.trained_index is not None:  # In case stage 2 moved them.
+    keras_models.share_unknown_user(model, cwm.trained_index)
+  held = inputs.data.held_out
+  out = model.predict((seq[0][held], seq[1][held]), batch_size=512,
+                      verbose=0)
+  return dataclasses.replace(
+      cwm, model=model, probs=out[weights[held] > 0], history=history,
+      epochs=cwm.epochs + history.epoch[-1] + 1, stage_metrics=stage)
