@@ -118,6 +118,53 @@ def _check_observation_spec(spec) -> None:
                      f"playlist observation keys {OBSERVATION_KEYS}")
 
 
+def _checked_arguments(input_tensor_spec, track_features, history_decay,
+                       score_residual, score_weight, shortlist_size,
+                       head_candidate_inputs, advantage_scale) -> np.ndarray:
+  """Checks `ActionHeadQNetwork`'s arguments; the feature table as float32.
+
+  Raises:
+    ValueError: as `ActionHeadQNetwork`.
+  """
+  _check_observation_spec(input_tensor_spec)
+  track_features = np.asarray(track_features, np.float32)
+  if track_features.ndim != 2:
+    raise ValueError(f"track_features must be [num_tracks, num_features], "
+                     f"got shape {track_features.shape}")
+  if not 0.0 < history_decay <= 1.0:
+    raise ValueError(f"history_decay must be in (0, 1], got "
+                     f"{history_decay}")
+  if score_residual and OPTIONAL_CANDIDATE_KEYS[0] not in input_tensor_spec:
+    raise ValueError(
+        f"score_residual needs {OPTIONAL_CANDIDATE_KEYS[0]!r} in the "
+        "observation: train with train_eval.user_model_scores = True (or "
+        "wrap the environment in playlist_sim.policies.score_features."
+        "UserModelScoreWrapper), or set score_residual = False")
+  if not np.isfinite(score_weight):
+    raise ValueError(f"score_weight must be a finite number, got "
+                     f"{score_weight!r}")
+  if shortlist_size is not None and (
+      isinstance(shortlist_size, bool) or
+      not isinstance(shortlist_size, (int, np.integer)) or
+      shortlist_size < 1 or
+      OPTIONAL_CANDIDATE_KEYS[0] not in input_tensor_spec):
+    raise ValueError(
+        f"shortlist_size must be None or an integer >= 1 with "
+        f"{OPTIONAL_CANDIDATE_KEYS[0]!r} in the observation (train_eval."
+        f"user_model_scores = True), got {shortlist_size!r}")
+  unknown = sorted(set(head_candidate_inputs) - set(HEAD_CANDIDATE_INPUTS))
+  has_scores = OPTIONAL_CANDIDATE_KEYS[0] in input_tensor_spec
+  if unknown or not set(head_candidate_inputs) - (
+      set() if has_scores else {"scores"}):
+    raise ValueError(
+        f"head_candidate_inputs must be a non-empty subset of "
+        f"{HEAD_CANDIDATE_INPUTS}, got {tuple(head_candidate_inputs)!r}")
+  if not (np.isfinite(advantage_scale) and advantage_scale > 0):
+    raise ValueError(f"advantage_scale must be a finite number > 0, got "
+                     f"{advantage_scale!r}")
+  return track_features
+
+
 class ActionHeadQNetwork(network.Network):
   """Q(s, candidate) for every candidate of the pool, shape [B, K].
 
@@ -179,42 +226,9 @@ class ActionHeadQNetwork(network.Network):
         2-D, a decay outside (0, 1], or `score_residual` without
         `candidate_scores` in the spec or with a non-finite `score_weight`.
     """
-    _check_observation_spec(input_tensor_spec)
-    track_features = np.asarray(track_features, np.float32)
-    if track_features.ndim != 2:
-      raise ValueError(f"track_features must be [num_tracks, num_features], "
-                       f"got shape {track_features.shape}")
-    if not 0.0 < history_decay <= 1.0:
-      raise ValueError(f"history_decay must be in (0, 1], got "
-                       f"{history_decay}")
-    if score_residual and OPTIONAL_CANDIDATE_KEYS[0] not in input_tensor_spec:
-      raise ValueError(
-          f"score_residual needs {OPTIONAL_CANDIDATE_KEYS[0]!r} in the "
-          "observation: train with train_eval.user_model_scores = True (or "
-          "wrap the environment in agents.score_features."
-          "UserModelScoreWrapper), or set score_residual = False")
-    if not np.isfinite(score_weight):
-      raise ValueError(f"score_weight must be a finite number, got "
-                       f"{score_weight!r}")
-    if shortlist_size is not None and (
-        isinstance(shortlist_size, bool) or
-        not isinstance(shortlist_size, (int, np.integer)) or
-        shortlist_size < 1 or
-        OPTIONAL_CANDIDATE_KEYS[0] not in input_tensor_spec):
-      raise ValueError(
-          f"shortlist_size must be None or an integer >= 1 with "
-          f"{OPTIONAL_CANDIDATE_KEYS[0]!r} in the observation (train_eval."
-          f"user_model_scores = True), got {shortlist_size!r}")
-    unknown = sorted(set(head_candidate_inputs) - set(HEAD_CANDIDATE_INPUTS))
-    has_scores = OPTIONAL_CANDIDATE_KEYS[0] in input_tensor_spec
-    if unknown or not set(head_candidate_inputs) - (
-        set() if has_scores else {"scores"}):
-      raise ValueError(
-          f"head_candidate_inputs must be a non-empty subset of "
-          f"{HEAD_CANDIDATE_INPUTS}, got {tuple(head_candidate_inputs)!r}")
-    if not (np.isfinite(advantage_scale) and advantage_scale > 0):
-      raise ValueError(f"advantage_scale must be a finite number > 0, got "
-                       f"{advantage_scale!r}")
+    track_features = _checked_arguments(
+        input_tensor_spec, track_features, history_decay, score_residual,
+        score_weight, shortlist_size, head_candidate_inputs, advantage_scale)
     super().__init__(input_tensor_spec=input_tensor_spec, state_spec=(),
                      name=name)
     responses = input_tensor_spec["history_responses"]
