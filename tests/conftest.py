@@ -6,6 +6,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import gin  # noqa: E402
 import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
 import pytest  # noqa: E402
 
 import simulator  # noqa: E402
@@ -50,3 +51,20 @@ def make_env(world, user_model=None, sampler="discrete", slate_size=1,
           world, max_pool_size=max_pool_size, min_pool_size=min_pool_size),
       episode_tracker=tracker)
   return builder.build(**env_kwargs)
+
+
+def log_table(sessions) -> "pa.Table":
+  """A minimal session log from [listen flags] per session.
+
+  A skip row has skip_1..skip_3 set; a listen row has not_skipped set.
+  """
+  cols = {k: [] for k in ("session_id", "session_position", "skip_1",
+                          "skip_2", "skip_3", "not_skipped")}
+  for s, outcomes in enumerate(sessions):
+    for p, listened in enumerate(outcomes):
+      cols["session_id"].append(f"s{s:03d}")
+      cols["session_position"].append(p + 1)
+      for flag in ("skip_1", "skip_2", "skip_3"):
+        cols[flag].append(not listened)
+      cols["not_skipped"].append(bool(listened))
+  return pa.table(cols)

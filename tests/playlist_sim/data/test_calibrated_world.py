@@ -8,7 +8,6 @@ import sys
 
 import gin
 import numpy as np
-import pyarrow as pa
 import pytest
 
 import simulator
@@ -18,7 +17,7 @@ from playlist_sim.data import log_stats
 from playlist_sim.data import logs
 from playlist_sim.data.sessions import consecutive_skip_limit_from_logs
 from playlist_sim.jobs.log_generation import generate_logs
-from tests.conftest import REPO_ROOT, make_env
+from tests.conftest import REPO_ROOT, log_table, make_env
 from playlist_sim.data.mssd_reference import load_mssd_reference
 
 
@@ -83,23 +82,8 @@ def test_twenty_thousand_sessions_within_every_tolerance(tmp_path):
   assert not outside
 
 
-def _table(sessions):
-  """A log from [(skip_2 flags, listen flags)] per session."""
-  cols = {k: [] for k in ("session_id", "session_position", "skip_1",
-                          "skip_2", "skip_3", "not_skipped")}
-  for s, outcomes in enumerate(sessions):
-    for p, listened in enumerate(outcomes):
-      cols["session_id"].append(f"s{s:03d}")
-      cols["session_position"].append(p + 1)
-      cols["skip_1"].append(not listened)
-      cols["skip_2"].append(not listened)
-      cols["skip_3"].append(not listened)
-      cols["not_skipped"].append(bool(listened))
-  return pa.table(cols)
-
-
-def test_log_statistics_exact_on_a_small_table():
-  table = _table([[1] * 10, [0] * 5 + [1] * 15])
+def test_log_statistics_exact_on_a_smalllog_table():
+  table = log_table([[1] * 10, [0] * 5 + [1] * 15])
   stats = mssd_comparison.log_statistics(table)
   assert stats["sessions"] == 2 and stats["rows"] == 30
   assert stats["skip_2_mean"] == pytest.approx(5 / 30)
@@ -121,14 +105,14 @@ def test_hazard_censors_sessions_cut_at_the_cap():
   # Ends with 3 skips at length 20 (cut: censored) / at length 12 (left).
   cut = [1] * 17 + [0, 0, 0]
   left = [1] * 9 + [0, 0, 0]
-  hazard = log_stats.leave_hazard_by_skip_run(_table([cut, left, left]))
+  hazard = log_stats.leave_hazard_by_skip_run(log_table([cut, left, left]))
   np.testing.assert_array_equal(hazard.run_lengths, [1, 2, 3])
   np.testing.assert_array_equal(hazard.at_risk, [3, 3, 2])
   np.testing.assert_array_equal(hazard.left, [0, 0, 2])
   assert log_stats.consecutive_skip_limit_censored(
-      _table([cut, left, left]), min_at_risk=1) == 3
+      log_table([cut, left, left]), min_at_risk=1) == 3
   with pytest.raises(ValueError, match="hazard_threshold"):
-    log_stats.consecutive_skip_limit_censored(_table([left]), 0.0)
+    log_stats.consecutive_skip_limit_censored(log_table([left]), 0.0)
 
 
 def test_estimated_limit_is_the_worlds(calibrated_logs):

@@ -6,28 +6,13 @@ import os
 
 import gin
 import numpy as np
-import pyarrow as pa
 import pytest
 
 import simulator
 import user_models
 from playlist_sim.data import leaving, logs
 from playlist_sim.jobs.log_generation import generate_logs
-from tests.conftest import REPO_ROOT, make_env
-
-
-def _table(sessions):
-  """A log from [listen flags] per session (a skip is skip_1..3 set)."""
-  cols = {k: [] for k in ("session_id", "session_position", "skip_1",
-                          "skip_2", "skip_3", "not_skipped")}
-  for s, outcomes in enumerate(sessions):
-    for p, listened in enumerate(outcomes):
-      cols["session_id"].append(f"s{s:03d}")
-      cols["session_position"].append(p + 1)
-      for flag in ("skip_1", "skip_2", "skip_3"):
-        cols[flag].append(not listened)
-      cols["not_skipped"].append(bool(listened))
-  return pa.table(cols)
+from tests.conftest import REPO_ROOT, log_table, make_env
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +36,7 @@ def world_logs(tmp_path_factory):
 def test_risk_sets_leave_out_truncated_and_censored_rows():
   # Lengths 3, 4 and 5 with the log's cut at 5: positions 1 and 2 cannot
   # show a leave (selection >= 3), position 5 is the cut (censored).
-  table = _table([[1, 1, 0], [1, 0, 1, 0], [1, 1, 1, 1, 0]])
+  table = log_table([[1, 1, 0], [1, 0, 1, 0], [1, 1, 1, 1, 0]])
   run, position, left = leaving.leaving_risk_sets(
       table, consecutive_skip_limit=10)
   np.testing.assert_array_equal(position, [3, 3, 4, 3, 4])
@@ -96,13 +81,13 @@ def test_without_a_position_effect_early_leaving_is_understated(world_logs):
 
 def test_a_log_without_leaving_gives_a_zero_hazard():
   # Every session ends at the cut (20) or at the 3rd skip in a row.
-  table = _table([[1] * 20, [1] * 10 + [0, 0, 0], [1] * 20])
+  table = log_table([[1] * 20, [1] * 10 + [0, 0, 0], [1] * 20])
   model = leaving.fit_leaving_model(table, min_session_length=1,
                                     consecutive_skip_limit=3)
   assert model.num_leaves == 0
   assert model.hazard(2, 1) < 1e-12
   with pytest.raises(leaving.LeavingModelError, match="rows that go on"):
-    leaving.fit_leaving_model(_table([[1] * 20, [1] * 20]))
+    leaving.fit_leaving_model(log_table([[1] * 20, [1] * 20]))
 
 
 def test_saved_model_reads_back_and_bad_files_are_named(tmp_path):
