@@ -89,9 +89,9 @@ def compare_policies(make_env: Callable[[], object],
     name -> {mean_return, ci_low, ci_high, mean_length, returns}.
   """
   results = {}
-  for name, make_policy in policies.items():
+  for name, build_policy in policies.items():
     env = make_env()
-    stats = run_policy(env, make_policy(env), num_episodes, progress=False)
+    stats = run_policy(env, build_policy(env), num_episodes, progress=False)
     env.close()
     mean, low, high = bootstrap_mean(stats.returns, seed)
     results[name] = {"mean_return": mean, "ci_low": low, "ci_high": high,
