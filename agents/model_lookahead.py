@@ -1,6 +1,6 @@
 """How much sequencing gain a learned user model holds: lookahead by it.
 
-`agents.oracle.OraclePolicy` ranks candidates by a `ParametricListener`'s
+`playlist_sim.policies.oracle.OraclePolicy` ranks candidates by a `ParametricListener`'s
 true probabilities, greedily or with a one-step lookahead. `ModelListener`
 gives it any `AbstractUserModel` (the int8 CWM of the learned simulator)
 instead, so the same two policies run on what the learned model predicts.

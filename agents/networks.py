@@ -30,7 +30,7 @@ response levels r_j, -1 for padding), position n, candidates c_1..c_K:
     Q(s, c_k) = MLP_head(z_k)                      one scalar per candidate
 
 where p_k is the observation's optional `candidate_scores` (a learned user
-model's P(listen) of the candidate, see `agents.score_features`), used when
+model's P(listen) of the candidate, see `playlist_sim.policies.score_features`), used when
 the spec has that key.
 
 With `score_residual` (which needs that key) the head is a residual over

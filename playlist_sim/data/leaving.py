@@ -25,7 +25,7 @@ the logs can show. Logs kept like the public dataset's are
 Every row at a position from the selection's minimum to one below the cut
 is a Bernoulli trial: it ends its session (a leave) or the session goes on.
 Rows whose skip run has reached the consecutive-skip limit end by that rule
-(`simulator.log_stats.consecutive_skip_limit_censored`) and are left out.
+(`playlist_sim.data.log_stats.consecutive_skip_limit_censored`) and are left out.
 
 Identifying assumption. The logs show positions 10..19 only. The hazard at
 positions 1..9 comes from the model's form: the log-odds are linear in the
