@@ -1,7 +1,8 @@
 """How much sequencing gain a learned user model holds: lookahead by it.
 
-`playlist_sim.policies.oracle.OraclePolicy` ranks candidates by a `ParametricListener`'s
-true probabilities, greedily or with a one-step lookahead. `ModelListener`
+`playlist_sim.policies.oracle.OraclePolicy` ranks candidates by a
+`ParametricListener`'s true probabilities, greedily or with a one-step
+lookahead. `ModelListener`
 gives it any `AbstractUserModel` (the int8 CWM of the learned simulator)
 instead, so the same two policies run on what the learned model predicts.
 If lookahead-by-the-model beats greedy-by-the-model in the world, the model
