@@ -184,7 +184,10 @@ def candidate_listen_probabilities(user_model, decisions: LoggedDecisions,
 
 def _kl(target: np.ndarray, logging: np.ndarray) -> np.ndarray:
   """Per-decision KL(target || logging) over the candidates."""
-  ratio = np.where(target > 0, target / np.maximum(logging, 1e-300), 1.0)
+  # Divided only where the target puts mass (0 log 0 = 0), so empty
+  # candidate slots never reach the division.
+  ratio = np.ones_like(target, dtype=np.float64)
+  np.divide(target, np.maximum(logging, 1e-300), out=ratio, where=target > 0)
   return (target * np.log(ratio)).sum(axis=1)
 
 
