@@ -4,7 +4,10 @@ A command module defines `KIND` (recorded in run.json), its absl flags,
 `run(flag_values, run_folder)`, and optionally `INPUTS` (names of flags that
 hold folders the run reads: root_dir may not be one of them) and
 `RERUN_WITH_NEW_CONFIG` (a finished run with another configuration is handed
-to `run`, which checks the differences itself, instead of being refused).
+to `run`, which checks the differences itself, instead of being refused) and
+`SEED_CONFIGURABLES` (the gin entry points whose `<name>.seed` binding is the
+run's seed: `--seed` and such a binding must agree, see
+`playlist_sim.common.runs.resolve_seed`).
 """
 
 import logging
@@ -62,6 +65,10 @@ def run_in_folder(module: ModuleType) -> None:
   values = flags.FLAGS
   gin.clear_config()  # Only this command's files and bindings.
   runs.parse_gin(values.gin_file, values.gin_bindings, values.gin_imports)
+  # Before the config is hashed: the seed the run really uses.
+  values.seed = runs.resolve_seed(
+      values.seed, values["seed"].present,
+      getattr(module, "SEED_CONFIGURABLES", ()))
   config = {"kind": module.KIND, "gin": gin.config_str(),
             "flags": config_flags(module)}
   inputs = {name: values[name].value for name in getattr(module, "INPUTS",

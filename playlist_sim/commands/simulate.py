@@ -13,9 +13,11 @@ from playlist_sim.policies.baselines import BASELINES
 from playlist_sim.common import runs
 from playlist_sim.jobs.simulate import simulate
 
-__all__ = ["DEFAULT_GIN_FILES", "KIND", "run"]
+__all__ = ["DEFAULT_GIN_FILES", "KIND", "SEED_CONFIGURABLES", "run"]
 
 KIND = "simulate"
+# `simulate.seed` bound in gin is the run's seed (it must agree with --seed).
+SEED_CONFIGURABLES = ("simulate",)
 DEFAULT_GIN_FILES = ["configs/simulate.gin"]
 
 runs.define_common_flags(DEFAULT_GIN_FILES)

@@ -18,9 +18,12 @@ from absl import flags
 from agents.train_eval import train_eval
 from playlist_sim.common import runs
 
-__all__ = ["DEFAULT_GIN_FILES", "KIND", "RERUN_WITH_NEW_CONFIG", "run"]
+__all__ = ["DEFAULT_GIN_FILES", "KIND", "RERUN_WITH_NEW_CONFIG",
+           "SEED_CONFIGURABLES", "run"]
 
 KIND = "train_agent"
+# `train_eval.seed` bound in gin is the run's seed (it must agree with --seed).
+SEED_CONFIGURABLES = ("train_eval",)
 DEFAULT_GIN_FILES = ["configs/ahdqn.gin"]
 # A finished run given more iterations (or another binding) goes on to
 # train_eval, which lists the differences and needs --allow_config_change.

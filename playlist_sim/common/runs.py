@@ -16,6 +16,7 @@ folders of the `--gin_file`s given, and the package's configs.
 
 import contextlib
 import importlib
+import logging
 import os
 import re
 import sys
@@ -34,8 +35,10 @@ from playlist_sim.common.run_folder import (MANIFEST, RunBusyError, RunFolder,
 __all__ = ["ConfigError", "MANIFEST", "RunBusyError", "RunFolder",
            "RunFolderError", "config_dir", "config_hash", "define_common_flags",
            "import_modules", "isolated_gin_config", "operative_bindings",
-           "parse_gin", "read_manifest",
-           "resolve_gin_file", "write_run_files"]
+           "parse_gin", "read_manifest", "resolve_gin_file", "resolve_seed",
+           "write_run_files"]
+
+_log = logging.getLogger(__name__)
 
 # The folder that holds the packages: site-packages, or the repository root.
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -202,7 +205,59 @@ def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str],
     try:
       gin.parse_config(binding)
     except Exception as e:
-      raise ConfigError(f"gin binding {binding!r} was rejected: {e}") from e
+      hint = ("; give the seed with --seed" if "denylisted kwarg 'seed'"
+              in str(e) else "")
+      raise ConfigError(f"gin binding {binding!r} was rejected: {e}{hint}"
+                        ) from e
+
+
+def resolve_seed(flag_seed: int, flag_given: bool,
+                 configurables: Sequence[str]) -> int:
+  """The run's seed, from `--seed` and a gin binding of the entry point's.
+
+  The rule (docs/cli.md, "The seed"): a seed bound in gin (`train_eval.seed
+  = 7` in a file or `--gin_bindings`) is used when `--seed` is not given; a
+  `--seed` is used when nothing binds one; both given must agree, since
+  silently preferring one would run another experiment than the user wrote.
+
+  Args:
+    flag_seed: the value of `--seed`.
+    flag_given: whether `--seed` was on the command line.
+    configurables: the entry points whose unscoped `<name>.seed` binding is
+      the run's seed (e.g. ("train_eval",)).
+
+  Returns:
+    The seed to run with.
+
+  Raises:
+    ConfigError: if `--seed` and a binding give different seeds, or two
+      bindings do.
+  """
+  bound = {}
+  for name in configurables:
+    try:
+      bound[f"{name}.seed"] = gin.query_parameter(f"{name}.seed")
+    except ValueError:  # Not bound.
+      continue
+  values = set(bound.values())
+  if len(values) > 1:
+    raise ConfigError(f"the gin config binds different seeds: {bound}; "
+                      "bind one, or give --seed and remove the bindings")
+  if not bound:
+    return int(flag_seed)
+  (name, value), = list(bound.items())[:1]
+  if isinstance(value, bool) or not isinstance(value, int):
+    raise ConfigError(f"gin binding {name} = {value!r}: a seed must be an "
+                      "integer")
+  if flag_given and int(flag_seed) != value:
+    raise ConfigError(
+        f"--seed {flag_seed} and the gin binding {name} = {value} give "
+        "different seeds; give the seed once: drop --seed to use the "
+        f"binding, or remove the binding (or pass --seed {value})")
+  if not flag_given:
+    _log.info("seed %d from the gin binding %s (no --seed given)", value,
+              name)
+  return value
 
 
 @contextlib.contextmanager
