@@ -22,8 +22,9 @@ estimate orders the policies. Writes `root_dir/evaluation.json`:
                    from leaving_model.json beside the user model), or None
     split: split_by, holdout_fraction, split_seed of the logs' split whose
            held-out part gave the episodes
-    consecutive_skip_limit: the environments' skip limit (None without the
-                            estimators)
+    consecutive_skip_limit: the environments' skip limit
+    session_end: how the simulator's sessions end (the skip limit, its
+                 source, the leaving model; `playlist_sim.data.session_end`)
 
 and the report (`root_dir/report.md` with PNG plots, `playlist_sim.evaluation.
 report`).
@@ -37,7 +38,8 @@ from typing import Sequence
 import gin
 
 from playlist_sim.common.io_utils import ensure_writable_dir, write_json
-from playlist_sim.data.leaving import LEAVING_MODEL_FILE, leaving_model_beside
+from playlist_sim.data.leaving import LEAVING_MODEL_FILE
+from playlist_sim.data.session_end import SessionEnd, learned_session_end
 from playlist_sim.data.log_files import find_log_files
 from playlist_sim.data.sessions import LogSplit
 from playlist_sim.data.world import SyntheticWorld
@@ -80,8 +82,8 @@ class _Setting:
     scorer: the learned model greedy ranks with (not an environment's).
     leaving: the simulator's leaving model, or None.
     log_split: the logs' split, or None for `LogEpisodeSampler`'s own.
-    skip_limit: the environments' consecutive-skip limit, or None for
-      `PlaylistEnvironment`'s own.
+    skip_limit: the environments' consecutive-skip limit.
+    session_end: the simulator's session end (skip limit, leaving model).
   """
   logs_dir: str
   seed: int
@@ -90,7 +92,8 @@ class _Setting:
   scorer: object
   leaving: object
   log_split: LogSplit | None
-  skip_limit: int | None
+  skip_limit: int
+  session_end: SessionEnd
 
   def env(self, batch_size: int):
     """A held-out environment in the world, on this evaluation's split."""
@@ -175,17 +178,20 @@ def _setting(logs_dir: str, user_model_path: str, seed: int,
              batch_size: int, leaving_model: bool,
              log_split: LogSplit | None, skip_limit: int | None) -> _Setting:
   """Loads the models: one per role (the simulator's environment, the
-  greedy scorer, the world)."""
+  greedy scorer, the world), and the simulator's session end."""
   tracks = find_log_files(logs_dir)[1]
   model_cls = (LiteRTUserModel if user_model_path.endswith(".tflite") else
                KerasUserModel)
   models = {"simulator": model_cls(user_model_path, tracks),
             "world": _world_model()}
-  leaving = (leaving_model_beside(user_model_path) if leaving_model else
-             None)
+  # The session end of the agents' learned simulator: the same N and
+  # leaving model (`learned_session_end`), so the estimates are of the
+  # simulator the agents trained in.
+  end = learned_session_end(logs_dir, user_model_path, skip_limit,
+                            leaving_model)
   return _Setting(logs_dir, seed, batch_size, models,
-                  model_cls(user_model_path, tracks), leaving, log_split,
-                  skip_limit)
+                  model_cls(user_model_path, tracks), end.leaving_model,
+                  log_split, end.consecutive_skip_limit, end)
 
 
 def _write(result: dict, root_dir: str, report: bool) -> dict:
@@ -243,7 +249,8 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
     holdout_fraction: share held out (with `split_by`).
     split_seed: seed of the split (with `split_by`).
     consecutive_skip_limit: skips in a row that end a session, in every
-      environment; None: `PlaylistEnvironment`'s own (gin or its default).
+      environment; None: estimated from the logs, as for the agents'
+      learned simulator (`playlist_sim.data.session_end`).
 
   Returns:
     The evaluation (as written to evaluation.json); its "report" holds the
@@ -287,11 +294,11 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
   result["agreement"] = {"simulator": agreement(
       {n: m["simulator"]["mean_return"] for n, m in policies.items()},
       {n: m["world"]["mean_return"] for n, m in policies.items()})}
-  limit = None
   if num_logged_sessions and stochastic_specs:
-    limit = _logged_estimates(setting, result, stochastic_specs,
-                              return_to_go, num_logged_sessions, n_bootstrap)
-  result["consecutive_skip_limit"] = limit
+    _logged_estimates(setting, result, stochastic_specs, return_to_go,
+                      num_logged_sessions, n_bootstrap)
+  result["consecutive_skip_limit"] = setting.skip_limit
+  result["session_end"] = setting.session_end.to_json()
   # The report's legend describes each stochastic policy from its spec.
   result["stochastic_specs"] = {n: dataclasses.asdict(s)
                                 for n, s in stochastic_specs.items()}

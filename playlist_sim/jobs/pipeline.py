@@ -127,6 +127,7 @@ def quantize_stage(spec: PipelineSpec, model_path: str) -> dict:
       model_path, spec.logs_dir, spec.quantize_dir, seed=spec.seed,
       variants=("fp32", "int8"),
       return_episodes=spec.sizes["quantize_episodes"],
+      consecutive_skip_limit=spec.consecutive_skip_limit,
       **spec.split.as_kwargs())["variants"]
 
 

@@ -19,6 +19,13 @@ episodes the error is about 2% for the random policy). The held-out sessions
 are those of the split the model trained on (read from its metrics.json, or
 given: `split_by`, `holdout_fraction`, `split_seed`), recorded as the
 report's `split`: a model must be checked on sessions it never fit.
+
+The simulated returns end sessions as the learned simulator the agents train
+in and the evaluation runs does (`playlist_sim.data.session_end.
+learned_session_end`): the consecutive-skip limit estimated from the logs
+(or `consecutive_skip_limit`) and the leaving model beside the `.keras`
+file, for the Keras model and every variant alike. The report records it as
+`consecutive_skip_limit` and `session_end`.
 """
 
 import os
@@ -28,9 +35,11 @@ import numpy as np
 
 from playlist_sim.common.io_utils import atomic_path, ensure_writable_dir
 from playlist_sim.common.io_utils import write_json
-from playlist_sim.evaluation.simulated import run_on_logged_sessions
+from playlist_sim.evaluation.simulated import run_logged_episodes
 from playlist_sim.data.leaving import LEAVING_MODEL_FILE, load_leaving_model
+from playlist_sim.data.session_end import SessionEnd, learned_session_end
 from playlist_sim.data.sessions import LogSplit
+from playlist_sim.policies import registry
 from user_models import features, keras_models, metrics, training
 from user_models.keras_user_model import KerasUserModel, load_user_model
 from user_models.keras_user_model import training_split
@@ -84,12 +93,19 @@ def replay_probabilities(user_model, inputs: training.LogInputs,
 
 
 def _simulated_returns(user_model, logs_dir: str, policies, episodes: int,
-                       seed: int, split: LogSplit) -> dict[str, np.ndarray]:
-  """Per-episode returns of each policy (paired across user models)."""
-  return {name: np.asarray(run_on_logged_sessions(
-      user_model, logs_dir, name, episodes, seed, log_split=split).returns,
-                           np.float64)
-          for name in policies}
+                       seed: int, split: LogSplit,
+                       session_end: SessionEnd) -> dict[str, np.ndarray]:
+  """Per-episode returns of each policy (paired across user models), with
+  the learned simulator's session end."""
+  returns = {}
+  for name in policies:
+    run = run_logged_episodes(
+        user_model, logs_dir, lambda env, name=name: registry.make_policy(
+            name, env, scorer=user_model, seed=seed), episodes, seed,
+        leaving_model=session_end.leaving_model, log_split=split,
+        consecutive_skip_limit=session_end.consecutive_skip_limit)
+    returns[name] = np.asarray(run.stats.returns, np.float64)
+  return returns
 
 
 def _return_deltas(returns: dict, base: dict) -> tuple[dict, dict]:
@@ -189,7 +205,8 @@ def quantize_user_model(model_path: str, logs_dir: str, root_dir: str,
                                                      "greedy"),
                         split_by: str | None = None,
                         holdout_fraction: float | None = None,
-                        split_seed: int | None = None) -> dict:
+                        split_seed: int | None = None,
+                        consecutive_skip_limit: int | None = None) -> dict:
   """Converts, checks and reports (see the module docstring).
 
   Args:
@@ -207,15 +224,22 @@ def quantize_user_model(model_path: str, logs_dir: str, root_dir: str,
       split the model recorded (its metrics.json), else "session".
     holdout_fraction: share held out; None: the model's, else 0.2.
     split_seed: seed of the split; None: the model's, else 0.
+    consecutive_skip_limit: skips in a row that end a simulated session;
+      None: estimated from the logs, as for the agents' learned simulator
+      (`learned_session_end`).
 
   Returns:
     The report (also written as quantization_report.json); its "split" is
-    the split used.
+    the split used, its "consecutive_skip_limit" and "session_end" how the
+    simulated sessions ended.
 
   Raises:
-    ValueError: for an unknown `split_by` or a `holdout_fraction` outside
-      [0, 1).
+    ValueError: for an unknown `split_by`, a `holdout_fraction` outside
+      [0, 1), or a `consecutive_skip_limit` that is not an integer >= 1.
+    LeavingModelError: if the leaving model beside the model is invalid.
   """
+  session_end = learned_session_end(logs_dir, model_path,
+                                    consecutive_skip_limit)
   root_dir = ensure_writable_dir(root_dir)
   model = load_user_model(model_path)
   kind = keras_models.model_kind(model)
@@ -241,9 +265,12 @@ def quantize_user_model(model_path: str, logs_dir: str, root_dir: str,
   write_json(os.path.join(root_dir, META_FILE), meta)
   report = {"kind": kind, "model": os.path.abspath(model_path),
             "eval_rows": int(len(rows)), "keras_auc": keras_auc,
-            "split": split.as_kwargs(), "variants": {}}
+            "split": split.as_kwargs(),
+            "consecutive_skip_limit": session_end.consecutive_skip_limit,
+            "session_end": session_end.to_json(), "variants": {}}
   simulate = lambda user_model: _simulated_returns(  # noqa: E731
-      user_model, logs_dir, policies, return_episodes, seed, split)
+      user_model, logs_dir, policies, return_episodes, seed, split,
+      session_end)
   base_returns = simulate(keras_model)
   report["keras_returns"] = {p: float(r.mean())
                              for p, r in base_returns.items()}

@@ -5,6 +5,7 @@ import json
 import os
 
 import gin
+import numpy as np
 import pytest
 from tf_agents.environments import utils as env_utils
 
@@ -13,7 +14,14 @@ import user_models
 from user_models import training
 from user_models.litert_meta import record_sha256
 from user_models.litert_user_model import LiteRTUserModel, META_FILE
+from playlist_sim.data.leaving import leaving_model_beside
+from playlist_sim.data.session_end import learned_session_end
+from playlist_sim.data.sessions import LogSplit
+from playlist_sim.data.sessions import consecutive_skip_limit_from_logs
+from playlist_sim.evaluation.simulated import run_logged_episodes
 from playlist_sim.jobs.quantization import quantize_user_model
+from playlist_sim.policies.registry import make_policy
+from user_models.keras_user_model import KerasUserModel
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +149,45 @@ def test_quantisation_refuses_an_unknown_split(user_split_cwm, tiny_trained,
   with pytest.raises(ValueError, match="split_by must be 'session' or 'user'"):
     _quantize_fp32(user_split_cwm, tiny_trained["logs"], str(tmp_path),
                    split_by="listener")
+
+
+def test_simulated_returns_end_sessions_as_the_learned_simulator(
+    tiny_trained, tmp_path):
+  # The learned simulator of the agents and the evaluation ends sessions at
+  # the logs' skip limit, with the leaving model beside the user model; the
+  # report's returns must be of that simulator (not of N = 3, no leaving).
+  model_path, logs_dir = tiny_trained["cwm"], tiny_trained["logs"]
+  gin.clear_config()
+  report = quantize_user_model(model_path, logs_dir, str(tmp_path / "q"),
+                               variants=("fp32",), eval_sessions=10,
+                               calibration_rows=30, return_episodes=24,
+                               policies=("random",))
+  limit = consecutive_skip_limit_from_logs(tiny_trained["sessions"])
+  leaving = leaving_model_beside(model_path)
+  assert leaving is not None  # train_user_model wrote one beside the model.
+  assert report["consecutive_skip_limit"] == limit
+  assert report["session_end"]["consecutive_skip_limit_source"] == "logs"
+  assert report["session_end"]["leaving_model"] == leaving.to_json()
+  on_disk = json.load(open(tmp_path / "q" / "quantization_report.json"))
+  assert on_disk["consecutive_skip_limit"] == limit
+  # The same episodes as the evaluation's simulator (same function, same
+  # seed): the Keras return is that run's mean, to the last digit.
+  end = learned_session_end(logs_dir, model_path)
+  run = run_logged_episodes(
+      KerasUserModel(model_path, tiny_trained["tracks"]), logs_dir,
+      lambda env: make_policy("random", env, seed=0), 24, 0,
+      leaving_model=end.leaving_model,
+      log_split=LogSplit(**report["split"]),
+      consecutive_skip_limit=end.consecutive_skip_limit)
+  assert report["keras_returns"]["random"] == pytest.approx(
+      float(np.mean(run.stats.returns)), abs=1e-12)
+  # A limit given is used and recorded as given.
+  given = quantize_user_model(model_path, logs_dir, str(tmp_path / "q1"),
+                              variants=("fp32",), eval_sessions=10,
+                              calibration_rows=30, return_episodes=24,
+                              policies=("random",), consecutive_skip_limit=1)
+  assert given["consecutive_skip_limit"] == 1
+  assert given["session_end"]["consecutive_skip_limit_source"] == "given"
+  with pytest.raises(ValueError, match="consecutive_skip_limit must be"):
+    quantize_user_model(model_path, logs_dir, str(tmp_path / "q0"),
+                        consecutive_skip_limit=0)
