@@ -18,12 +18,23 @@ arrays [B, T]; the learner concatenates workers in worker order ([W * B, T])
 and adds them to its TF-Agents replay buffer, one time step per `add_batch`
 (each buffer row is then the stream of one (worker, listener)).
 
-Determinism: worker w's environment is seeded with `seed * 1_000_003 + w`
-and its exploration draws come from NumPy's generator seeded by (seed, w),
-never from TensorFlow's global random state, so the same seeds give the same
-experience whether the workers run in this process (`use_ray=False`) or as
-Ray actors, locally or on a cluster (`ray_address`, or gin
-`local_ray.address`).
+The user's code: a Ray worker is a fresh process, so before it parses the
+learner's gin config it imports the modules behind it (`--gin_imports`, the
+config's `import` lines, and the module of every configurable the config
+uses, such as a user model of the user's own), from the folders the driver
+imported them from (`playlist_sim.common.user_modules`). A module a worker
+cannot import stops the run at the first collect with a `WorkerImportError`
+naming the module and the worker.
+
+Determinism: workers build their environments at the first `collect`, told
+the learner's train step then (`step`). Worker w's environment is seeded
+with `worker_seed(seed, w, step)` and its exploration draws come from NumPy's
+generator seeded by (seed, w, step), never from TensorFlow's global random
+state, so the same seeds give the same experience whether the workers run in
+this process (`use_ray=False`) or as Ray actors, locally or on a cluster
+(`ray_address`, or gin `local_ray.address`); and a run resumed from a
+checkpoint at step k (new workers) meets new episodes instead of the ones
+its workers collected from step 0.
 """
 
 import contextlib
@@ -38,6 +49,7 @@ from tf_agents.trajectories import policy_step
 from tf_agents.trajectories import trajectory
 
 from agents.ahdqn import create_ahdqn_agent
+from playlist_sim.common.user_modules import ModuleSet, WorkerImportError
 from simulator.builder import EnvironmentBuilder
 from simulator.ray_session import local_ray
 from playlist_sim.policies.score_features import UserModelScoreWrapper
@@ -45,7 +57,7 @@ from playlist_sim.policies.score_features import UserModelScoreWrapper
 import simulator.log_episodes  # noqa: F401  pylint: disable=unused-import
 
 __all__ = ["Collector", "CollectorConfig", "DistributedCollector",
-           "policy_weights"]
+           "WorkerImportError", "policy_weights", "worker_seed"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +75,8 @@ class CollectorConfig:
     user_model_scores: the observations carry the environment's user model's
       P(listen) of each candidate (`UserModelScoreWrapper`), as the
       learner's do with `train_eval.user_model_scores`.
+    modules: the driver's modules a worker imports before parsing
+      `gin_config` (see the module docstring).
   """
   gin_config: str | None
   env_scope: str
@@ -70,6 +84,7 @@ class CollectorConfig:
   seed: int
   network_kwargs: tuple[tuple[str, object], ...] = ()
   user_model_scores: bool = False
+  modules: ModuleSet = ModuleSet()
 
 
 def policy_weights(policy) -> list[np.ndarray]:
@@ -77,45 +92,85 @@ def policy_weights(policy) -> list[np.ndarray]:
   return [v.numpy() for v in policy.variables()]
 
 
+def worker_seed(seed: int, worker_index: int, start_step: int) -> int:
+  """The environment seed of worker w that starts collecting at a step.
+
+  Args:
+    seed: the run's seed.
+    worker_index: w.
+    start_step: the learner's train step at the worker's first collect (0
+      for a fresh run, k after a resume from a checkpoint at step k).
+
+  Returns:
+    A seed in [0, 2**63), a hash of the three (NumPy's `SeedSequence`), so
+    neighbouring runs, workers and steps get unrelated streams.
+  """
+  state = np.random.SeedSequence(
+      [int(seed), int(worker_index), int(start_step)]).generate_state(
+          1, np.uint64)[0]
+  return int(state >> np.uint64(1))
+
+
 class Collector:
-  """One worker: a batched environment and an epsilon-greedy AH-DQN policy."""
+  """One worker: a batched environment and an epsilon-greedy AH-DQN policy.
+
+  Built at `start` (the first `collect`), when the learner's train step is
+  known: it picks the worker's seeds.
+  """
 
   def __init__(self, config: CollectorConfig, worker_index: int):
-    """Builds the environment and the network.
+    """Stores the settings; `start` builds.
 
     Args:
       config: the shared settings.
       worker_index: w, which picks the worker's seeds.
     """
+    self._config = config
+    self._worker_index = int(worker_index)
+    self.env = None
+    self._time_step = None
+
+  def start(self, start_step: int = 0) -> None:
+    """Imports the driver's modules, then builds the environment and the
+    network, seeded by (seed, w, start_step); once.
+
+    Args:
+      start_step: the learner's train step (see `worker_seed`).
+
+    Raises:
+      WorkerImportError: if a module of the driver's cannot be imported.
+    """
+    if self.env is not None:
+      return
+    config, w = self._config, self._worker_index
+    config.modules.import_all(f"collect worker {w}")
     if config.gin_config is not None:
       with gin.unlock_config():
         gin.clear_config()
         # The learner's config also binds its own entry points (train_eval),
         # which a worker neither imports nor calls.
         gin.parse_config(config.gin_config, skip_unknown=True)
-    scope = config.env_scope or None
-    with gin.config_scope(scope):
+    with gin.config_scope(config.env_scope or None):
       builder = EnvironmentBuilder()
-    self.env = builder.get_py_env(
-        batch_size=config.batch_size,
-        seed=int(config.seed) * 1_000_003 + int(worker_index))
+    env = builder.get_py_env(batch_size=config.batch_size,
+                             seed=worker_seed(config.seed, w, start_step))
     if config.user_model_scores:
-      self.env = UserModelScoreWrapper(self.env,
-                                       self.env.environment.user_model)
-    specs = tf_py_environment.TFPyEnvironment(self.env)
+      env = UserModelScoreWrapper(env, env.environment.user_model)
+    specs = tf_py_environment.TFPyEnvironment(env)
     agent = create_ahdqn_agent(specs.time_step_spec(), specs.action_spec(),
-                               self.env.environment.catalog.features,
+                               env.environment.catalog.features,
                                tf.keras.optimizers.Adam(),
                                **dict(config.network_kwargs))
     self._policy = agent.policy
     self._variables = self._policy.variables()
     # XLA roughly halves the Q network's time at B=256 (see the benchmark).
     self._greedy = tf.function(self._policy.action, jit_compile=True)
-    self._rng = np.random.default_rng([int(config.seed), int(worker_index)])
-    self._time_step = None
+    self._rng = np.random.default_rng([int(config.seed), w, int(start_step)])
+    self.env = env
 
   def set_weights(self, weights: Sequence[np.ndarray]) -> None:
     """Copies the learner's greedy-policy weights (see `policy_weights`)."""
+    self.start()
     if len(weights) != len(self._variables):
       raise ValueError(f"got {len(weights)} weight arrays, the worker's "
                        f"policy has {len(self._variables)} variables")
@@ -145,6 +200,7 @@ class Collector:
     Returns:
       A `Trajectory` of NumPy arrays [B, num_steps, ...].
     """
+    self.start()
     if self._time_step is None:
       self._time_step = self.env.reset()
     steps = []
@@ -184,6 +240,8 @@ class DistributedCollector:
 
     Raises:
       ValueError: if num_workers or batch_size < 1.
+      WorkerImportError: with Ray, if the gin config uses a configurable
+        defined in the script being run (`__main__`).
     """
     if num_workers < 1 or batch_size < 1:
       raise ValueError(f"DistributedCollector needs num_workers >= 1 and "
@@ -195,10 +253,13 @@ class DistributedCollector:
         gin_config=gin.config_str() if self.use_ray else None,
         env_scope=env_scope, batch_size=self.batch_size, seed=int(seed),
         network_kwargs=tuple(sorted((network_kwargs or {}).items())),
-        user_model_scores=bool(user_model_scores))
+        user_model_scores=bool(user_model_scores),
+        # In-process workers share this process's modules.
+        modules=ModuleSet.of_gin_config() if self.use_ray else ModuleSet())
     self._stack = contextlib.ExitStack()
     self._ray = None
     self._workers = []
+    self._started = False
 
   @property
   def replay_batch_size(self) -> int:
@@ -221,26 +282,47 @@ class DistributedCollector:
   def __exit__(self, *exc) -> None:
     if self._ray is None:
       for worker in self._workers:
-        worker.env.close()
-    self._workers, self._ray = [], None
+        if worker.env is not None:
+          worker.env.close()
+    self._workers, self._ray, self._started = [], None, False
     self._stack.close()
 
-  def collect(self, policy, num_steps: int,
-              epsilon: float = 0.1) -> trajectory.Trajectory:
+  def _start(self, step: int) -> None:
+    """Builds every worker, seeded for the learner's train step `step`."""
+    if self._ray is None:
+      for worker in self._workers:
+        worker.start(step)
+    else:
+      try:
+        self._ray.get([w.start.remote(step) for w in self._workers])
+      except WorkerImportError as e:  # Ray's copy carries the worker's trace.
+        raise WorkerImportError(str(getattr(e, "cause", e))) from None
+    self._started = True
+
+  def collect(self, policy, num_steps: int, epsilon: float = 0.1,
+              step: int = 0) -> trajectory.Trajectory:
     """Every worker collects `num_steps` steps with `policy`'s weights.
 
     Args:
       policy: the learner's greedy policy (`agent.policy`).
       num_steps: batched steps per worker.
       epsilon: exploration rate.
+      step: the learner's train step; the first call's picks the workers'
+        seeds (`worker_seed`), later calls carry their episodes on.
 
     Returns:
       A `Trajectory` of NumPy arrays [W * B, num_steps, ...], workers in
       order.
+
+    Raises:
+      WorkerImportError: on the first call, if a worker cannot import a
+        module of the driver's gin config.
     """
     if not self._workers:
       raise RuntimeError("use DistributedCollector as a context manager "
                          "(with DistributedCollector(...) as collector:)")
+    if not self._started:
+      self._start(step)
     weights = policy_weights(policy)
     if self._ray is not None:
       ref = self._ray.put(weights)

@@ -17,9 +17,9 @@ natively batched environment of B = env_batch_size listeners built from the
 same gin config; the learner's greedy weights go to the workers with every
 collect, and the learner trains on the driver. The replay buffer then has
 W * B rows; an iteration collects ceil(collect_steps_per_iteration / (W * B))
-steps per row, with the same epsilon schedule. The workers' environments
-start from their seeds again after a resume (their random state is not in
-the checkpoint).
+steps per row, with the same epsilon schedule. The workers' seeds are
+derived from the train step of their first collect, so a resumed run's
+workers meet new episodes (`agents.distributed_collection.worker_seed`).
 """
 
 import types
@@ -146,12 +146,14 @@ def _worker_collection(envs: RunEnvironments, hp: types.SimpleNamespace,
   def collect() -> None:  # Weights go to the workers with every call.
     add(collector.collect(agent.policy,
                           steps_per_row(hp.collect_steps_per_iteration),
-                          epsilon=float(epsilon())),
+                          epsilon=float(epsilon()),
+                          step=int(envs.global_step.numpy())),
         [replay_buffer.add_batch] + envs.train_metrics)
 
   def initial_fill() -> None:  # Epsilon 1: uniform over the candidates.
     add(collector.collect(agent.policy, max(steps_per_row(
-        hp.initial_collect_steps), hp.n_step_update + 1), epsilon=1.0),
+        hp.initial_collect_steps), hp.n_step_update + 1), epsilon=1.0,
+                          step=int(envs.global_step.numpy())),
         [replay_buffer.add_batch])
   return collect, initial_fill, lambda: collector.__exit__(None, None, None)
 

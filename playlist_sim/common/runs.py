@@ -28,6 +28,7 @@ import gin
 from playlist_sim.common.io_utils import atomic_path
 from playlist_sim.common.io_utils import ensure_writable_dir
 from playlist_sim.common.io_utils import write_json
+from playlist_sim.common.user_modules import record_import
 from playlist_sim.common.run_folder import (MANIFEST, RunBusyError, RunFolder,
                                             RunFolderError, config_hash,
                                             read_manifest)
@@ -143,6 +144,7 @@ def import_modules(names: Sequence[str], search_dirs: Sequence[str] = ()
   for name in names:
     try:
       importlib.import_module(name)
+      record_import(name)  # Ray workers import it too (`user_modules`).
     except ImportError as e:
       raise ConfigError(f"--gin_imports {name!r} could not be imported ({e}); "
                         "give a module on the current folder's path, e.g. "

@@ -87,3 +87,32 @@ def test_ray_and_serial_collection_are_identical():
 def test_bad_sizes():
   with pytest.raises(ValueError, match="num_workers"):
     DistributedCollector(num_workers=0)
+
+
+def _episode_keys(experiences) -> set:
+  """Each episode started in the experience, as its candidate pool."""
+  keys = set()
+  for experience in experiences:
+    first = experience.step_type == 0  # StepType.FIRST
+    keys |= {tuple(row) for row in
+             experience.observation["candidate_ids"][first]}
+  return keys
+
+
+def test_a_resumed_collection_meets_new_episodes():
+  _parse_small_world()
+  agent = _learner()
+
+  def run(start_step):
+    with DistributedCollector(num_workers=2, batch_size=3, seed=5,
+                              env_scope="", network_kwargs=_NETWORK) as c:
+      return [c.collect(agent.policy, num_steps=4, epsilon=0.3,
+                        step=start_step + 4 * i) for i in range(2)]
+
+  first, again = run(0), run(0)
+  for a, b in zip(first, again):  # Same seed and step: the same experience.
+    tf.nest.map_structure(np.testing.assert_array_equal, a, b)
+  # Workers restarted at step 8 (a resume from that checkpoint) meet
+  # episodes of their own, none of the first run's.
+  resumed = _episode_keys(run(8))
+  assert len(resumed) >= 6 and not resumed & _episode_keys(first)
