@@ -28,7 +28,6 @@ import gin
 from playlist_sim.common.io_utils import atomic_path
 from playlist_sim.common.io_utils import ensure_writable_dir
 from playlist_sim.common.io_utils import write_json
-from playlist_sim.common.user_modules import record_import
 from playlist_sim.common.run_folder import (MANIFEST, RunBusyError, RunFolder,
                                             RunFolderError, config_hash,
                                             read_manifest)
@@ -144,11 +143,14 @@ def import_modules(names: Sequence[str], search_dirs: Sequence[str] = ()
   for name in names:
     try:
       importlib.import_module(name)
-      record_import(name)  # Ray workers import it too (`user_modules`).
     except ImportError as e:
       raise ConfigError(f"--gin_imports {name!r} could not be imported ({e}); "
                         "give a module on the current folder's path, e.g. "
                         "'my_listener' for ./my_listener.py") from e
+    # An `import` line in the config: other processes that parse it (Ray
+    # workers, `playlist_sim.common.user_modules`) import it too, and it is
+    # gone with the config (gin.clear_config).
+    gin.parse_config(f"import {name}")
 
 
 def _safe_existence_check(check):

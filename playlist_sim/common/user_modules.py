@@ -9,10 +9,11 @@ the same modules, from the same folders, first.
     modules = ModuleSet.of_gin_config()     # in the driver
     modules.import_all(where="collect worker 0")   # in each worker
 
-`ModuleSet.of_gin_config` takes the modules `playlist_sim.common.runs.
-import_modules` imported (`--gin_imports`), the modules of the gin config's
-`import` lines, and the module of every configurable the config binds or
-references, each with the `sys.path` folder it was imported from.
+`ModuleSet.of_gin_config` takes the modules of the gin config's `import`
+lines (`playlist_sim.common.runs.import_modules` adds one for each
+`--gin_imports` module, so they live and die with the config) and the module
+of every configurable the config binds or references, each with the
+`sys.path` folder it was imported from.
 """
 
 import dataclasses
@@ -23,25 +24,11 @@ from typing import Iterable
 
 from gin import config as gin_config
 
-__all__ = ["ModuleSet", "WorkerImportError", "record_import",
-           "recorded_imports"]
-
-# Names imported through `runs.import_modules` (--gin_imports), in order.
-_RECORDED: dict[str, None] = {}
+__all__ = ["ModuleSet", "WorkerImportError"]
 
 
 class WorkerImportError(ImportError):
   """A module the driver imported could not be imported in a worker."""
-
-
-def record_import(name: str) -> None:
-  """Remembers a module imported for the gin config (`--gin_imports`)."""
-  _RECORDED[name] = None
-
-
-def recorded_imports() -> tuple[str, ...]:
-  """The modules `record_import` saw, in order."""
-  return tuple(_RECORDED)
 
 
 def _module_root(name: str) -> str | None:
@@ -71,6 +58,12 @@ def _references(value) -> Iterable:
       yield from _references(item)
 
 
+def _imported_modules() -> list[str]:
+  """The modules of the gin config's `import` lines, sorted."""
+  # pylint: disable=protected-access
+  return sorted({statement.module for statement in gin_config._IMPORTS})
+
+
 def _configured_modules() -> dict[str, str]:
   """Module -> a configurable of it, for every configurable the current
   gin config binds or references (macros included)."""
@@ -86,8 +79,6 @@ def _configured_modules() -> dict[str, str]:
     for item in used:
       found.setdefault(getattr(item.wrapped, "__module__", None) or
                        item.module, item.name)
-  for statement in gin_config._IMPORTS:
-    found.setdefault(statement.module, f"import {statement.module}")
   # pylint: enable=protected-access
   found.pop("", None)
   return found
@@ -109,7 +100,8 @@ class ModuleSet:
     """The modules behind this process's gin config (see the module doc).
 
     Returns:
-      The set, `--gin_imports` modules first.
+      The set: the config's `import` lines first, then the configurables'
+      modules.
 
     Raises:
       WorkerImportError: if a configurable the config uses is defined in
@@ -123,8 +115,8 @@ class ModuleSet:
           "script being run (__main__), which Ray workers cannot import: "
           "move it into a module of its own and import that (a gin "
           "`import` line or --gin_imports)")
-    names = list(recorded_imports()) + sorted(
-        n for n in configured if n not in _RECORDED)
+    imported = _imported_modules()
+    names = imported + sorted(n for n in configured if n not in imported)
     folders = []
     for name in names:
       root = _module_root(name)

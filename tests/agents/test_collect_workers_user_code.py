@@ -44,32 +44,39 @@ def _user_module(folder, module: str, name: str) -> None:
   (folder / f"{module}.py").write_text(_LISTENER.format(name=name))
 
 
-def test_ray_workers_train_in_a_user_model_from_gin_imports(tmp_path,
-                                                            monkeypatch):
-  pytest.importorskip("ray")
-  _user_module(tmp_path / "code", "my_constant_listener", "ConstantListener")
-  monkeypatch.chdir(tmp_path / "code")  # As `--gin_imports` finds it.
+@pytest.fixture(autouse=True)
+def _clean_gin():
   gin.clear_config()
-  runs.parse_gin(
-      [os.path.join(REPO_ROOT, "configs", "world.gin")],
-      TINY_WORLD + ["train/EnvironmentBuilder.user_model = "
-                    "@ConstantListener()", "ConstantListener.p_listen = 0.7"],
-      gin_imports=["my_constant_listener"])
+  yield
+  gin.clear_config()  # The user modules' bindings and imports go too.
+
+
+def test_ray_workers_train_in_a_user_model_from_gin_imports(tmp_path):
+  pytest.importorskip("ray")
+  # The user's folder holds the module and a gin file (the command runs from
+  # elsewhere: --gin_imports finds the module beside the gin file).
+  _user_module(tmp_path / "code", "my_constant_listener", "ConstantListener")
+  gin_file = tmp_path / "code" / "mine.gin"
+  gin_file.write_text("train/EnvironmentBuilder.user_model = "
+                      "@ConstantListener()\n"
+                      "ConstantListener.p_listen = 0.7\n")
+  runs.parse_gin([os.path.join(REPO_ROOT, "configs", "world.gin"),
+                  str(gin_file)], TINY_WORLD,
+                 gin_imports=["my_constant_listener"])
   metrics = train_eval_lib.train_eval(
       str(tmp_path / "run"), agent_name="ahdqn", num_iterations=2,
       collect_workers=1, **{**TINY_RUN, "baselines": ("random",)})
   assert metrics["global_step"] == 2 and np.isfinite(metrics["final_loss"])
 
 
-def test_a_module_a_ray_worker_cannot_import_stops_the_run(tmp_path,
-                                                          monkeypatch):
+def test_a_module_a_ray_worker_cannot_import_stops_the_run(tmp_path):
   pytest.importorskip("ray")
   _user_module(tmp_path / "gone", "my_vanishing_listener",
                "VanishingListener")
-  monkeypatch.chdir(tmp_path)
-  gin.clear_config()
+  (tmp_path / "here.gin").write_text("")  # Its folder is searched.
   runs.parse_gin(
-      [os.path.join(REPO_ROOT, "configs", "simulate.gin")],
+      [os.path.join(REPO_ROOT, "configs", "simulate.gin"),
+       str(tmp_path / "here.gin")],
       ["SyntheticWorld.num_tracks = 300", "SyntheticWorld.num_users = 60",
        "RandomEpisodeSampler.max_pool_size = 20",
        "EnvironmentBuilder.user_model = @VanishingListener()"],

@@ -43,7 +43,9 @@ def test_gin_imports_and_configured_modules_are_found_with_their_folders(
   runs.import_modules(["um_bound"], [str(tmp_path / "mine")])
   gin.parse_config("um_bound_value.value = 3")
   modules = ModuleSet.of_gin_config()
-  assert modules.names[:2] == ("um_flagged", "um_bound")
+  # Both --gin_imports modules are `import` lines of the config now.
+  assert modules.names[:2] == ("um_bound", "um_flagged")
+  assert "import um_flagged" in gin.config_str()
   assert str(tmp_path / "mine") in modules.folders
   # A fresh process (as a Ray worker is: the packages on its path, not the
   # user's folder) imports them from those folders and then parses the
@@ -75,3 +77,12 @@ def test_a_configurable_of_the_running_script_is_refused(monkeypatch):
   with pytest.raises(WorkerImportError, match=r"'script_value' is defined in "
                      r"the script being run \(__main__\)"):
     ModuleSet.of_gin_config()
+
+
+def test_the_modules_go_with_the_gin_config(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  _user_module(tmp_path, "um_cleared")
+  runs.import_modules(["um_cleared"])
+  assert "um_cleared" in ModuleSet.of_gin_config().names
+  gin.clear_config()  # The next command in this process starts clean.
+  assert "um_cleared" not in ModuleSet.of_gin_config().names
