@@ -147,8 +147,9 @@ class Collector:
     if config.gin_config is not None:
       with gin.unlock_config():
         gin.clear_config()
-        # The learner's config also binds its own entry points (train_eval),
-        # which a worker neither imports nor calls.
+        # Bindings of configurables no imported module registers (the
+        # learner's own entry points, if their modules were not imported)
+        # are not the worker's: skipped.
         gin.parse_config(config.gin_config, skip_unknown=True)
     with gin.config_scope(config.env_scope or None):
       builder = EnvironmentBuilder()
