@@ -110,7 +110,8 @@ def test_a_resumed_collection_meets_new_episodes():
                         step=start_step + 4 * i) for i in range(2)]
 
   first, again = run(0), run(0)
-  for a, b in zip(first, again, strict=True):  # Same seed and step: the same experience.
+  # Same seed and step: the same experience.
+  for a, b in zip(first, again, strict=True):
     tf.nest.map_structure(np.testing.assert_array_equal, a, b)
   # Workers restarted at step 8 (a resume from that checkpoint) meet
   # episodes of their own, none of the first run's.
