@@ -6,8 +6,8 @@ hold folders the run reads: root_dir may not be one of them) and
 `RERUN_WITH_NEW_CONFIG` (a finished run with another configuration is handed
 to `run`, which checks the differences itself, instead of being refused) and
 `SEED_CONFIGURABLES` (the gin entry points whose `<name>.seed` binding is the
-run's seed: `--seed` and such a binding must agree, see
-`playlist_sim.common.runs.resolve_seed`).
+run's seed, besides `PlaylistEnvironment.seed` for every command: `--seed`
+and such a binding must agree, see `playlist_sim.common.runs.resolve_seed`).
 """
 
 import logging
@@ -65,10 +65,12 @@ def run_in_folder(module: ModuleType) -> None:
   values = flags.FLAGS
   gin.clear_config()  # Only this command's files and bindings.
   runs.parse_gin(values.gin_file, values.gin_bindings, values.gin_imports)
-  # Before the config is hashed: the seed the run really uses.
+  # Before the config is hashed: the seed the run really uses. Every
+  # command seeds its environments from the run's seed, so a
+  # `PlaylistEnvironment.seed` binding is a seed of the run too.
   values.seed = runs.resolve_seed(
       values.seed, values["seed"].present,
-      getattr(module, "SEED_CONFIGURABLES", ()))
+      (*getattr(module, "SEED_CONFIGURABLES", ()), "PlaylistEnvironment"))
   config = {"kind": module.KIND, "gin": gin.config_str(),
             "flags": config_flags(module)}
   inputs = {name: values[name].value for name in getattr(module, "INPUTS",

@@ -57,9 +57,18 @@ def test_simulate_uses_the_bound_seed_when_no_flag_is_given(tmp_path):
   assert manifest["status"] == "finished"
 
 
+def test_an_environment_seed_binding_is_the_runs_seed(tmp_path):
+  root = tmp_path / "sim"
+  assert cli.run("simulate", ["--root_dir", str(root), *_TINY_SIM,
+                              "--gin_bindings",
+                              "PlaylistEnvironment.seed = 6"]) == 0
+  assert json.loads((root / "metrics.json").read_text())["seed"] == 6
+
+
 @pytest.mark.parametrize("command,binding", [
     ("simulate", "simulate.seed = 4"),
     ("train-agent", "train_eval.seed = 4"),
+    ("generate-logs", "PlaylistEnvironment.seed = 4"),
 ])
 def test_commands_refuse_a_flag_that_contradicts_the_binding(
     tmp_path, capsys, command, binding):
