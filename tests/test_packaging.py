@@ -38,3 +38,24 @@ def test_configs_are_package_data_and_the_command_an_entry_point():
   assert project["project"]["scripts"]["playlist-sim"] == (
       "playlist_sim.cli:main")
   assert "filelock" in " ".join(project["project"]["dependencies"])
+
+
+def test_the_docs_site_config_parses_and_every_page_exists():
+  # `mkdocs build` runs only in CI's last step; a YAML slip (a colon in a
+  # page title) would pass every test and fail there.
+  import yaml  # Ray's dependency, so present wherever the tests run.
+
+  with open(os.path.join(REPO_ROOT, "mkdocs.yml"), encoding="utf-8") as f:
+    config = yaml.safe_load(f)
+
+  def pages(nav):
+    for entry in nav:
+      value = next(iter(entry.values())) if isinstance(entry, dict) else entry
+      if isinstance(value, list):
+        yield from pages(value)
+      else:
+        yield value
+
+  missing = [p for p in pages(config["nav"])
+             if not os.path.isfile(os.path.join(REPO_ROOT, "docs", p))]
+  assert not missing, f"mkdocs.yml names pages that do not exist: {missing}"
