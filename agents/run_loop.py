@@ -46,7 +46,8 @@ from playlist_sim.common.io_utils import ensure_writable_dir
 from playlist_sim.common.runs import operative_bindings, write_run_files
 
 __all__ = ["AgentSteps", "CounterKeys", "ITERATION_COUNTERS", "LoopSettings",
-           "RunEnvironments", "STEP_COUNTERS", "run_agent", "run_config"]
+           "RunEnvironments", "STEP_COUNTERS", "build_environments",
+           "run_agent", "run_config"]
 
 # Arguments that change how a run is shown or guarded, not what it computes.
 _NOT_CONFIG = ("root_dir", "progress", "allow_config_change", "ray_address")
@@ -194,8 +195,15 @@ class AgentSteps:
   close: Callable[[], None] | None = None
 
 
-def _environments(settings: LoopSettings) -> RunEnvironments:
-  """The training environment, the evaluation and the run's counters."""
+def build_environments(settings: LoopSettings) -> RunEnvironments:
+  """The training environment, the evaluation and the run's counters.
+
+  Args:
+    settings: the loop's settings (batch sizes, seed, scores).
+
+  Returns:
+    What the algorithm's steps are built from.
+  """
   py_env = make_env("train", settings.env_batch_size, settings.seed)
   scorer = py_env.environment.user_model if settings.user_model_scores else None
   if scorer is not None:  # The same learned model scores in both worlds.
@@ -365,7 +373,7 @@ def run_agent(root_dir: str, name: str, settings: LoopSettings,
   # A kill in the middle of the last run's export leaves policy.old only.
   recover_interrupted_export(os.path.join(root_dir, "policy"))
   tf.keras.utils.set_random_seed(settings.seed)
-  envs = _environments(settings)
+  envs = build_environments(settings)
   steps = build_steps(envs)
   try:
     checkpointer, record, resumed_from = _train_with_checkpoints(

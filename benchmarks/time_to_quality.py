@@ -118,7 +118,7 @@ def _points(run_dir: str, setup_s: float) -> list[dict]:
   return points
 
 
-def run_time_to_quality(root_dir: str, world_dir: str,
+def run_time_to_quality(root_dir: str, world_dir: str | None,
                         agent_config: str = "configs/ahdqn.gin", seed: int = 1,
                         eval_interval: int = 250, eval_episodes: int = 2000,
                         gain_fraction: float = 0.5, max_lift: float = 0.05,
@@ -129,7 +129,8 @@ def run_time_to_quality(root_dir: str, world_dir: str,
   Args:
     root_dir: the benchmark's folder; the run goes to
       root_dir/time_to_quality (replaced) and the plot beside it.
-    world_dir: the built world (see `world_bindings`).
+    world_dir: the built world (see `world_bindings`); None: the agent
+      config names its files itself.
     agent_config: the agent's gin config.
     seed: the agent's seed (evaluation episodes use seed + 1, as in
       `train_eval`).
@@ -151,7 +152,8 @@ def run_time_to_quality(root_dir: str, world_dir: str,
   load_before = os.getloadavg()
   with isolated_gin_config():
     gin.clear_config()
-    parse_gin([agent_config], world_bindings(world_dir) + list(bindings))
+    world = world_bindings(world_dir) if world_dir else []
+    parse_gin([agent_config], world + list(bindings))
     started = time.perf_counter()
     metrics = train_eval(
         run_dir, seed=seed, eval_interval=eval_interval,
