@@ -17,7 +17,10 @@ piece of them alone, in the same process, one after the other:
   step (a `tf.function`);
 * `replay_sample`: one n-step sample of `batch_size` transitions from the
   replay buffer (no prefetch);
-* `train_step`: one `agent.train` on a fixed sample.
+* `train_step`: one `agent.train` on a fixed sample;
+
+and, before them, the one-off costs: the initial replay fill and the first
+collect and train calls (which trace their `tf.function`s).
 
 It prints milliseconds per call and per iteration as JSON (with the load
 average: on a shared machine compare ratios within one run, not absolute
@@ -104,9 +107,17 @@ def profile_loop(iterations: int, seed: int = 1) -> dict:
   tf.keras.utils.set_random_seed(seed)
   envs = build_environments(settings)
   steps = q_learning_steps(envs, hp)
-  steps.after_restore()  # The initial replay fill and the sample iterator.
-  result = {"loop_collect_ms": _ms(steps.collect, iterations),
-            "loop_train_ms": _ms(lambda: steps.train(10**9), iterations)}
+  result = {}
+  # The one-off costs: the initial replay fill, then the first collect and
+  # train calls, which trace (and compile) their functions.
+  for name, call in (("initial_fill_s", steps.after_restore),
+                     ("first_collect_s", steps.collect),
+                     ("first_train_s", lambda: steps.train(10**9))):
+    start = time.perf_counter()
+    call()
+    result[name] = time.perf_counter() - start
+  result.update(loop_collect_ms=_ms(steps.collect, iterations),
+                loop_train_ms=_ms(lambda: steps.train(10**9), iterations))
   rng = np.random.default_rng(seed)
   scored = envs.py_env
   # Below the score wrapper (when the config scores candidates).

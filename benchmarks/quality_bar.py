@@ -13,7 +13,7 @@ TensorFlow (`benchmarks/time_to_quality.py` runs the training).
 """
 
 import dataclasses
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

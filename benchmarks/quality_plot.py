@@ -8,7 +8,7 @@ bar, and the time to quality when there is one.
 """
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 import matplotlib
 matplotlib.use("Agg")  # Files only: no display on a benchmark machine.
