@@ -39,13 +39,15 @@ from tqdm.auto import tqdm
 from agents.checkpointing import RunCheckpointer, environment_generators
 from playlist_sim.evaluation.comparison import run_metrics
 from agents.environments import RunEvaluation, make_env
+from agents.run_record import RunRecord
 from agents.export import export_policy, recover_interrupted_export
 from playlist_sim.policies.score_features import UserModelScoreWrapper
 from playlist_sim.common.io_utils import ensure_writable_dir
 from playlist_sim.common.runs import operative_bindings, write_run_files
 
 __all__ = ["AgentSteps", "CounterKeys", "ITERATION_COUNTERS", "LoopSettings",
-           "RunEnvironments", "STEP_COUNTERS", "run_agent", "run_config"]
+           "RunEnvironments", "STEP_COUNTERS", "build_environments",
+           "run_agent", "run_config"]
 
 # Arguments that change how a run is shown or guarded, not what it computes.
 _NOT_CONFIG = ("root_dir", "progress", "allow_config_change", "ray_address")
@@ -193,8 +195,15 @@ class AgentSteps:
   close: Callable[[], None] | None = None
 
 
-def _environments(settings: LoopSettings) -> RunEnvironments:
-  """The training environment, the evaluation and the run's counters."""
+def build_environments(settings: LoopSettings) -> RunEnvironments:
+  """The training environment, the evaluation and the run's counters.
+
+  Args:
+    settings: the loop's settings (batch sizes, seed, scores).
+
+  Returns:
+    What the algorithm's steps are built from.
+  """
   py_env = make_env("train", settings.env_batch_size, settings.seed)
   scorer = py_env.environment.user_model if settings.user_model_scores else None
   if scorer is not None:  # The same learned model scores in both worlds.
@@ -218,30 +227,6 @@ def _environments(settings: LoopSettings) -> RunEnvironments:
                          train_metrics)
 
 
-class _Record:
-  """The run's bookkeeping: carried over from earlier processes, extended
-  by this one, and saved with every checkpoint."""
-
-  def __init__(self, saved: Mapping[str, Any]):
-    self.curve = [list(row) for row in saved.get("eval_curve", [])]
-    self.loss_history = [list(row) for row in saved.get("loss_history", [])]
-    self.earlier_seconds = float(saved.get("wall_time_s", 0.0))
-    self.start = time.perf_counter()
-    self._stopped_at = None
-
-  def stop(self) -> None:
-    """Ends the training time: export and baselines are not training."""
-    self._stopped_at = time.perf_counter()
-
-  def seconds(self) -> float:
-    now = self._stopped_at or time.perf_counter()
-    return self.earlier_seconds + now - self.start
-
-  def state(self) -> dict:
-    return {"eval_curve": self.curve, "loss_history": self.loss_history,
-            "wall_time_s": self.seconds()}
-
-
 def _crossed(interval: int, previous: int, step: int, end: int) -> bool:
   # Several train steps per iteration can jump over a multiple.
   return step // max(interval, 1) > previous // max(interval, 1) or step >= end
@@ -259,7 +244,7 @@ def _summarise(writer, loss: float, steps: AgentSteps,
 
 
 def _train(settings: LoopSettings, steps: AgentSteps, envs: RunEnvironments,
-           checkpointer: RunCheckpointer, record: _Record, writer,
+           checkpointer: RunCheckpointer, record: RunRecord, writer,
            name: str) -> None:
   """Collects and trains until the run's end, evaluating and saving."""
   end = settings.num_iterations
@@ -267,30 +252,38 @@ def _train(settings: LoopSettings, steps: AgentSteps, envs: RunEnvironments,
   bar = tqdm(total=end, initial=min(step, end), unit=steps.unit,
              disable=not settings.progress, desc=name, dynamic_ncols=True)
   while step < end:
-    steps.collect()
-    loss = float(steps.train(end - step))
+    with record.timed("collect"):
+      steps.collect()
+    with record.timed("train"):
+      loss = float(steps.train(end - step))
     previous, step = step, steps.progress()
     bar.update(step - previous)
     if _crossed(settings.summary_interval, previous, step, end):
-      record.loss_history.append([step, loss])
-      _summarise(writer, loss, steps, envs)
+      with record.timed("summaries"):
+        record.loss_history.append([step, loss])
+        _summarise(writer, loss, steps, envs)
     if _crossed(settings.eval_interval, previous, step, end):
-      mean = float(envs.evaluation.evaluate(settings.num_eval_episodes).mean())
-      record.curve.append([step, round(record.seconds(), 1), mean])
+      seconds_before = record.seconds()
+      with record.timed("evaluation"):
+        returns = envs.evaluation.evaluate(settings.num_eval_episodes)
+      mean = record.add_evaluation(step, returns, seconds_before)
       bar.set_postfix(loss=f"{loss:.3f}", eval_return=f"{mean:.2f}")
     if _crossed(settings.checkpoint_interval, previous, step, end):
-      checkpointer.save(global_step=envs.global_step,
-                        run_state=record.state())
+      with record.timed("checkpoint"):
+        checkpointer.save(global_step=envs.global_step,
+                          run_state=record.state())
   bar.close()
 
 
 def _final_metrics(name: str, settings: LoopSettings, steps: AgentSteps,
                    envs: RunEnvironments, checkpointer: RunCheckpointer,
-                   record: _Record, resumed_from: int) -> dict:
+                   record: RunRecord, resumed_from: int) -> dict:
   """Compares the policy with the baselines; the metrics of the whole run."""
   seconds = record.seconds()
+  started = time.perf_counter()
   comparison = envs.evaluation.compare(name, settings.baselines,
                                        settings.final_eval_episodes)
+  comparison_seconds = time.perf_counter() - started
   final_loss = record.loss_history[-1][1] if record.loss_history else None
   # The environment-step metric is checkpointed: the whole run's count.
   env_steps = int(envs.train_metrics[1].result().numpy())
@@ -308,14 +301,19 @@ def _final_metrics(name: str, settings: LoopSettings, steps: AgentSteps,
       keys.total: done,
       keys.this_process: done - resumed_from,
       keys.rate: done / max(seconds, 1e-9),
+      # Where this process's time went, beside the training loop's phases
+      # (the whole run's): the final comparison is not training time.
+      "loop_seconds": {k: round(v, 3)
+                       for k, v in record.phase_seconds.items()},
+      "final_comparison_s": round(comparison_seconds, 3),
   })
   return metrics
 
 
 def _train_with_checkpoints(root_dir: str, name: str, settings: LoopSettings,
-                           envs: RunEnvironments,
-                           steps: AgentSteps
-                           ) -> tuple[RunCheckpointer, _Record, int]:
+                           envs: RunEnvironments, steps: AgentSteps,
+                           setup_started: float
+                           ) -> tuple[RunCheckpointer, RunRecord, int]:
   """Restores the run, trains it to its end and saves the last checkpoint.
 
   Returns:
@@ -342,7 +340,8 @@ def _train_with_checkpoints(root_dir: str, name: str, settings: LoopSettings,
   writer = tf.summary.create_file_writer(os.path.join(root_dir, "train"))
   envs.evaluation.attach(steps.agent.policy, os.path.join(root_dir, "eval"),
                          envs.global_step)
-  record = _Record(checkpointer.run_state)
+  record = RunRecord(checkpointer.run_state, root_dir)
+  record.setup_seconds = time.perf_counter() - setup_started
   _train(settings, steps, envs, checkpointer, record, writer, name)
   record.stop()
   checkpointer.save(global_step=envs.global_step, run_state=record.state())
@@ -369,22 +368,29 @@ def run_agent(root_dir: str, name: str, settings: LoopSettings,
       `settings.allow_config_change` (the message lists the bindings).
     UserModelLoadError: a scope's user model files are missing.
   """
+  setup_started = time.perf_counter()
   root_dir = ensure_writable_dir(root_dir)
   # A kill in the middle of the last run's export leaves policy.old only.
   recover_interrupted_export(os.path.join(root_dir, "policy"))
   tf.keras.utils.set_random_seed(settings.seed)
-  envs = _environments(settings)
+  envs = build_environments(settings)
   steps = build_steps(envs)
   try:
     checkpointer, record, resumed_from = _train_with_checkpoints(
-        root_dir, name, settings, envs, steps)
+        root_dir, name, settings, envs, steps, setup_started)
   finally:
     if steps.close is not None:
       steps.close()
+  export_started = time.perf_counter()
   export_policy(steps.agent, os.path.join(root_dir, "policy"),
                 envs.global_step, scorer=envs.scorer)
+  export_seconds = time.perf_counter() - export_started
   metrics = _final_metrics(name, settings, steps, envs, checkpointer, record,
                            resumed_from)
+  # Building the environments, the agent, restoring and filling the replay
+  # buffer: before the training clock starts.
+  metrics["setup_s"] = round(record.setup_seconds, 3)
+  metrics["export_s"] = round(export_seconds, 3)
   write_run_files(root_dir, metrics)
   envs.py_env.close()
   return metrics

@@ -24,13 +24,14 @@ from benchmarks import env as env_benchmark
 from benchmarks import parts as benchmarks
 from benchmarks import read_logs as log_read_benchmark
 from benchmarks import serving as serving_benchmark
+from benchmarks import training_parts
 from playlist_sim.common import runs
 import simulator
 import user_models  # noqa: F401  (registers its gin configurables)
 from user_models.base import AbstractUserModel
 from user_models.litert_user_model import LiteRTUserModel
 
-__all__ = ["PARTS", "Part", "Settings", "run_benchmark"]
+__all__ = ["OPT_IN_PARTS", "PARTS", "Part", "Settings", "run_benchmark"]
 
 _log = logging.getLogger(__name__)
 
@@ -366,9 +367,15 @@ PARTS: dict[str, Part] = {
     "replay": Part(run=run_replay, table=table_replay),
     "ray": Part(run=run_ray, table=table_ray),
     "read_logs": Part(run=run_read_logs, table=table_read_logs),
+    "collect_workers": Part(run=training_parts.run_collect_workers,
+                            table=training_parts.table_collect_workers),
+    "time_to_quality": Part(run=training_parts.run_ttq,
+                            table=training_parts.table_ttq),
 }
 
-
+#: Parts that run only when `--only` names them: they train for minutes and
+#: need a built world.
+OPT_IN_PARTS = ("time_to_quality",)
 
 # -- script -------------------------------------------------------------------
 
@@ -384,7 +391,8 @@ def _sizes(values: Sequence[str], flag: str) -> tuple[int, ...]:
 
 
 def run_benchmark(root_dir: str) -> dict:
-  """Runs the parts `--only` names (all by default) and writes benchmark.json.
+  """Runs the parts `--only` names (all but `OPT_IN_PARTS` by default) and
+  writes benchmark.json.
 
   The flags are those of `playlist_sim.commands.benchmark`; gin is parsed
   (and the run folder locked) by the command's runner before this runs.
@@ -403,7 +411,8 @@ def run_benchmark(root_dir: str) -> dict:
                       warmup_seconds=FLAGS.warmup_seconds,
                       batch_sizes=_sizes(FLAGS.batch_sizes, "batch_sizes"),
                       pool_sizes=_sizes(FLAGS.pool_sizes, "pool_sizes"))
-  names = list(FLAGS.only) if FLAGS.only else list(PARTS)
+  names = (list(FLAGS.only) if FLAGS.only else
+           [name for name in PARTS if name not in OPT_IN_PARTS])
   unknown = sorted(set(names) - set(PARTS))
   if unknown:
     raise app.UsageError(f"--only: unknown parts {unknown}; choose from "

@@ -12,7 +12,8 @@ Not a test: it prints what it measured and writes it to
 (`operative_config.gin`: the parameters actually used; `config.gin`: the whole
 parsed configuration).
 
-Parts (`--only` picks some, comma separated; by default every part runs):
+Parts (`--only` picks some, comma separated; by default every part but
+`time_to_quality` runs):
 
 * `user_model`: rows/s of a user model (`--user_model_path`, default a
   128-256-256-128-3 MLP) at batch 1, 32, 256, 4096 for Keras `model(x)`,
@@ -51,6 +52,18 @@ Parts (`--only` picks some, comma separated; by default every part runs):
   size (`--read_large_rows`, 3 million rows; 0 skips it). The files are
   generated into root_dir/read_logs (and removed afterwards unless
   `--keep_read_files`); each is read in a fresh process.
+* `collect_workers`: environment row-steps/s of `train_eval`'s collection in
+  process (W = 0) and on W local Ray workers for each W of
+  `--collect_workers` (listener world, B = `--collect_workers_batch_size`).
+* `time_to_quality` (only with `--only`): trains `--ttq_agent_config` from
+  the built world in `--ttq_world_dir` and records its learning curve (world
+  return on held-out users, the same episodes at every point) against wall
+  seconds and train steps, greedy-by-model and the world's oracles on those
+  episodes, and `time_to_quality_s`: the first wall time the agent clears
+  the bar (`--ttq_gain_fraction` of the lookahead oracle's gain over
+  greedy-by-model, at most `--ttq_max_lift`, paired 95% interval above
+  zero) confirmed by the final comparison, or null with the reason; plus
+  root_dir/time_to_quality.png (see docs/time_to_quality.md).
 
 Usage:
 
@@ -62,7 +75,9 @@ Usage:
 `benchmark.json` holds `env_steps_per_s.<B>.{batched,list,ratio}` (ratio is
 batched / list), `user_model_rows_per_s.<backend>.<batch>`,
 `ahdqn_decision_ms.<K>`, `train_steps_per_s`, `replay_bytes_per_transition`,
-`ray_speedup`, `read_logs.<rows>.{read_seconds,peak_rss_mib,...}`, the raw
+`ray_speedup`, `read_logs.<rows>.{read_seconds,peak_rss_mib,...}`,
+`collect_workers_row_steps_per_s.<W>`, `time_to_quality_s` with
+`time_to_quality.{bar,curve,final,reason,references,...}`, the raw
 figures under `*_measurements`, the settings under
 `settings` and a `machine` block (CPUs, platform, Python, NumPy, TensorFlow
 and TF-Agents versions, load average).
@@ -84,7 +99,7 @@ KIND = "benchmark"
 DEFAULT_GIN_FILES = ["simulate"]
 #: The parts of `benchmarks/main.py`, in running order.
 PART_NAMES = ("env", "user_model", "ahdqn", "train", "replay", "ray",
-              "read_logs")
+              "read_logs", "collect_workers", "time_to_quality")
 # The clone's root, which holds `benchmarks/` beside the packages.
 _CLONE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -130,6 +145,39 @@ flags.DEFINE_integer("read_large_rows", 3_000_000,
                      "daily file; 0 skips it).")
 flags.DEFINE_bool("keep_read_files", False,
                   "Keep the read_logs part's generated files.")
+flags.DEFINE_list("collect_workers", ["0", "1", "2", "4"],
+                  "Ray collect workers W of the collect_workers part (0: "
+                  "train_eval's in-process collection).")
+flags.DEFINE_integer("collect_workers_steps", 20,
+                     "Timed batched steps per row (collect_workers part).")
+flags.DEFINE_integer("collect_workers_batch_size", 256,
+                     "Listeners per environment (collect_workers part).")
+flags.DEFINE_string("ttq_world_dir", "runs",
+                    "time_to_quality: the built world (logs/ and "
+                    "quantized_users/ below it; the agent config's "
+                    "prerequisites).")
+flags.DEFINE_string("ttq_agent_config", "configs/ahdqn.gin",
+                    "time_to_quality: the agent's gin config.")
+flags.DEFINE_integer("ttq_seed", 1, "time_to_quality: the agent's seed.")
+flags.DEFINE_integer("ttq_eval_interval", 250,
+                     "time_to_quality: train steps between curve points.",
+                     lower_bound=1)
+flags.DEFINE_integer("ttq_eval_episodes", 2000,
+                     "time_to_quality: held-out episodes per point and in "
+                     "the final comparison.", lower_bound=1)
+flags.DEFINE_float("ttq_gain_fraction", 0.5,
+                   "time_to_quality: share of the world's lookahead-oracle "
+                   "gain (over its greedy oracle) the agent must add to "
+                   "greedy-by-model (issue #20).")
+flags.DEFINE_float("ttq_max_lift", 0.05,
+                   "time_to_quality: the lift required at most (issue #16's "
+                   "5%, for worlds whose lookahead gain is large).")
+flags.DEFINE_integer("ttq_collect_workers", 0,
+                     "time_to_quality: train_eval.collect_workers.",
+                     lower_bound=0)
+flags.DEFINE_multi_string("ttq_bindings", [],
+                          "time_to_quality: extra gin bindings of the agent "
+                          "config (after the world's files).")
 flags.DEFINE_list("only", None,
                   f"Run only these parts, comma separated, from "
                   f"{list(PART_NAMES)} (default: every part).")

@@ -121,3 +121,25 @@ def test_read_logs_part_reports_seconds_and_peak_memory(tmp_path):
   assert m["peak_rss_mib"] >= m["rss_after_imports_mib"] > 0
   assert "log_mini's size in < 10 s" in proc.stdout
   assert not os.listdir(root / "read_logs")  # Generated files removed.
+
+
+def test_collect_workers_part_writes_rates_per_worker_count(tmp_path):
+  root = tmp_path / "bench"
+  proc = _run("--root_dir", str(root), "--only", "collect_workers",
+              "--collect_workers", "0", "--collect_workers_steps", "2",
+              "--collect_workers_batch_size", "4")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  result = json.loads((root / "benchmark.json").read_text())
+  assert list(result["collect_workers_row_steps_per_s"]) == ["0"]
+  assert result["collect_workers_row_steps_per_s"]["0"] > 0
+  measured = result["collect_workers_measurements"]
+  assert measured["batch_size"] == 4 and measured["steps_per_row"] == 2
+  assert measured["ratio_to_in_process"] == {"0": 1.0}
+
+
+def test_negative_collect_workers_is_a_usage_error(tmp_path):
+  proc = _run("--root_dir", str(tmp_path), "--only", "collect_workers",
+              "--collect_workers", "0,-1")
+  assert proc.returncode != 0
+  assert "--collect_workers must be >= 0" in proc.stderr
+  assert not (tmp_path / "benchmark.json").exists()

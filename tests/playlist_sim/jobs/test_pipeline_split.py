@@ -25,7 +25,8 @@ _TINY = {"num_sessions": 300, "num_episodes": 16, "num_logged_sessions": 24,
 
 def _agent_environments(seen):
   """Stands in for `train_eval`: builds its environments, records them."""
-  def train_eval(root_dir, **unused_kwargs):
+  def train_eval(root_dir, **kwargs):
+    seen["baselines"] = kwargs["baselines"]
     for scope in ("train", "eval"):
       builder = scoped_builder(scope)
       env = builder.get_py_env(batch_size=1, seed=0)
@@ -66,6 +67,8 @@ def test_every_stage_sees_the_same_split(tmp_path, monkeypatch, split_by):
   # Quantisation replays the sessions the model held out, no others.
   assert quantization["eval_rows"] == model["num_held_out_rows"]
   assert seen["train"]["settings"] == seen["eval"]["settings"] == split
+  # The evaluate stage compares the baselines: the agent stage does not.
+  assert seen["baselines"] == ()
   assert (seen["train"]["split"], seen["eval"]["split"]) == ("train", "test")
   assert evaluation["split"] == split
   with open(spec.evaluation_path) as f:
