@@ -23,8 +23,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
-from playlist_sim.data import logs  # noqa: E402
-from playlist_sim.data import selection  # noqa: E402
+from playlist_sim.data import logs, selection  # noqa: E402
 from playlist_sim.data.leaving import fit_leaving_model  # noqa: E402
 from playlist_sim.data.log_files import find_log_files  # noqa: E402
 
@@ -86,7 +85,8 @@ def main(argv=None) -> dict:
         f"{leaving.consecutive_skip_limit}")
   print(f"skip rate, positions 1..{early}, all sessions: "
         f"{np.round(truth[:early], 3)}")
-  print(f"  kept, unweighted: {np.round(selection.weighted_skip_rate(kept)[:early], 3)}")
+  raw = selection.weighted_skip_rate(kept)[:early]
+  print(f"  kept, unweighted: {np.round(raw, 3)}")
   print("  gaps to all (by position max/mean; by position and run max/mean)")
   u = result["kept_unweighted"]
   print(f"  unweighted                {u['by_position']['max']:.4f} "
