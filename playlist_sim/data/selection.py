@@ -36,12 +36,13 @@ the responses. Stabilisation: weights are scaled to mean 1 over the
 training rows, capped at a quantile and scaled again. The rules were chosen
 on a development world seed, see docs/selection.md.
 
+The selection's minimum and `SelectionError` live in
+`playlist_sim.data.log_selection` and are re-exported here.
+
 The module needs NumPy and pyarrow only (no TensorFlow).
 """
 
 import dataclasses
-import json
-import os
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,11 @@ import pyarrow as pa
 
 from playlist_sim.data import log_stats
 from playlist_sim.data.leaving import LeavingModel
+from playlist_sim.data.log_selection import (
+  DETECTED_MIN_SESSION_LENGTH,
+  SelectionError,
+  log_selection_minimum,
+)
 
 __all__ = ["DEFAULT_CAP_QUANTILE", "DEFAULT_PRIOR_STRENGTH",
            "DETECTED_MIN_SESSION_LENGTH", "SelectionError",
@@ -57,21 +63,11 @@ __all__ = ["DEFAULT_CAP_QUANTILE", "DEFAULT_PRIOR_STRENGTH",
            "survival_probabilities", "training_selection_weights",
            "weighted_skip_rate"]
 
-#: A log without metadata whose shortest session has at least this many
-#: tracks is taken as selected (the public dataset's minimum).
-DETECTED_MIN_SESSION_LENGTH = 10
 #: Row weights are capped at this quantile (chosen on world seed 101).
 DEFAULT_CAP_QUANTILE = 0.999
 #: Pseudo-rows of the log's rates in each session's skip rates (0: the
 #: session's own rates; chosen on world seed 101).
 DEFAULT_PRIOR_STRENGTH = 0.0
-# The log summary: `generate_logs` writes metrics.json, the pipeline's
-# log stage stage.json (the same keys).
-_LOG_METADATA = ("metrics.json", "stage.json")
-
-
-class SelectionError(ValueError):
-  """Selection weights that cannot be computed from the given inputs."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,53 +109,6 @@ class SelectionWeights:
             "unobservable_rows": int((w == 0).sum()),
             "effective_sample_share": float(w.sum() ** 2 /
                                             (w.size * np.sum(w ** 2)))}
-
-
-def log_selection_minimum(table: pa.Table, sessions_path: str | None = None
-                          ) -> tuple[int, str]:
-  """The minimum session length the log was selected on, and how it is known.
-
-  Args:
-    table: the session log, grouped by session.
-    sessions_path: its file; `generate_logs` writes `metrics.json` beside
-      it (the pipeline: `stage.json`) with `min_session_length`, read first
-      when present.
-
-  Returns:
-    (m, source): source "metadata", "detected" (no metadata and no session
-    shorter than `DETECTED_MIN_SESSION_LENGTH`: m is the shortest session)
-    or "unselected" (m = 1).
-
-  Raises:
-    SelectionError: if the metadata's `min_session_length` is not a
-      positive integer or some session is shorter than it.
-  """
-  shortest = int(log_stats.session_boundaries(table).lengths.min())
-  folder = (None if sessions_path is None else
-            os.path.dirname(os.path.abspath(sessions_path)))
-  found = [] if folder is None else [
-      os.path.join(folder, name) for name in _LOG_METADATA
-      if os.path.isfile(os.path.join(folder, name))]
-  for meta_path in found[:1]:
-    try:
-      with open(meta_path, encoding="utf-8") as f:
-        value = json.load(f).get("min_session_length")
-    except (OSError, ValueError, AttributeError):
-      value = None  # Not a log summary: fall back to detection.
-    if value is not None:
-      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SelectionError(
-            f"{meta_path}: min_session_length must be an integer >= 1, got "
-            f"{value!r}; fix the logs' metrics.json or remove the key")
-      if shortest < value:
-        raise SelectionError(
-            f"{meta_path} says sessions were kept only if they had >= "
-            f"{value} tracks, but the log has a session of {shortest}; fix "
-            "the metadata or the log")
-      return value, "metadata"
-  if shortest >= DETECTED_MIN_SESSION_LENGTH:
-    return shortest, "detected"
-  return 1, "unselected"
 
 
 def row_counters(table: pa.Table) -> dict[str, np.ndarray]:
