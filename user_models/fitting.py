@@ -124,8 +124,14 @@ def skipped_labels(inputs: LogInputs, held_rows: np.ndarray) -> np.ndarray:
 
 def train_cwm(inputs: LogInputs, root_dir: str, seed: int, fit_args: dict,
               learning_rate: float, batch_size: int,
+              row_weights: np.ndarray | None = None,
               **architecture) -> TrainedModel:
-  """Builds and fits the CWM (for an SWM: its first stage)."""
+  """Builds and fits the CWM (for an SWM: its first stage).
+
+  `row_weights` (float [rows], e.g. the selection weights of
+  `playlist_sim.data.selection`) weight the training and validation loss;
+  None fits exactly as an unweighted run.
+  """
   data, fit, validation = inputs.data, inputs.fit, inputs.validation
   session = data.bounds.session_index
   held_rows = data.held_out[session]
@@ -136,10 +142,15 @@ def train_cwm(inputs: LogInputs, root_dir: str, seed: int, fit_args: dict,
                                architecture["user_l2"],
                                architecture["tower_units"],
                                architecture["hidden_units"])
+  fit_rows, valid_rows = fit[session], validation[session]
+  train = dict(x=x[fit_rows], y=data.levels[fit_rows])
+  valid = (x[valid_rows], data.levels[valid_rows])
+  if row_weights is not None:
+    train["sample_weight"] = row_weights[fit_rows]
+    valid += (row_weights[valid_rows],)
   history = fit_keras_model(
-      cwm, dict(x=x[fit[session]], y=data.levels[fit[session]]),
-      (x[validation[session]], data.levels[validation[session]]),
-      batch_size, learning_rate, weighted=False,
+      cwm, train, valid, batch_size, learning_rate,
+      weighted=row_weights is not None,
       backup_dir=os.path.join(root_dir, "fit_backup", "cwm"), **fit_args)
   # Users training never saw (held out by user) fall back to the unknown
   # user, in the metrics and wherever the model serves.
@@ -172,8 +183,13 @@ def train_swm(inputs: LogInputs, cwm: TrainedModel, root_dir: str, seed: int,
               fit_args: dict, learning_rate: float, batch_size: int,
               split_seed: int, freeze_cwm: bool,
               residual_on_validation: bool,
-              architecture: dict) -> TrainedModel:
-  """The SWM's second stage: its sequence layers, from the trained CWM."""
+              architecture: dict,
+              row_weights: np.ndarray | None = None) -> TrainedModel:
+  """The SWM's second stage: its sequence layers, from the trained CWM.
+
+  `row_weights` (float [rows] or None) weight each logged row's cell of
+  the session sequences, as `train_cwm`'s rows.
+  """
   skipped = skipped_labels(inputs, cwm.held_rows)
   stage = {f"cwm_stage_{k}": v for k, v in skip_metrics_lib.skip_metrics(
       skipped, 1.0 - cwm.probs[:, _LISTEN].astype(np.float64)).items()}
@@ -185,6 +201,13 @@ def train_swm(inputs: LogInputs, cwm: TrainedModel, root_dir: str, seed: int,
   keras_models.copy_cwm_weights(cwm.model, model, freeze=freeze_cwm)
   seq = (arrays["steps"], arrays["candidates"])
   levels, weights = arrays["levels"], arrays["weights"]
+  padding = weights > 0  # Real rows; a row weight may be 0.
+  if row_weights is not None:
+    bounds = inputs.data.bounds
+    position = np.arange(len(bounds.session_index)) - bounds.offsets[
+        bounds.session_index]
+    weights = weights.copy()
+    weights[bounds.session_index, position] = row_weights
   # Keras averages the loss over every [session, t] cell, padding
   # included; weights of mean 1 make it the mean over real rows, as for
   # the CWM, so the embedding's L2 term weighs the same in both.
@@ -205,5 +228,5 @@ def train_swm(inputs: LogInputs, cwm: TrainedModel, root_dir: str, seed: int,
   out = model.predict((seq[0][held], seq[1][held]), batch_size=512,
                       verbose=0)
   return dataclasses.replace(
-      cwm, model=model, probs=out[weights[held] > 0], history=history,
+      cwm, model=model, probs=out[padding[held]], history=history,
       epochs=cwm.epochs + history.epoch[-1] + 1, stage_metrics=stage)

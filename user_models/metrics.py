@@ -29,6 +29,18 @@ _EPS = 1e-7
 DEFAULT_NUM_BINS = 15
 
 
+def _weights(w: np.ndarray | None, size: int) -> np.ndarray | None:
+  """Checked row weights (None stays None: every row counts once)."""
+  if w is None:
+    return None
+  w = np.asarray(w, np.float64).ravel()
+  if w.size != size:
+    raise ValueError(f"weights and labels differ in size: {w.size} vs {size}")
+  if not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+    raise ValueError("weights must be finite, >= 0 and not all 0")
+  return w
+
+
 def _check(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   y = np.asarray(y, np.float64).ravel()
   p = np.asarray(p, np.float64).ravel()
@@ -55,12 +67,15 @@ def _average_ranks(x: np.ndarray) -> np.ndarray:
   return ranks
 
 
-def auc(y: np.ndarray, p: np.ndarray) -> float:
+def auc(y: np.ndarray, p: np.ndarray,
+        weights: np.ndarray | None = None) -> float:
   """Area under the ROC curve of scores p for labels y.
 
   Args:
     y: 0/1 labels.
     p: scores (any monotone score works, not only probabilities).
+    weights: optional row weights (each pair counts w_pos * w_neg, ties
+      half).
 
   Returns:
     The AUC in [0, 1].
@@ -70,6 +85,9 @@ def auc(y: np.ndarray, p: np.ndarray) -> float:
       class only (the AUC is undefined).
   """
   y, p = _check(y, p)
+  w = _weights(weights, y.size)
+  if w is not None:
+    return _weighted_auc(y, p, w)
   num_pos = int(y.sum())
   num_neg = y.size - num_pos
   if num_pos == 0 or num_neg == 0:
@@ -79,19 +97,35 @@ def auc(y: np.ndarray, p: np.ndarray) -> float:
                (num_pos * num_neg))
 
 
-def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+def _weighted_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
+  """The AUC with each (positive, negative) pair weighted w_pos * w_neg."""
+  values, group = np.unique(p, return_inverse=True)
+  group = group.reshape(-1)
+  pos = np.bincount(group, w * y, len(values))
+  neg = np.bincount(group, w * (1.0 - y), len(values))
+  if pos.sum() <= 0 or neg.sum() <= 0:
+    raise ValueError("AUC needs both classes among the weighted labels")
+  neg_below = np.cumsum(neg) - neg
+  return float(np.sum(pos * (neg_below + 0.5 * neg)) /
+               (pos.sum() * neg.sum()))
+
+
+def log_loss(y: np.ndarray, p: np.ndarray,
+             weights: np.ndarray | None = None) -> float:
   """Mean binary cross-entropy (natural log) of probabilities p.
 
   Args:
     y: 0/1 labels.
     p: probabilities of label 1.
+    weights: optional row weights (a weighted mean).
 
   Returns:
     The mean negative log likelihood.
   """
   y, p = _check(y, p)
   p = np.clip(p, _EPS, 1.0 - _EPS)
-  return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
+  return float(-np.average(y * np.log(p) + (1.0 - y) * np.log1p(-p),
+                           weights=_weights(weights, y.size)))
 
 
 def calibration_bins(y: np.ndarray, p: np.ndarray,
@@ -116,18 +150,27 @@ def calibration_bins(y: np.ndarray, p: np.ndarray,
   return mean_p, mean_y, count.astype(np.int64)
 
 
-def ece(y: np.ndarray, p: np.ndarray,
-        num_bins: int = DEFAULT_NUM_BINS) -> float:
+def ece(y: np.ndarray, p: np.ndarray, num_bins: int = DEFAULT_NUM_BINS,
+        weights: np.ndarray | None = None) -> float:
   """Expected calibration error (see the module docstring).
 
   Args:
     y: 0/1 labels.
     p: probabilities of label 1, in [0, 1].
     num_bins: equal-width bins.
+    weights: optional row weights (weighted bin means and bin shares).
 
   Returns:
     The ECE in [0, 1].
   """
+  w = _weights(weights, np.size(y))
+  if w is not None:
+    y, p = _check(y, p)
+    index = np.clip((p * num_bins).astype(np.int64), 0, num_bins - 1)
+    mass = np.bincount(index, w, num_bins)
+    gap = np.abs(np.bincount(index, w * y, num_bins) -
+                 np.bincount(index, w * p, num_bins))
+    return float(gap.sum() / mass.sum())
   mean_p, mean_y, count = calibration_bins(y, p, num_bins)
   used = count > 0
   return float(np.sum(count[used] * np.abs(mean_y[used] - mean_p[used])) /
@@ -135,20 +178,22 @@ def ece(y: np.ndarray, p: np.ndarray,
 
 
 def skip_metrics(skipped: np.ndarray, p_skip: np.ndarray,
-                 prefix: str = "") -> dict[str, float]:
+                 prefix: str = "",
+                 weights: np.ndarray | None = None) -> dict[str, float]:
   """`auc`, `log_loss` and `ece` of P(skip), keyed with a prefix.
 
   Args:
     skipped: 0/1 [R], 1 where the track was skipped.
     p_skip: [R] predicted P(skip).
     prefix: prepended to each key (e.g. "bayes_").
+    weights: optional [R] row weights (e.g. selection weights).
 
   Returns:
     {prefix + "auc": ..., prefix + "log_loss": ..., prefix + "ece": ...}.
   """
-  return {f"{prefix}auc": auc(skipped, p_skip),
-          f"{prefix}log_loss": log_loss(skipped, p_skip),
-          f"{prefix}ece": ece(skipped, p_skip)}
+  return {f"{prefix}auc": auc(skipped, p_skip, weights),
+          f"{prefix}log_loss": log_loss(skipped, p_skip, weights),
+          f"{prefix}ece": ece(skipped, p_skip, weights=weights)}
 
 
 def reliability_plot(path: str | os.PathLike,

@@ -9,7 +9,12 @@ into root_dir:
 * `user_model.keras`: the model (`user_models.KerasUserModel` serves it);
 * `leaving_model.json`: when listeners leave, fitted on the training
   sessions (`playlist_sim.data.leaving`; the learned simulator's session end,
-  summarised under `leaving_model` in metrics.json);
+  summarised under `leaving_model` in metrics.json). It is fitted first:
+  on logs selected on length (sessions of >= 10 tracks, as the public
+  dataset's), the training rows are weighted by 1 / P(the session reaches
+  the minimum | the row), built from it (`playlist_sim.data.selection`,
+  docs/selection.md; `selection_weighting`, recorded under
+  `selection_weighting` in metrics.json with weighted held-out figures);
 * `reliability.png`: the reliability diagram of P(skip) on held-out rows
   (its title names the split: held-out sessions or held-out users);
 * `metrics.json` (+ the gin configs): `auc`, `log_loss`, `ece` of
@@ -57,6 +62,7 @@ import pyarrow as pa
 
 from playlist_sim.common.io_utils import ensure_writable_dir
 from playlist_sim.common.runs import write_run_files
+from playlist_sim.data import selection as selection_lib
 from playlist_sim.data.leaving import LEAVING_MODEL_FILE
 from playlist_sim.data.leaving import LeavingModelError
 from playlist_sim.data.leaving import fit_leaving_model
@@ -83,17 +89,18 @@ MODEL_FILE = "user_model.keras"
 PLOT_FILE = "reliability.png"
 
 
-def _save_leaving_model(data, held_rows: np.ndarray, root_dir: str) -> dict:
+def _save_leaving_model(data, held_rows: np.ndarray, root_dir: str):
   """Fits the leaving model on the training sessions, saved beside the user
-  model (the learned simulator's session end, `playlist_sim.data.leaving`)."""
+  model (the learned simulator's session end, `playlist_sim.data.leaving`);
+  returns (the model or None, its metrics.json summary)."""
   try:
     model = fit_leaving_model(data.table.filter(pa.array(~held_rows)))
   except LeavingModelError as e:
     # Logs too small or uniform to show leaving: the simulator then ends
     # sessions by its rules only, and says so in metrics.json.
-    return {"path": None, "skipped": str(e)}
+    return None, {"path": None, "skipped": str(e)}
   path = model.save(os.path.join(root_dir, LEAVING_MODEL_FILE))
-  return {"path": path, **model.to_json()}
+  return model, {"path": path, **model.to_json()}
 
 
 def reliability_title(split_by: str) -> str:
@@ -137,6 +144,11 @@ def train_user_model(
     lr_patience: int = 1,
     seed: int = 0,
     progress: bool = True,
+    # Selection of the logs (`playlist_sim.data.selection`).
+    selection_weighting: bool | None = None,
+    selection_cap_quantile: float | None = (
+        selection_lib.DEFAULT_CAP_QUANTILE),
+    selection_prior_strength: float = selection_lib.DEFAULT_PRIOR_STRENGTH,
     # Evaluation.
     true_user_model: AbstractUserModel | None = None) -> dict:
   """Trains a CWM or SWM on logs and writes model, plot and metrics.
@@ -192,6 +204,17 @@ def train_user_model(
       rate is cut by 3.
     seed: seed of initialisation and shuffling.
     progress: show Keras' progress display.
+    selection_weighting: weight each training row by 1 / P(its session
+      reaches the logs' minimum length | the row), from the leaving model
+      and the session's skip rates (docs/selection.md). None: on iff the
+      logs are selected on length (`min_session_length` > 1 in their
+      metrics.json, or no session shorter than 10). Held-out metrics are
+      then reported unweighted (the top-level keys) and weighted (under
+      `selection_weighting.held_out`).
+    selection_cap_quantile: the weights are capped at this quantile of the
+      weighted training rows (None: no cap).
+    selection_prior_strength: pseudo-rows of the log's skip rates added to
+      each session's own (`selection.session_skip_rates`).
     true_user_model: the world's ground truth for the bayes_* figures
       (gin: `@ParametricListener()`), or None.
 
@@ -200,6 +223,8 @@ def train_user_model(
 
   Raises:
     ValueError: on an unknown model type or fraction out of range.
+    playlist_sim.data.selection.SelectionError: if `selection_weighting`
+      is True but the logs are unselected or show no leaving.
     playlist_sim.data.logs.LogFormatError: for malformed logs.
   """
   if model_type not in (keras_models.CWM_NAME, keras_models.SWM_NAME):
@@ -213,10 +238,21 @@ def train_user_model(
   verbose = (1 if sys.stdout.isatty() else 2) if progress else 0
   fit_args = dict(max_epochs=max_epochs, patience=patience,
                   lr_patience=lr_patience, verbose=verbose)
+  # The leaving model comes first: the selection weights are built on it.
+  held_rows = inputs.data.held_out[inputs.data.bounds.session_index]
+  leaving_model, leaving_summary = _save_leaving_model(inputs.data, held_rows,
+                                                       root_dir)
+  selection, selection_summary = selection_lib.training_selection_weights(
+      inputs.data.table, find_log_files(logs_dir)[0], leaving_model,
+      selection_weighting, selection_cap_quantile,
+      inputs.fit[inputs.data.bounds.session_index],
+      leaving_summary.get("skipped"), selection_prior_strength)
+  row_weights = None if selection is None else selection.row_weights
   fit_started = time.time()
   cwm = train_cwm(inputs, root_dir, seed, fit_args, learning_rate,
-                   batch_size, embedding_dim=embedding_dim, user_l2=user_l2,
-                   tower_units=tower_units, hidden_units=hidden_units)
+                   batch_size, row_weights, embedding_dim=embedding_dim,
+                   user_l2=user_l2, tower_units=tower_units,
+                   hidden_units=hidden_units)
   trained = cwm
   if model_type == keras_models.SWM_NAME:
     trained = train_swm(
@@ -226,20 +262,22 @@ def train_user_model(
              user_l2=user_l2, tower_units=tower_units,
              hidden_units=hidden_units, step_units=step_units,
              interaction_dim=interaction_dim, residual_units=residual_units,
-             state_dropout=state_dropout, sequence_l2=sequence_l2))
+             state_dropout=state_dropout, sequence_l2=sequence_l2),
+        row_weights)
   train_seconds = time.time() - fit_started
   model_path = save_user_model(trained.model,
                                os.path.join(root_dir, MODEL_FILE))
   metrics = _held_out_metrics(trained, inputs, model_type, root_dir,
-                              split_by, true_user_model)
+                              split_by, true_user_model, row_weights,
+                              selection_summary)
   metrics.update(_run_record(inputs, trained, model_type, model_path,
                              logs_dir, split_by, holdout_fraction,
                              split_seed),
                  untrained_users=cwm.untrained_users,
                  train_seconds=train_seconds,
                  wall_seconds=time.time() - started)
-  metrics["leaving_model"] = _save_leaving_model(inputs.data,
-                                                 trained.held_rows, root_dir)
+  metrics["leaving_model"] = leaving_summary
+  metrics["selection_weighting"] = selection_summary
   if user_embedding and not inputs.user_vocab:
     metrics["user_embedding_skipped"] = "the logs have no user_id column"
   write_run_files(root_dir, metrics)
@@ -269,9 +307,13 @@ def _run_record(inputs: LogInputs, trained: TrainedModel, model_type: str,
 
 def _held_out_metrics(trained: TrainedModel, inputs: LogInputs, model_type: str,
                       root_dir: str, split_by: str,
-                      true_user_model: AbstractUserModel | None) -> dict:
+                      true_user_model: AbstractUserModel | None,
+                      row_weights: np.ndarray | None,
+                      selection_summary: dict) -> dict:
   """Skip figures on the held-out rows (and the world's, when known), the
-  reliability plot and the Skip Prediction Challenge's scores."""
+  reliability plot and the Skip Prediction Challenge's scores; with
+  selection weights, the same figures weighted go under
+  `selection_summary["held_out"]`."""
   skipped = skipped_labels(inputs, trained.held_rows)
   # Held-out rows, in log order (sessions are contiguous and in order).
   p_skip = 1.0 - trained.probs[:, _LISTEN].astype(np.float64)
@@ -286,6 +328,13 @@ def _held_out_metrics(trained: TrainedModel, inputs: LogInputs, model_type: str,
     curves["world (Bayes)"] = (skipped, p_true)
   else:
     metrics["bayes_unavailable"] = reason
+  if row_weights is not None:
+    held_w = row_weights[trained.held_rows]
+    held = skip_metrics_lib.skip_metrics(skipped, p_skip, weights=held_w)
+    if true_probs is not None:
+      held.update(skip_metrics_lib.skip_metrics(skipped, p_true, "bayes_",
+                                                weights=held_w))
+    selection_summary["held_out"] = held
   metrics["reliability_plot"] = skip_metrics_lib.reliability_plot(
       os.path.join(root_dir, PLOT_FILE), curves,
       title=reliability_title(split_by))

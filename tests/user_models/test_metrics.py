@@ -90,3 +90,27 @@ def test_reliability_plot_writes_png(tmp_path):
 def test_reliability_title_names_the_split():
   assert training.reliability_title("user").endswith("held-out users")
   assert training.reliability_title("session").endswith("held-out sessions")
+
+
+def test_integer_weights_equal_repeated_rows():
+  rng = np.random.default_rng(1)
+  y = (rng.random(200) < 0.4).astype(float)
+  p = np.round(rng.random(200), 1)  # Rounded: many ties.
+  w = rng.integers(0, 4, 200)
+  w[:2] = 1
+  repeated = (np.repeat(y, w), np.repeat(p, w))
+  weighted = metrics.skip_metrics(y, p, weights=w.astype(float))
+  expected = metrics.skip_metrics(*repeated)
+  for key, value in expected.items():
+    assert weighted[key] == pytest.approx(value, rel=1e-12), key
+  # Weights of 1 give the unweighted figures.
+  assert metrics.skip_metrics(y, p, weights=np.ones(200)) == pytest.approx(
+      metrics.skip_metrics(y, p))
+
+
+def test_bad_weights_are_named():
+  y, p = np.array([0.0, 1.0]), np.array([0.2, 0.7])
+  with pytest.raises(ValueError, match="weights and labels differ"):
+    metrics.log_loss(y, p, weights=np.ones(3))
+  with pytest.raises(ValueError, match="weights must be finite"):
+    metrics.auc(y, p, weights=np.array([1.0, -1.0]))
