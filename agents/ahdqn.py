@@ -316,7 +316,8 @@ def make_q_agent(time_step_spec: ts.TimeStep,
 # The network's form is chosen in gin (configs/ahdqn.gin); every other
 # hyperparameter comes from `train_eval`'s arguments.
 @gin.configurable(allowlist=["score_residual", "score_weight",
-                             "advantage_scale", "bootstrap",
+                             "advantage_scale", "lookahead_weight",
+                             "bootstrap",
                              "shortlist_size", "expected_reward",
                              "head_candidate_inputs"])
 def create_ahdqn_agent(time_step_spec: ts.TimeStep,
@@ -330,6 +331,7 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                        score_residual: bool = False,
                        score_weight: float = 1.0,
                        advantage_scale: float = 1.0,
+                       lookahead_weight: float = 0.0,
                        bootstrap: str = "max",
                        shortlist_size: int | None = None,
                        expected_reward: bool = False,
@@ -352,6 +354,8 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
       learned model and learns the sequencing correction).
     score_weight: see `ActionHeadQNetwork`.
     advantage_scale: see `ActionHeadQNetwork`.
+    lookahead_weight: see `ActionHeadQNetwork`: the weight of the learned
+      model's one-step lookahead (`agents.lookahead_features`) in Q.
     bootstrap: see `make_q_agent` ("score_greedy": learn Q of
       greedy-by-the-model and improve on it by one step).
     shortlist_size: see `ActionHeadQNetwork`: the agent re-ranks the
@@ -372,6 +376,7 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                              score_residual=score_residual,
                              score_weight=score_weight,
                              advantage_scale=advantage_scale,
+                             lookahead_weight=lookahead_weight,
                              shortlist_size=shortlist_size,
                              head_candidate_inputs=head_candidate_inputs)
   return make_q_agent(time_step_spec, action_spec, q_net, optimizer,

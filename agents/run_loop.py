@@ -38,9 +38,8 @@ from tqdm.auto import tqdm
 
 from agents.checkpointing import RunCheckpointer, environment_generators
 from playlist_sim.evaluation.comparison import run_metrics
-from agents.environments import RunEvaluation, make_env
+from agents.environments import RunEvaluation, make_env, scored_env
 from agents.export import export_policy, recover_interrupted_export
-from playlist_sim.policies.score_features import UserModelScoreWrapper
 from playlist_sim.common.io_utils import ensure_writable_dir
 from playlist_sim.common.runs import operative_bindings, write_run_files
 
@@ -198,7 +197,7 @@ def _environments(settings: LoopSettings) -> RunEnvironments:
   py_env = make_env("train", settings.env_batch_size, settings.seed)
   scorer = py_env.environment.user_model if settings.user_model_scores else None
   if scorer is not None:  # The same learned model scores in both worlds.
-    py_env = UserModelScoreWrapper(py_env, scorer)
+    py_env = scored_env(py_env, scorer)
   evaluation = RunEvaluation(py_env.environment.user_model,
                              settings.eval_batch_size, settings.seed,
                              settings.eval_common_random_numbers, scorer)
