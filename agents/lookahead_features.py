@@ -25,7 +25,7 @@ deployed recommender has that model and can compute it the same way.
 """
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from tf_agents.environments import wrappers
@@ -139,6 +139,11 @@ class ModelLookaheadWrapper(wrappers.PyEnvironmentBaseWrapper):
     self._spec = dict(spec, **{LOOKAHEAD_KEY: array_spec.BoundedArraySpec(
         spec["candidate_ids"].shape, np.float32, 0.0, 1.0,
         name=LOOKAHEAD_KEY)})
+
+  @property
+  def lookahead_shortlist(self) -> int:
+    """Candidates per row that get a value (for `agents.export`)."""
+    return self._shortlist
 
   def observation_spec(self):
     return self._spec

@@ -236,8 +236,8 @@ class ActionHeadQNetwork(network.Network):
       head_candidate_inputs: which parts of z_k the head reads, from
         `HEAD_CANDIDATE_INPUTS`: the catalog features x, the interaction
         (W_s s) * e, the similarity to the history, the scores and the
-        lookahead values (each when in the spec). With `score_residual`, ("similarity", "scores") limits the
-        learned correction to what sequencing changes (fatigue, skips),
+        lookahead values (each when in the spec). With `score_residual`,
+        ("similarity", "scores") limits the learned correction to what sequencing changes (fatigue, skips),
         so it cannot learn track effects that hold only for the simulator's
         known listeners.
       activation: activation of the hidden layers.
@@ -374,7 +374,8 @@ class ActionHeadQNetwork(network.Network):
              "similarity": [cosine * listen[:, None, :],
                             cosine * skip[:, None, :]],
              "scores": [], "lookahead": []}
-    for name, key in zip(("scores", "lookahead"), OPTIONAL_CANDIDATE_KEYS):
+    for name, key in zip(("scores", "lookahead"), OPTIONAL_CANDIDATE_KEYS,
+                         strict=True):
       if key in self._keys:
         parts[name].append(tf.cast(obs[key], tf.float32)[..., None])
     candidate_part = [x for name in HEAD_CANDIDATE_INPUTS

@@ -381,7 +381,9 @@ def run_agent(root_dir: str, name: str, settings: LoopSettings,
     if steps.close is not None:
       steps.close()
   export_policy(steps.agent, os.path.join(root_dir, "policy"),
-                envs.global_step, scorer=envs.scorer)
+                envs.global_step, scorer=envs.scorer,
+                lookahead_shortlist=getattr(envs.py_env, "lookahead_shortlist",
+                                            None))
   metrics = _final_metrics(name, settings, steps, envs, checkpointer, record,
                            resumed_from)
   write_run_files(root_dir, metrics)

@@ -3,18 +3,33 @@ shortlisted candidate, which ranks like the model's lookahead policy."""
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from tf_agents.environments import utils as env_utils
+from tf_agents.specs import tensor_spec
+from tf_agents.trajectories import time_step as ts
 
+import agents
 import simulator
 import user_models
+from agents import graph_scores
 from agents.environments import scored_env
-from agents.lookahead_features import LOOKAHEAD_KEY, ModelLookaheadWrapper
-from agents.lookahead_features import lookahead_values
+from agents.lookahead_features import (
+  LOOKAHEAD_KEY,
+  ModelLookaheadWrapper,
+  lookahead_values,
+)
 from agents.model_lookahead import ModelListener
+from agents.portable import ScoredTFPolicy
+from playlist_sim.data.world import SyntheticWorld
+from playlist_sim.policies.baselines import context_from_observation
 from playlist_sim.policies.oracle import OraclePolicy
-from playlist_sim.policies.score_features import SCORE_KEY
-from playlist_sim.policies.score_features import UserModelScoreWrapper
+from playlist_sim.policies.score_features import (
+  SCORE_KEY,
+  UserModelScoreWrapper,
+)
 from tests.conftest import make_env
+from user_models import features, keras_models
+from user_models.keras_user_model import KerasUserModel, save_user_model
 
 
 def _wrapped(world, batch_size=4, pool=10, shortlist=4, scorer=None):
@@ -113,3 +128,91 @@ def test_wrapper_needs_the_scores(small_world):
   env = simulator.TFAgtPyEnvironment(make_env(small_world, batch_size=2))
   with pytest.raises(ValueError, match="user_model_scores"):
     ModelLookaheadWrapper(env, user_models.LogisticUserModel(small_world))
+
+
+@pytest.fixture(scope="module")
+def tiny_cwm(tmp_path_factory):
+  """An untrained CWM with a user embedding, served by KerasUserModel."""
+  world = SyntheticWorld(num_tracks=300, num_users=60, seed=0)
+  spec = features.FeatureTables(world.catalog).spec(8)
+  tf.keras.utils.set_random_seed(3)
+  cwm = keras_models.build_cwm(spec, user_vocab=61, hidden_units=(16,),
+                               tower_units=8)
+  path = save_user_model(cwm, str(tmp_path_factory.mktemp("cwm") /
+                                  "cwm.keras"))
+  return KerasUserModel(path, world)
+
+
+def test_graph_lookahead_matches_numpy(tiny_cwm):
+  rng = np.random.default_rng(5)
+  b, k, h = 16, 12, 10
+  responses = np.sort(rng.integers(-1, 4, (b, h)), axis=1).astype(np.int32)
+  obs = {
+      "user_features": rng.normal(size=(b, 8)).astype(np.float32),
+      "history_ids": rng.integers(0, 300, (b, h)).astype(np.int32),
+      "history_responses": responses,
+      "position": rng.integers(0, 8, b).astype(np.int32),
+      "candidate_ids": rng.integers(0, 300, (b, k)).astype(np.int32),
+      "candidate_mask": rng.random((b, k)) < 0.7}
+  scorer = graph_scores.GraphScorer(tiny_cwm, env_listen_level=3)
+  tensors = {key: tf.constant(v) for key, v in obs.items()}
+  scores = scorer(tensors)
+  got = scorer.lookahead(tensors, scores, 5).numpy()
+  # The observation has no listener ids: the unknown-user index, -1 ids.
+  context = context_from_observation(obs, None, 3)
+  want = lookahead_values(tiny_cwm, context, obs["candidate_ids"],
+                          obs["candidate_mask"], scores.numpy(), 5)
+  np.testing.assert_allclose(got, want, atol=1e-5)
+  assert ((got > 0).sum(1) <= 5).all()
+
+
+def _observations(batch, seed):
+  rng = np.random.default_rng(seed)
+  responses = np.sort(rng.integers(-1, 4, (batch, 10)), axis=1)
+  return {
+      "user_features": rng.normal(size=(batch, 8)).astype(np.float32),
+      "history_ids": rng.integers(0, 300, (batch, 10)).astype(np.int32),
+      "history_responses": responses.astype(np.int32),
+      "position": rng.integers(0, 8, batch).astype(np.int32),
+      "candidate_ids": rng.integers(0, 300, (batch, 12)).astype(np.int32),
+      "candidate_mask": rng.random((batch, 12)) < 0.7}
+
+
+def _policy_spec():
+  bounded = tensor_spec.BoundedTensorSpec
+  plain = {
+      "user_features": tf.TensorSpec((8,), tf.float32),
+      "history_ids": bounded((10,), tf.int32, 0, 299),
+      "history_responses": bounded((10,), tf.int32, -1, 3),
+      "position": bounded((), tf.int32, 0, 30),
+      "candidate_ids": bounded((12,), tf.int32, 0, 299),
+      "candidate_mask": tf.TensorSpec((12,), tf.bool)}
+  return plain, dict(plain, **{
+      key: tf.TensorSpec((12,), tf.float32) for key in (SCORE_KEY,
+                                                        LOOKAHEAD_KEY)})
+
+
+def test_scored_policy_computes_the_lookahead_in_its_graph(tiny_cwm):
+  plain, scored = _policy_spec()
+  tf.random.set_seed(2)
+  agent = agents.create_ahdqn_agent(
+      ts.time_step_spec(scored),
+      tensor_spec.BoundedTensorSpec((), tf.int32, 0, 11),
+      tiny_cwm.tables.track_features, tf.keras.optimizers.Adam(1e-3),
+      score_residual=True, lookahead_weight=1.0, shortlist_size=5)
+  with pytest.raises(ValueError, match="lookahead_shortlist"):
+    ScoredTFPolicy(agent.policy, tiny_cwm)
+  portable = ScoredTFPolicy(agent.policy, tiny_cwm, lookahead_shortlist=5)
+  assert set(portable.time_step_spec.observation) == set(plain)
+  obs = _observations(16, seed=6)
+  obs["candidate_mask"][:, 0] = True
+  scores = graph_scores.numpy_reference(tiny_cwm, 3, obs)
+  values = lookahead_values(tiny_cwm, context_from_observation(obs, None, 3),
+                            obs["candidate_ids"], obs["candidate_mask"],
+                            scores, 5)
+  full = dict(obs, **{SCORE_KEY: scores, LOOKAHEAD_KEY: values})
+  want = agent.policy.action(ts.restart(
+      tf.nest.map_structure(tf.constant, full), batch_size=16)).action
+  got = portable.action(ts.restart(
+      tf.nest.map_structure(tf.constant, obs), batch_size=16)).action
+  np.testing.assert_array_equal(got.numpy(), want.numpy())

@@ -447,7 +447,7 @@ def test_lookahead_weight_starts_q_as_the_models_lookahead():
   # The head starts at zero: Q = p + 0.5 l + V(s), V the same in a row.
   offset = (q.numpy() - obs["candidate_scores"] -
             0.5 * obs["candidate_lookahead"])
-  for row, mask in zip(offset, obs["candidate_mask"]):
+  for row, mask in zip(offset, obs["candidate_mask"], strict=True):
     np.testing.assert_allclose(row[mask], row[mask][0], atol=1e-5)
 
 
