@@ -25,7 +25,10 @@ follows greedy-by-the-learned-model instead of the max of Q: the agent
 learns the value of that baseline and acts one step better than it. With a
 Q head that is a residual over the same scores (`score_residual`), the agent
 starts as greedy-by-the-model and only learns where sequencing changes the
-choice; configs/ahdqn.gin uses both in the calibrated world (docs/agents.md).
+choice; configs/ahdqn.gin uses both in the calibrated world (docs/agents.md),
+with the learned model's one-step lookahead of each candidate
+(`agents.lookahead_features`) as a head input and, with `lookahead_weight`,
+as a fixed term of Q: the agent starts as the model's lookahead policy.
 
 `make_q_agent` is the shared wiring; `agents.dqn` uses it with a plain
 `QNetwork` over fixed pool slots (scoring all slots, as DQN must).
