@@ -238,8 +238,8 @@ class ActionHeadQNetwork(network.Network):
         (W_s s) * e, the similarity to the history, the scores and the
         lookahead values (each when in the spec). With `score_residual`,
         ("similarity", "scores") limits the learned correction to what
-        sequencing changes (fatigue, skips), so it cannot learn track effects that hold only for the simulator's
-        known listeners.
+        sequencing changes (fatigue, skips), so it cannot learn track
+        effects that hold only for the simulator's known listeners.
       activation: activation of the hidden layers.
       kernel_initializer: initializer of every kernel (tests use constants).
       bias_initializer: initializer of every bias.

@@ -9,7 +9,8 @@ model's one-step lookahead (`candidate_lookahead`,
 `agents.lookahead_features`) gets that computed in the graph too.
 `agents.export.export_policy` saves that policy with TF-Agents'
 `PolicySaver` (without the `distribution` function, whose TensorFlow
-Probability types a bare `tf.saved_model.load` cannot rebuild) plus a `select_track` signature with readable input names:
+Probability types a bare `tf.saved_model.load` cannot rebuild) plus a
+`select_track` signature with readable input names:
 
     import tensorflow as tf
     policy = tf.saved_model.load("runs/ahdqn/policy")
