@@ -18,11 +18,13 @@ from agents.environments import RunEvaluation
 from agents.environments import eval_env_factory
 from agents.environments import make_env
 from agents.environments import scoped_builder
+from agents.environments import scored_env
 from agents.environments import split_mismatch
 from agents.export import PolicyExportError
 from agents.export import export_policy
 from agents.export import portable_policy
 from agents.export import recover_interrupted_export
+from agents.lookahead_features import ModelLookaheadWrapper
 from agents.networks import ActionHeadQNetwork
 from agents.portable import PolicyLoadError
 from agents.portable import ScoredTFPolicy
@@ -36,7 +38,8 @@ from playlist_sim.policies.score_features import UserModelScoreWrapper
 
 __all__ = [
     "ActionHeadQNetwork", "AgentSteps", "BASELINES", "CheckpointError",
-    "GreedyUserModelPolicy", "LoopSettings", "PREREQUISITES",
+    "GreedyUserModelPolicy", "LoopSettings", "ModelLookaheadWrapper",
+    "PREREQUISITES",
     "PolicyExportError", "PolicyLoadError", "RunCheckpointer",
     "RunEnvironments", "RunEvaluation", "ScoredTFPolicy", "ScoringPyPolicy",
     "UserModelScoreWrapper",
@@ -44,6 +47,6 @@ __all__ = [
     "create_ahdqn_agent", "create_dqn_agent", "create_dqn_network",
     "create_ppo_agent", "eval_env_factory", "export_policy", "load_policy",
     "make_baseline_policy", "portable_policy", "make_env", "make_q_agent",
-    "recover_interrupted_export", "run_agent", "scoped_builder",
+    "recover_interrupted_export", "run_agent", "scoped_builder", "scored_env",
     "split_mismatch",
 ]

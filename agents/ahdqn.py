@@ -25,7 +25,10 @@ follows greedy-by-the-learned-model instead of the max of Q: the agent
 learns the value of that baseline and acts one step better than it. With a
 Q head that is a residual over the same scores (`score_residual`), the agent
 starts as greedy-by-the-model and only learns where sequencing changes the
-choice; configs/ahdqn.gin uses both in the calibrated world (docs/agents.md).
+choice; configs/ahdqn.gin uses both in the calibrated world (docs/agents.md),
+with the learned model's one-step lookahead of each candidate
+(`agents.lookahead_features`) as a head input and, with `lookahead_weight`,
+as a fixed term of Q: the agent starts as the model's lookahead policy.
 
 `make_q_agent` is the shared wiring; `agents.dqn` uses it with a plain
 `QNetwork` over fixed pool slots (scoring all slots, as DQN must).
@@ -316,7 +319,8 @@ def make_q_agent(time_step_spec: ts.TimeStep,
 # The network's form is chosen in gin (configs/ahdqn.gin); every other
 # hyperparameter comes from `train_eval`'s arguments.
 @gin.configurable(allowlist=["score_residual", "score_weight",
-                             "advantage_scale", "bootstrap",
+                             "advantage_scale", "lookahead_weight",
+                             "bootstrap",
                              "shortlist_size", "expected_reward",
                              "head_candidate_inputs"])
 def create_ahdqn_agent(time_step_spec: ts.TimeStep,
@@ -330,6 +334,7 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                        score_residual: bool = False,
                        score_weight: float = 1.0,
                        advantage_scale: float = 1.0,
+                       lookahead_weight: float = 0.0,
                        bootstrap: str = "max",
                        shortlist_size: int | None = None,
                        expected_reward: bool = False,
@@ -352,6 +357,8 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
       learned model and learns the sequencing correction).
     score_weight: see `ActionHeadQNetwork`.
     advantage_scale: see `ActionHeadQNetwork`.
+    lookahead_weight: see `ActionHeadQNetwork`: the weight of the learned
+      model's one-step lookahead (`agents.lookahead_features`) in Q.
     bootstrap: see `make_q_agent` ("score_greedy": learn Q of
       greedy-by-the-model and improve on it by one step).
     shortlist_size: see `ActionHeadQNetwork`: the agent re-ranks the
@@ -372,6 +379,7 @@ def create_ahdqn_agent(time_step_spec: ts.TimeStep,
                              score_residual=score_residual,
                              score_weight=score_weight,
                              advantage_scale=advantage_scale,
+                             lookahead_weight=lookahead_weight,
                              shortlist_size=shortlist_size,
                              head_candidate_inputs=head_candidate_inputs)
   return make_q_agent(time_step_spec, action_spec, q_net, optimizer,

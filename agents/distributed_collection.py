@@ -49,10 +49,10 @@ from tf_agents.trajectories import policy_step
 from tf_agents.trajectories import trajectory
 
 from agents.ahdqn import create_ahdqn_agent
+from agents.environments import scored_env
 from playlist_sim.common.user_modules import ModuleSet, WorkerImportError
 from simulator.builder import EnvironmentBuilder
 from simulator.ray_session import local_ray
-from playlist_sim.policies.score_features import UserModelScoreWrapper
 # Registers LogEpisodeSampler with gin: the agent configs name it.
 import simulator.log_episodes  # noqa: F401  pylint: disable=unused-import
 
@@ -73,8 +73,8 @@ class CollectorConfig:
     network_kwargs: `create_ahdqn_agent` keyword arguments of the learner's
       network (embedding_dim, state_layers, head_layers, history_decay).
     user_model_scores: the observations carry the environment's user model's
-      P(listen) of each candidate (`UserModelScoreWrapper`), as the
-      learner's do with `train_eval.user_model_scores`.
+      P(listen) of each candidate, and whatever else `scored_env` adds, as
+      the learner's do with `train_eval.user_model_scores`.
     modules: the driver's modules a worker imports before parsing
       `gin_config` (see the module docstring).
   """
@@ -156,7 +156,9 @@ class Collector:
     env = builder.get_py_env(batch_size=config.batch_size,
                              seed=worker_seed(config.seed, w, start_step))
     if config.user_model_scores:
-      env = UserModelScoreWrapper(env, env.environment.user_model)
+      # The learner's wrappers, lookahead included (`scored_env` reads its
+      # bindings from the config parsed above): the same observations.
+      env = scored_env(env, env.environment.user_model)
     specs = tf_py_environment.TFPyEnvironment(env)
     agent = create_ahdqn_agent(specs.time_step_spec(), specs.action_spec(),
                                env.environment.catalog.features,

@@ -20,6 +20,7 @@ import tensorflow as tf
 from tf_agents.policies import py_tf_eager_policy
 from tf_agents.policies import tf_policy
 
+from agents.lookahead_features import ModelLookaheadWrapper
 from playlist_sim.evaluation.comparison import final_comparison
 from playlist_sim.policies.score_features import UserModelScoreWrapper
 from simulator.builder import EnvironmentBuilder, TFAgtPyEnvironment
@@ -30,7 +31,7 @@ from simulator.rollout import run_policy
 from user_models.base import AbstractUserModel, UserModelLoadError
 
 __all__ = ["PREREQUISITES", "RunEvaluation", "eval_env_factory", "make_env",
-           "scoped_builder", "split_mismatch"]
+           "scored_env", "scoped_builder", "split_mismatch"]
 
 #: How to make the files of the default learned simulator (configs/ahdqn.gin).
 PREREQUISITES = (
@@ -80,6 +81,29 @@ def make_env(scope: str, batch_size: int, seed: int) -> TFAgtPyEnvironment:
   return scoped_builder(scope).get_py_env(batch_size=batch_size, seed=seed)
 
 
+# Gin-configurable so a config adds the lookahead feature to both worlds at
+# once (configs/ahdqn.gin); the run loop calls it wherever it scores.
+@gin.configurable(allowlist=["lookahead_shortlist"])
+def scored_env(env: TFAgtPyEnvironment, scorer: AbstractUserModel,
+               lookahead_shortlist: int | None = None):
+  """`env` with the scorer's features added to its observations.
+
+  Args:
+    env: a batched playlist environment.
+    scorer: the training user model (never the world's own).
+    lookahead_shortlist: if set, the observations also carry the scorer's
+      one-step lookahead of its this many best candidates
+      (`agents.lookahead_features.ModelLookaheadWrapper`).
+
+  Returns:
+    The wrapped environment: `candidate_scores` (and `candidate_lookahead`).
+  """
+  env = UserModelScoreWrapper(env, scorer)
+  if lookahead_shortlist is None:
+    return env
+  return ModelLookaheadWrapper(env, scorer, lookahead_shortlist)
+
+
 def eval_env_factory(builder: EnvironmentBuilder, batch_size: int, seed: int,
                      common_random_numbers: bool = True,
                      scorer: AbstractUserModel | None = None
@@ -94,7 +118,8 @@ def eval_env_factory(builder: EnvironmentBuilder, batch_size: int, seed: int,
       env_ctor that takes them, as `PlaylistEnvironment` does): episode e is
       the same at each call, episode ids restarting at 0.
     scorer: if given, the observations carry its P(listen) of every
-      candidate (`playlist_sim.policies.score_features.UserModelScoreWrapper`).
+      candidate (`playlist_sim.policies.score_features.UserModelScoreWrapper`)
+      and whatever else `scored_env` adds.
 
   Returns:
     The factory.
@@ -103,7 +128,7 @@ def eval_env_factory(builder: EnvironmentBuilder, batch_size: int, seed: int,
 
   def make() -> TFAgtPyEnvironment:
     env = builder.get_py_env(batch_size=batch_size, seed=seed, **crn)
-    return env if scorer is None else UserModelScoreWrapper(env, scorer)
+    return env if scorer is None else scored_env(env, scorer)
   return make
 
 

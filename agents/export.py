@@ -20,8 +20,7 @@ import tensorflow as tf
 from tf_agents.policies import policy_saver
 
 from agents.graph_scores import UnsupportedScorerError
-from agents.portable import SELECT_TRACK, ScoredTFPolicy
-from agents.portable import observation_signature
+from agents.portable import SELECT_TRACK, ScoredTFPolicy, observation_signature
 from playlist_sim.policies.score_features import SCORE_KEY
 
 __all__ = ["PolicyExportError", "export_policy", "portable_policy",
@@ -55,12 +54,15 @@ def recover_interrupted_export(path: str) -> bool:
   return True
 
 
-def portable_policy(policy, scorer=None):
+def portable_policy(policy, scorer=None,
+                    lookahead_shortlist: int | None = None):
   """The policy to export: `policy`, with its scorer in the graph if needed.
 
   Args:
     policy: a trained greedy TF policy.
     scorer: the user model whose scores the policy reads (if it does).
+    lookahead_shortlist: for a policy that reads the scorer's one-step
+      lookahead, its shortlist (see `agents.portable.ScoredTFPolicy`).
 
   Returns:
     A policy over the environment's plain observation, or `policy` itself
@@ -76,7 +78,7 @@ def portable_policy(policy, scorer=None):
     raise ValueError(f"the policy reads {SCORE_KEY!r}: pass the user model "
                      "that scored its training observations as `scorer`")
   try:
-    return ScoredTFPolicy(policy, scorer)
+    return ScoredTFPolicy(policy, scorer, lookahead_shortlist)
   except UnsupportedScorerError as e:
     _LOG.warning("exporting a policy that needs %r in its observation: %s",
                  SCORE_KEY, e)
@@ -95,7 +97,7 @@ def _save(policy, path: str, global_step: tf.Variable) -> None:
 
 
 def export_policy(agent, path: str, global_step: tf.Variable,
-                  scorer=None) -> str:
+                  scorer=None, lookahead_shortlist: int | None = None) -> str:
   """Saves the agent's greedy policy as a portable SavedModel.
 
   Load it with `tf.saved_model.load(path)` (no package import needed) and
@@ -111,6 +113,7 @@ def export_policy(agent, path: str, global_step: tf.Variable,
     global_step: saved as the policy's train step.
     scorer: the user model that scored the observations, for a policy
       trained with `candidate_scores` (see `portable_policy`).
+    lookahead_shortlist: see `portable_policy`.
 
   Returns:
     The path.
@@ -124,7 +127,8 @@ def export_policy(agent, path: str, global_step: tf.Variable,
   for leftover in (tmp, old):
     shutil.rmtree(leftover, ignore_errors=True)
   try:
-    _save(portable_policy(agent.policy, scorer), tmp, global_step)
+    _save(portable_policy(agent.policy, scorer, lookahead_shortlist), tmp,
+          global_step)
     if os.path.exists(path):
       os.replace(path, old)
     os.replace(tmp, path)

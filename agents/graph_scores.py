@@ -7,6 +7,8 @@ the environment's observation. `GraphScorer` rebuilds the CWM input rows of
 `user_models.features.cwm_features` (one row per candidate, a slate of one)
 with TensorFlow ops over catalog tables it holds as constants, and runs the
 CWM's Keras layers in the same graph, so a SavedModel carries the scorer.
+`GraphScorer.lookahead` does the same for the one-step lookahead feature of
+`agents.lookahead_features` (the second track of a slate of two).
 
 Supported scorers are context-wise (CWM) models: a `KerasUserModel`, or a
 `LiteRTUserModel` whose `user_model.meta.json` names the Keras model it was
@@ -119,6 +121,77 @@ class GraphScorer(tf.Module):
       pad = [[0, 0], [window - width, 0]]
       ids, valid = tf.pad(ids, pad), tf.pad(valid, pad, constant_values=False)
     return trailing, num_skips, ids, valid
+
+  def _rows(self, user, cand, scalars, has_prev, distance, cosines, ok):
+    """CWM input rows [..., D] from per-candidate parts (shapes [..., *])."""
+    shape = tf.shape(cand)
+
+    def per_row(x):  # [B, D] -> [B, ..., D], one copy per candidate.
+      return tf.broadcast_to(
+          tf.reshape(x, tf.concat([[shape[0]], tf.ones_like(shape[1:]),
+                                   tf.shape(x)[1:]], 0)),
+          tf.concat([shape, tf.shape(x)[1:]], 0))
+    parts = [per_row(user), tf.gather(self._track_features, cand),
+             per_row(scalars), has_prev, distance[..., None], cosines, ok]
+    if self._with_index:  # The observation has no listener: unknown user.
+      parts.append(tf.zeros(tf.concat([shape, [1]], 0), tf.float32))
+    return tf.concat(parts, axis=-1)
+
+  def _listen(self, rows):
+    """The model's P(listen) of rows [..., D], shaped [...]."""
+    flat = tf.reshape(rows, [-1, tf.shape(rows)[-1]])
+    probs = self.model(flat, training=False)[:, self._model_listen_level]
+    return tf.reshape(probs, tf.shape(rows)[:-1])
+
+  @tf.function(autograph=False)
+  def lookahead(self, obs: dict, scores: tf.Tensor,
+                shortlist: int) -> tf.Tensor:
+    """`agents.lookahead_features.lookahead_values` in TensorFlow.
+
+    Args:
+      obs: a batched playlist observation (tensors).
+      scores: float [B, K] this scorer's P(listen) of each candidate.
+      shortlist: candidates per row that get a value (a Python int).
+
+    Returns:
+      float32 [B, K]: the best P(listen) of another shortlisted candidate
+      played right after each shortlisted one; 0 elsewhere.
+    """
+    trailing, num_skips, hist, valid = self._context(obs)
+    cand = tf.cast(obs["candidate_ids"], tf.int32)
+    available = tf.cast(obs["candidate_mask"], tf.bool)
+    m = min(int(shortlist), cand.shape[1] or int(shortlist))
+    ranked = tf.where(available, tf.cast(scores, tf.float32), -np.inf)
+    short = tf.math.top_k(ranked, m).indices                     # [B, m]
+    short_ok = tf.gather(available, short, batch_dims=1)
+    first = tf.gather(cand, short, batch_dims=1)                 # [B, m]
+    b = tf.shape(cand)[0]
+    # The next track's window: the history shifted by one, then `first`.
+    ok = tf.concat([tf.cast(valid[:, 1:], tf.float32), tf.ones([b, 1])], 1)
+    pair = [b, m, m]  # [row, first i, second j]
+    second = tf.broadcast_to(first[:, None, :], pair)
+    unit_hist = tf.gather(self._unit_acoustic, hist[:, 1:])     # [B, h-1, d]
+    unit_second = tf.gather(self._unit_acoustic, second)
+    cosines = tf.concat([
+        tf.einsum("bijd,bhd->bijh", unit_second, unit_hist),
+        tf.einsum("bijd,bid->bij", unit_second, tf.gather(
+            self._unit_acoustic, first))[..., None]], -1) * ok[:, None, None]
+    distance = tf.norm(tf.gather(self._acoustic, second) -
+                       tf.gather(self._acoustic, first)[:, :, None], axis=-1)
+    position = tf.cast(obs["position"], tf.float32) + 1.0
+    scalars = tf.stack([position, trailing, num_skips], axis=1) / (
+        features._COUNT_SCALE)  # pylint: disable=protected-access
+    rows = self._rows(tf.cast(obs["user_features"], tf.float32), second,
+                      scalars, tf.ones(pair + [1]), distance, cosines,
+                      tf.broadcast_to(ok[:, None, None, :],
+                                      pair + [tf.shape(ok)[1]]))
+    usable = (short_ok[:, None, :] & short_ok[:, :, None] &
+              ~tf.eye(m, dtype=tf.bool)[None])
+    best = tf.reduce_max(tf.where(usable, self._listen(rows), 0.0), axis=2)
+    best = tf.where(short_ok, best, 0.0)
+    out = tf.einsum("bi,bik->bk", best,
+                    tf.one_hot(short, tf.shape(cand)[1], dtype=tf.float32))
+    return tf.clip_by_value(out, 0.0, 1.0)
 
   @tf.function(autograph=False)  # Plain ops: no source lookup needed.
   def __call__(self, obs: dict) -> tf.Tensor:

@@ -26,23 +26,29 @@ response levels r_j, -1 for padding), position n, candidates c_1..c_K:
     s         = MLP_state([u, m_listen, m_skip, last, scalars])
     cos_kj    = cos(e(c_k), e(h_j)) [r_j >= 0]     similarity to history
     z_k       = [s, x_{c_k}, (W_s s) * e(c_k), cos_k. * listen, cos_k. * skip
-                 (, p_k)]
+                 (, p_k) (, l_k)]
     Q(s, c_k) = MLP_head(z_k)                      one scalar per candidate
 
 where p_k is the observation's optional `candidate_scores` (a learned user
 model's P(listen) of the candidate, see `playlist_sim.policies.score_features`), used when
-the spec has that key.
+the spec has that key, and l_k its optional `candidate_lookahead` (the same
+model's best P(listen) of the next track once c_k is played, see
+`agents.lookahead_features`).
 
 With `score_residual` (which needs that key) the head is a residual over
 the score, with a state value beside it:
 
-    Q(s, c_k) = score_weight * p_k + V(s) + advantage_scale * MLP_head(z_k)
+    Q(s, c_k) = score_weight * p_k + lookahead_weight * l_k + V(s)
+                + advantage_scale * MLP_head(z_k)
     V(s)      = w_v . s + b_v
 
 and the head's last layer starts at zero. In the learned simulator the
 immediate expected reward of playing c_k *is* reward(listen) * p_k (the
 simulator draws the outcome from the same model), so with `score_weight`
-that reward the head only has to learn what comes after: V(s) the state's
+that reward the head only has to learn what comes after; with
+`lookahead_weight` = gamma * reward(listen) the next step's best expected
+reward is in Q from the start too (the model's own one-step lookahead), and
+the head learns what the two-step view misses: V(s) the state's
 continuation value, the head how c_k changes it (fatigue, skips in a row).
 At initialisation the greedy policy is greedy-by-the-model; training adds
 the sequencing correction instead of relearning the model's ranking. The
@@ -84,11 +90,14 @@ MASKED_Q_VALUE = -1e6
 OBSERVATION_KEYS = ("user_features", "history_ids", "history_responses",
                     "position", "candidate_ids", "candidate_mask")
 
-#: Optional per-candidate float features [K] the networks use when present.
-OPTIONAL_CANDIDATE_KEYS = ("candidate_scores",)
+#: Optional per-candidate float features [K] the networks use when present:
+#: the learned model's P(listen) now, and its one-step lookahead
+#: (`agents.lookahead_features`).
+OPTIONAL_CANDIDATE_KEYS = ("candidate_scores", "candidate_lookahead")
 
 #: The candidate inputs of the head, in the order of z_k (module docstring).
-HEAD_CANDIDATE_INPUTS = ("features", "interaction", "similarity", "scores")
+HEAD_CANDIDATE_INPUTS = ("features", "interaction", "similarity", "scores",
+                         "lookahead")
 
 
 def shortlist_mask(available: tf.Tensor, scores: tf.Tensor,
@@ -120,7 +129,8 @@ def _check_observation_spec(spec) -> None:
 
 def _checked_arguments(input_tensor_spec, track_features, history_decay,
                        score_residual, score_weight, shortlist_size,
-                       head_candidate_inputs, advantage_scale) -> np.ndarray:
+                       head_candidate_inputs, advantage_scale,
+                       lookahead_weight=0.0) -> np.ndarray:
   """Checks `ActionHeadQNetwork`'s arguments; the feature table as float32.
 
   Raises:
@@ -153,12 +163,21 @@ def _checked_arguments(input_tensor_spec, track_features, history_decay,
         f"{OPTIONAL_CANDIDATE_KEYS[0]!r} in the observation (train_eval."
         f"user_model_scores = True), got {shortlist_size!r}")
   unknown = sorted(set(head_candidate_inputs) - set(HEAD_CANDIDATE_INPUTS))
-  has_scores = OPTIONAL_CANDIDATE_KEYS[0] in input_tensor_spec
-  if unknown or not set(head_candidate_inputs) - (
-      set() if has_scores else {"scores"}):
+  absent = {name for name, key in (("scores", OPTIONAL_CANDIDATE_KEYS[0]),
+                                   ("lookahead", OPTIONAL_CANDIDATE_KEYS[1]))
+            if key not in input_tensor_spec}
+  if unknown or not set(head_candidate_inputs) - absent:
     raise ValueError(
         f"head_candidate_inputs must be a non-empty subset of "
         f"{HEAD_CANDIDATE_INPUTS}, got {tuple(head_candidate_inputs)!r}")
+  has_lookahead = OPTIONAL_CANDIDATE_KEYS[1] in input_tensor_spec
+  if not np.isfinite(lookahead_weight) or (
+      lookahead_weight and not (score_residual and has_lookahead)):
+    raise ValueError(
+        f"lookahead_weight = {lookahead_weight!r} needs a finite value, "
+        f"score_residual = True and {OPTIONAL_CANDIDATE_KEYS[1]!r} in the "
+        "observation (agents.environments.scored_env.lookahead_shortlist); "
+        "or set lookahead_weight = 0")
   if not (np.isfinite(advantage_scale) and advantage_scale > 0):
     raise ValueError(f"advantage_scale must be a finite number > 0, got "
                      f"{advantage_scale!r}")
@@ -181,6 +200,7 @@ class ActionHeadQNetwork(network.Network):
                score_residual: bool = False,
                score_weight: float = 1.0,
                advantage_scale: float = 1.0,
+               lookahead_weight: float = 0.0,
                shortlist_size: int | None = None,
                head_candidate_inputs: Sequence[str] = HEAD_CANDIDATE_INPUTS,
                activation: Callable = tf.nn.relu,
@@ -206,16 +226,20 @@ class ActionHeadQNetwork(network.Network):
         with `score_residual` (fixed, not trained).
       advantage_scale: with `score_residual`, the factor on the head's
         output, > 0.
+      lookahead_weight: with `score_residual`, the fixed weight of the
+        observation's `candidate_lookahead` in Q (0: not in the base;
+        gamma * reward of a listen: Q starts as the model's one-step
+        lookahead); needs that key in the spec.
       shortlist_size: if set, only the this many available candidates with
         the highest `candidate_scores` are scored (the rest are masked);
         needs the scores in the spec.
       head_candidate_inputs: which parts of z_k the head reads, from
         `HEAD_CANDIDATE_INPUTS`: the catalog features x, the interaction
-        (W_s s) * e, the similarity to the history, the scores (when in the
-        spec). With `score_residual`, ("similarity", "scores") limits the
-        learned correction to what sequencing changes (fatigue, skips),
-        so it cannot learn track effects that hold only for the simulator's
-        known listeners.
+        (W_s s) * e, the similarity to the history, the scores and the
+        lookahead values (each when in the spec). With `score_residual`,
+        ("similarity", "scores") limits the learned correction to what
+        sequencing changes (fatigue, skips), so it cannot learn track
+        effects that hold only for the simulator's known listeners.
       activation: activation of the hidden layers.
       kernel_initializer: initializer of every kernel (tests use constants).
       bias_initializer: initializer of every bias.
@@ -228,7 +252,8 @@ class ActionHeadQNetwork(network.Network):
     """
     track_features = _checked_arguments(
         input_tensor_spec, track_features, history_decay, score_residual,
-        score_weight, shortlist_size, head_candidate_inputs, advantage_scale)
+        score_weight, shortlist_size, head_candidate_inputs, advantage_scale,
+        lookahead_weight)
     super().__init__(input_tensor_spec=input_tensor_spec, state_spec=(),
                      name=name)
     responses = input_tensor_spec["history_responses"]
@@ -269,6 +294,7 @@ class ActionHeadQNetwork(network.Network):
     self._score_residual = bool(score_residual)
     self._score_weight = float(score_weight)
     self._advantage_scale = float(advantage_scale)
+    self._lookahead_weight = float(lookahead_weight)
     self._head_inputs = tuple(head_candidate_inputs)
     self._shortlist_size = (None if shortlist_size is None else
                             int(shortlist_size))
@@ -347,8 +373,11 @@ class ActionHeadQNetwork(network.Network):
     parts = {"features": [candidate_x], "interaction": [interaction],
              "similarity": [cosine * listen[:, None, :],
                             cosine * skip[:, None, :]],
-             "scores": [tf.cast(obs[k], tf.float32)[..., None]
-                        for k in self._keys[len(OBSERVATION_KEYS):]]}
+             "scores": [], "lookahead": []}
+    for name, key in zip(("scores", "lookahead"), OPTIONAL_CANDIDATE_KEYS,
+                         strict=True):
+      if key in self._keys:
+        parts[name].append(tf.cast(obs[key], tf.float32)[..., None])
     candidate_part = [x for name in HEAD_CANDIDATE_INPUTS
                       if name in self._head_inputs for x in parts[name]]
     candidate_part = tf.concat(candidate_part, axis=-1)
@@ -363,6 +392,9 @@ class ActionHeadQNetwork(network.Network):
       scores = tf.cast(obs[OPTIONAL_CANDIDATE_KEYS[0]], tf.float32)
       q_values = (self._advantage_scale * q_values +
                   self._score_weight * scores + self._state_value(state))
+      if self._lookahead_weight:
+        q_values += self._lookahead_weight * tf.cast(
+            obs[OPTIONAL_CANDIDATE_KEYS[1]], tf.float32)
     available = tf.cast(obs["candidate_mask"], tf.bool)
     if self._shortlist_size is not None:
       available = shortlist_mask(available, obs[OPTIONAL_CANDIDATE_KEYS[0]],

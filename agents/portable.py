@@ -4,10 +4,13 @@ A policy trained with `train_eval.user_model_scores` reads
 `candidate_scores` (the learned model's P(listen) of each candidate), which no
 plain environment provides. `ScoredTFPolicy` computes them in its own graph
 (`agents.graph_scores.GraphScorer`) before calling the trained policy, so its
-time step spec is the environment's own. `agents.export.export_policy` saves
-that policy with TF-Agents' `PolicySaver` (without the `distribution`
-function, whose TensorFlow Probability types a bare `tf.saved_model.load`
-cannot rebuild) plus a `select_track` signature with readable input names:
+time step spec is the environment's own; a policy that also reads the
+model's one-step lookahead (`candidate_lookahead`,
+`agents.lookahead_features`) gets that computed in the graph too.
+`agents.export.export_policy` saves that policy with TF-Agents'
+`PolicySaver` (without the `distribution` function, whose TensorFlow
+Probability types a bare `tf.saved_model.load` cannot rebuild) plus a
+`select_track` signature with readable input names:
 
     import tensorflow as tf
     policy = tf.saved_model.load("runs/ahdqn/policy")
@@ -24,6 +27,7 @@ from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 
 from agents.graph_scores import GraphScorer
+from agents.lookahead_features import LOOKAHEAD_KEY
 from playlist_sim.policies.score_features import SCORE_KEY
 
 __all__ = ["PolicyLoadError", "SELECT_TRACK", "ScoredTFPolicy",
@@ -40,15 +44,19 @@ class PolicyLoadError(ValueError):
 class ScoredTFPolicy(tf_policy.TFPolicy):
   """A policy over scored observations, run on the environment's own."""
 
-  def __init__(self, policy: tf_policy.TFPolicy, user_model):
+  def __init__(self, policy: tf_policy.TFPolicy, user_model,
+               lookahead_shortlist: int | None = None):
     """Wraps `policy`, whose observation has `candidate_scores`.
 
     Args:
-      policy: a trained TF policy reading SCORE_KEY.
+      policy: a trained TF policy reading SCORE_KEY (and LOOKAHEAD_KEY).
       user_model: the CWM it was trained with (see `GraphScorer`).
+      lookahead_shortlist: the shortlist of its `candidate_lookahead`
+        (`agents.environments.scored_env`), for a policy that reads it.
 
     Raises:
-      ValueError: if the policy's observation has no SCORE_KEY.
+      ValueError: if the policy's observation has no SCORE_KEY, or has
+        LOOKAHEAD_KEY without a `lookahead_shortlist`.
       UnsupportedScorerError: if the user model cannot run in the graph.
     """
     spec = policy.time_step_spec
@@ -58,6 +66,15 @@ class ScoredTFPolicy(tf_policy.TFPolicy):
                        f"{sorted(spec.observation)}")
     plain = dict(spec.observation)
     del plain[SCORE_KEY]
+    self._lookahead_shortlist = None
+    if LOOKAHEAD_KEY in plain:
+      if lookahead_shortlist is None:
+        raise ValueError(
+            f"the policy reads {LOOKAHEAD_KEY!r}: pass the "
+            "lookahead_shortlist it was trained with (scored_env."
+            "lookahead_shortlist in its operative_config.gin)")
+      del plain[LOOKAHEAD_KEY]
+      self._lookahead_shortlist = int(lookahead_shortlist)
     listen_level = int(tf.reduce_max(
         spec.observation["history_responses"].maximum))
     self._inner = policy
@@ -71,8 +88,12 @@ class ScoredTFPolicy(tf_policy.TFPolicy):
 
   def _scored(self, time_step):
     obs = time_step.observation
-    return time_step._replace(
-        observation=dict(obs, **{SCORE_KEY: self._scorer(obs)}))
+    scores = self._scorer(obs)
+    added = {SCORE_KEY: scores}
+    if self._lookahead_shortlist is not None:
+      added[LOOKAHEAD_KEY] = self._scorer.lookahead(
+          obs, scores, self._lookahead_shortlist)
+    return time_step._replace(observation=dict(obs, **added))
 
   def _action(self, time_step, policy_state, seed=None):
     return self._inner.action(self._scored(time_step), policy_state, seed)

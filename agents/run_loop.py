@@ -38,10 +38,9 @@ from tqdm.auto import tqdm
 
 from agents.checkpointing import RunCheckpointer, environment_generators
 from playlist_sim.evaluation.comparison import run_metrics
-from agents.environments import RunEvaluation, make_env
+from agents.environments import RunEvaluation, make_env, scored_env
 from agents.run_record import RunRecord
 from agents.export import export_policy, recover_interrupted_export
-from playlist_sim.policies.score_features import UserModelScoreWrapper
 from playlist_sim.common.io_utils import ensure_writable_dir
 from playlist_sim.common.runs import operative_bindings, write_run_files
 
@@ -207,7 +206,7 @@ def build_environments(settings: LoopSettings) -> RunEnvironments:
   py_env = make_env("train", settings.env_batch_size, settings.seed)
   scorer = py_env.environment.user_model if settings.user_model_scores else None
   if scorer is not None:  # The same learned model scores in both worlds.
-    py_env = UserModelScoreWrapper(py_env, scorer)
+    py_env = scored_env(py_env, scorer)
   evaluation = RunEvaluation(py_env.environment.user_model,
                              settings.eval_batch_size, settings.seed,
                              settings.eval_common_random_numbers, scorer)
@@ -383,7 +382,9 @@ def run_agent(root_dir: str, name: str, settings: LoopSettings,
       steps.close()
   export_started = time.perf_counter()
   export_policy(steps.agent, os.path.join(root_dir, "policy"),
-                envs.global_step, scorer=envs.scorer)
+                envs.global_step, scorer=envs.scorer,
+                lookahead_shortlist=getattr(envs.py_env, "lookahead_shortlist",
+                                            None))
   export_seconds = time.perf_counter() - export_started
   metrics = _final_metrics(name, settings, steps, envs, checkpointer, record,
                            resumed_from)

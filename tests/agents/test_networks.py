@@ -15,7 +15,7 @@ from agents.networks import ActionHeadQNetwork
 NUM_TRACKS, NUM_FEATURES, USER_DIM, HISTORY, LISTEN = 12, 3, 2, 4, 3
 
 
-def _spec(pool_size, scores=False):
+def _spec(pool_size, scores=False, lookahead=False):
   spec = {
       "user_features": tf.TensorSpec((USER_DIM,), tf.float32),
       "history_ids": tensor_spec.BoundedTensorSpec((HISTORY,), tf.int32, 0,
@@ -29,6 +29,8 @@ def _spec(pool_size, scores=False):
   }
   if scores:
     spec["candidate_scores"] = tf.TensorSpec((pool_size,), tf.float32)
+  if lookahead:
+    spec["candidate_lookahead"] = tf.TensorSpec((pool_size,), tf.float32)
   return spec
 
 
@@ -38,10 +40,13 @@ def _table(seed=0):
 
 
 def _observation(batch, pool_size, seed=0, num_tracks=NUM_TRACKS,
-                 scores=False):
+                 scores=False, lookahead=False):
   obs = _playlist_observation(batch, pool_size, seed, num_tracks)
   if scores:
     obs["candidate_scores"] = np.random.default_rng(seed + 100).random(
+        (batch, pool_size)).astype(np.float32)
+  if lookahead:
+    obs["candidate_lookahead"] = np.random.default_rng(seed + 200).random(
         (batch, pool_size)).astype(np.float32)
   return obs
 
@@ -109,7 +114,9 @@ def _reference_q(net, obs, table, decay, inputs=HEAD_CANDIDATE_INPUTS):
   parts = {"features": [x_c], "interaction": [interaction],
            "similarity": [cosine * listen[:, None], cosine * skip[:, None]],
            "scores": ([obs["candidate_scores"][..., None]]
-                      if "candidate_scores" in obs else [])}
+                      if "candidate_scores" in obs else []),
+           "lookahead": ([obs["candidate_lookahead"][..., None]]
+                         if "candidate_lookahead" in obs else [])}
   part = [x for name in HEAD_CANDIDATE_INPUTS if name in inputs
           for x in parts[name]]
   part = np.concatenate(part, axis=-1)
@@ -415,3 +422,56 @@ def test_head_candidate_inputs_are_checked():
                        head_candidate_inputs=("colour",))
   with pytest.raises(ValueError, match="head_candidate_inputs"):
     ActionHeadQNetwork(_spec(6), _table(), head_candidate_inputs=("scores",))
+
+
+@pytest.mark.parametrize("inputs", [("similarity", "scores", "lookahead"),
+                                    ("lookahead",)])
+def test_head_reads_the_lookahead_values_as_their_own_input(inputs):
+  table = _table()
+  net = ActionHeadQNetwork(_spec(6, True, True), table, embedding_dim=3,
+                           state_layers=(5,), head_layers=(4,),
+                           history_decay=0.7, head_candidate_inputs=inputs)
+  obs = _observation(5, 6, scores=True, lookahead=True)
+  q = net(tf.nest.map_structure(tf.constant, obs))[0].numpy()
+  np.testing.assert_allclose(q, _reference_q(net, obs, table, 0.7, inputs),
+                             rtol=1e-4, atol=1e-5)
+
+
+def test_lookahead_weight_starts_q_as_the_models_lookahead():
+  net = ActionHeadQNetwork(_spec(6, True, True), _table(), embedding_dim=3,
+                           state_layers=(5,), head_layers=(4,),
+                           score_residual=True, score_weight=1.0,
+                           lookahead_weight=0.5)
+  obs = _observation(5, 6, seed=3, scores=True, lookahead=True)
+  q, _ = net(tf.nest.map_structure(tf.constant, obs))
+  # The head starts at zero: Q = p + 0.5 l + V(s), V the same in a row.
+  offset = (q.numpy() - obs["candidate_scores"] -
+            0.5 * obs["candidate_lookahead"])
+  for row, mask in zip(offset, obs["candidate_mask"], strict=True):
+    np.testing.assert_allclose(row[mask], row[mask][0], atol=1e-5)
+
+
+def test_lookahead_weight_needs_the_residual_and_the_key():
+  with pytest.raises(ValueError, match="lookahead_weight"):
+    ActionHeadQNetwork(_spec(6, True), _table(), score_residual=True,
+                       lookahead_weight=0.5)
+  with pytest.raises(ValueError, match="lookahead_weight"):
+    ActionHeadQNetwork(_spec(6, True, True), _table(), lookahead_weight=0.5)
+  with pytest.raises(ValueError, match="head_candidate_inputs"):
+    ActionHeadQNetwork(_spec(6, True), _table(),
+                       head_candidate_inputs=("lookahead",))
+
+
+def test_chosen_candidate_q_gathers_the_lookahead_too():
+  agent = agents.create_ahdqn_agent(
+      ts.time_step_spec(_spec(8, True, True)), _action_spec(8), _table(),
+      tf.keras.optimizers.Adam(1e-3), bootstrap="score_greedy",
+      score_residual=True, lookahead_weight=0.5,
+      head_candidate_inputs=("similarity", "scores", "lookahead"))
+  obs = _observation(6, 8, seed=4, scores=True, lookahead=True)
+  obs["candidate_mask"][:, 2] = True
+  full = agent._q_network(tf.nest.map_structure(tf.constant, obs))[0]  # pylint: disable=protected-access
+  chosen = agent._compute_q_values(  # pylint: disable=protected-access
+      _time_step(obs), tf.fill([6], 2))
+  np.testing.assert_allclose(chosen.numpy(), full.numpy()[:, 2], rtol=1e-5,
+                             atol=1e-6)

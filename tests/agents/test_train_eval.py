@@ -186,23 +186,27 @@ def test_ppo_needs_a_continuous_action_spec(small_world):
 
 
 def test_the_calibrated_world_ahdqn_settings_train_and_export(tmp_path):
-  # configs/ahdqn.gin's network and targets (residual head over the scores,
-  # shortlist, score-greedy targets with the expected reward), in a tiny
-  # world without log files.
+  # configs/ahdqn.gin's network and targets (residual head over the scores
+  # and the model's lookahead, shortlist, score-greedy targets with the
+  # expected reward), in a tiny world without log files.
   _parse_tiny_world()
   gin.parse_config([
+      "scored_env.lookahead_shortlist = 4",
       "create_ahdqn_agent.score_residual = True",
-      "create_ahdqn_agent.head_candidate_inputs = ('similarity', 'scores')",
+      "create_ahdqn_agent.lookahead_weight = 1.0",
+      "create_ahdqn_agent.head_candidate_inputs = "
+      "('similarity', 'scores', 'lookahead')",
       "create_ahdqn_agent.shortlist_size = 3",
       "create_ahdqn_agent.bootstrap = 'score_greedy'",
       "create_ahdqn_agent.expected_reward = True"])
   metrics = train_eval_lib.train_eval(
       str(tmp_path), agent_name="ahdqn", num_iterations=3,
-      user_model_scores=True, n_step_update=1, gamma=0.5, **TINY_RUN)
+      user_model_scores=True, n_step_update=1, gamma=1.0, **TINY_RUN)
   assert np.isfinite(metrics["final_loss"]) and metrics["global_step"] == 3
   assert (tmp_path / "policy" / "saved_model.pb").exists()
   config = (tmp_path / "operative_config.gin").read_text()
   assert "create_ahdqn_agent.bootstrap = 'score_greedy'" in config
+  assert "scored_env.lookahead_shortlist = 4" in config
 
 
 def test_missing_learned_simulator_names_the_commands(tmp_path):
