@@ -11,10 +11,14 @@ from user_models.litert import LITERT_VARIANTS, LiteRTRunner, convert_keras_mode
 @pytest.fixture(scope="module")
 def mlp():
   import tensorflow as tf
-  tf.random.set_seed(0)
+  # Seeded initialisers: the global seed alone gives weights that depend on
+  # what ran before in the process (tests share xdist workers).
+  init = tf.keras.initializers.GlorotUniform
   inputs = tf.keras.Input((16,))
-  x = tf.keras.layers.Dense(32, activation="relu")(inputs)
-  outputs = tf.keras.layers.Dense(4, activation="softmax")(x)
+  x = tf.keras.layers.Dense(32, activation="relu",
+                            kernel_initializer=init(seed=0))(inputs)
+  outputs = tf.keras.layers.Dense(4, activation="softmax",
+                                  kernel_initializer=init(seed=1))(x)
   return tf.keras.Model(inputs, outputs)
 
 
@@ -30,9 +34,13 @@ def test_variants_match_keras(mlp, variant, tmp_path):
   for batch in (1, 7, 300):  # Resizes between batch sizes.
     got = runner(x[:batch])[0]
     error = np.abs(got - expected[:batch])
-    max_error = {"fp32": 1e-5, "fp16": 5e-3, "int8": 0.05, "int8_full": 0.15}
-    assert error.max() <= max_error[variant]
-    assert error.mean() <= max_error[variant] / 5
+    # Full int8 quantises the softmax output too: over ten initialisations
+    # its worst row erred up to 0.16, its mean at most 0.0025.
+    max_error, mean_error = {"fp32": (1e-5, 2e-6), "fp16": (5e-3, 1e-3),
+                             "int8": (0.05, 0.01),
+                             "int8_full": (0.25, 0.01)}[variant]
+    assert error.max() <= max_error
+    assert error.mean() <= mean_error
 
 
 def test_bad_files_give_clear_errors(mlp, tmp_path):
