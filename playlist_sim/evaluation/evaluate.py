@@ -18,6 +18,9 @@ estimate orders the policies. Writes `root_dir/evaluation.json`:
     targets.<policy>: kl_from_logging, effective_sample_size, max_weight
     agreement.<simulator|estimator>: spearman, kendall, num_policies
                                      (estimators: max_relative_error)
+    paired.<saved policy>.<simulator|world>: the agent against greedy by
+        the learned simulator on the same episodes (difference with its
+        paired bootstrap interval, lift, above_zero)
     leaving_model: the simulator's leaving model (`playlist_sim.data.leaving`, read
                    from leaving_model.json beside the user model), or None
     split: split_by, holdout_fraction, split_seed of the logs' split whose
@@ -51,7 +54,7 @@ from playlist_sim.evaluation.saved_policies import parse_policy_flags
 from playlist_sim.evaluation.simulated import held_out_env
 from playlist_sim.evaluation.simulated import run_logged_episodes
 from playlist_sim.evaluation.simulated import summarize_run
-from playlist_sim.evaluation.stats import agreement
+from playlist_sim.evaluation.stats import agreement, paired_difference
 from playlist_sim.policies.registry import make_policy
 from playlist_sim.policies.softmax import DEFAULT_STOCHASTIC
 from user_models.keras_user_model import KerasUserModel
@@ -109,12 +112,13 @@ def _run_policies(setting: _Setting, names: Sequence[str], saved: dict,
 
   Returns:
     (policy -> environment -> summary, stochastic policy -> its return to
-    go in the simulator, which the estimators' DM term uses).
+    go in the simulator, which the estimators' DM term uses, policy ->
+    environment -> per-episode returns).
   """
-  policies, return_to_go = {}, {}
+  policies, return_to_go, returns = {}, {}, {}
   leaving_by_env = {"simulator": setting.leaving, "world": None}
   for name in names:
-    policies[name] = {}
+    policies[name], returns[name] = {}, {}
     for env_name in ENVIRONMENTS:
       def build(env, name=name):
         return make_policy(name, env, scorer=setting.scorer,
@@ -127,9 +131,22 @@ def _run_policies(setting: _Setting, names: Sequence[str], saved: dict,
           log_split=setting.log_split,
           consecutive_skip_limit=setting.skip_limit)
       policies[name][env_name] = summarize_run(run, setting.seed)
+      returns[name][env_name] = run.stats.returns
       if env_name == "simulator" and name in stochastic_specs:
         return_to_go[name] = run.return_to_go()
-  return policies, return_to_go
+  return policies, return_to_go, returns
+
+
+def _paired_with_greedy(returns: dict, agents: Sequence[str],
+                        seed: int) -> dict:
+  """Each saved policy against greedy-by-the-learned-simulator, paired:
+  the comparison an agent trained in that simulator has to win."""
+  if "greedy" not in returns:
+    return {}
+  return {name: {env: paired_difference(returns[name][env],
+                                        returns["greedy"][env], seed)
+                 for env in ENVIRONMENTS}
+          for name in agents}
 
 
 def _logged_estimates(setting: _Setting, result: dict,
@@ -282,7 +299,7 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
   if leaving_model and setting.leaving is None:
     notes.append(f"no {LEAVING_MODEL_FILE} beside the user model: the "
                  "simulator's listeners leave only by the skip limit")
-  policies, return_to_go = _run_policies(
+  policies, return_to_go, returns = _run_policies(
       setting, list(baselines) + list(saved) + list(stochastic), saved,
       stochastic_specs, num_episodes)
   result = {"num_episodes": num_episodes, "seed": seed, "logs_dir": logs_dir,
@@ -290,7 +307,8 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
             "notes": notes, "policies": policies,
             "leaving_model": (None if setting.leaving is None else
                               setting.leaving.to_json()),
-            "split": probe.environment.episode_sampler.split_settings}
+            "split": probe.environment.episode_sampler.split_settings,
+            "paired": _paired_with_greedy(returns, list(saved), seed)}
   result["agreement"] = {"simulator": agreement(
       {n: m["simulator"]["mean_return"] for n, m in policies.items()},
       {n: m["world"]["mean_return"] for n, m in policies.items()})}
@@ -320,6 +338,11 @@ def format_table(evaluation: dict) -> str:
     lines.append(f"{name:<16} {cells[0]:>28} {cells[1]:>28} "
                  f"{skip['mean']:>6.3f} [{skip['ci_low']:.3f}, "
                  f"{skip['ci_high']:.3f}]")
+  for name, by_env in (evaluation.get("paired") or {}).items():
+    d, lift = by_env["world"]["difference"], by_env["world"]["lift"]
+    lines.append(f"{name} - greedy in the world, paired: {d['mean']:+.3f} "
+                 f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+                 + ("" if lift is None else f" ({100 * lift:+.1f}%)"))
   agree = evaluation.get("agreement", {})
   for est_name, a in agree.items():
     lines.append(f"agreement {est_name:<14} spearman {a['spearman']:+.3f}  "

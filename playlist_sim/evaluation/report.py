@@ -110,6 +110,27 @@ def _estimator_blocks(evaluation: dict) -> list:
       ("img", "estimator error", "estimator_error.png")]
 
 
+def _paired_blocks(evaluation: dict) -> list:
+  """The agents against greedy-by-model, episode by episode."""
+  paired = evaluation.get("paired") or {}
+  if not paired:
+    return []
+  rows = []
+  for name, by_env in paired.items():
+    for env, p in by_env.items():
+      d = p["difference"]
+      lift = "" if p["lift"] is None else f"{100 * p['lift']:+.1f}%"
+      rows.append([name, env, f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, "
+                   f"{d['ci_high']:+.3f}]", lift,
+                   "yes" if p["above_zero"] else "no"])
+  return [("h2", "Agents against greedy by the learned model"),
+          ("p", "Per-episode return differences on the same episodes "
+                "(paired bootstrap 95% interval): what an agent trained in "
+                "the learned simulator must win, in the world above all."),
+          ("table", ["agent", "environment", "difference", "lift",
+                     "interval above zero"], rows)]
+
+
 def report_blocks(evaluation: dict, root_dir: str) -> list:
   """The report as blocks: ("h1"|"h2"|"p", text), ("table", header, rows),
   ("list", items) and ("img", alt, file name)."""
@@ -126,6 +147,7 @@ def report_blocks(evaluation: dict, root_dir: str) -> list:
       ("h2", "Summary"), summary,
       ("img", "return by policy", "return_by_policy.png"),
       ("img", "skip rate by position", "skip_rate_by_position.png"),
+      *_paired_blocks(evaluation),
       ("h2", "Policies"), _legend_table(evaluation),
       ("h2", "Offline-online agreement"),
       ("p", "Rank agreement between each offline estimate and the world's "

@@ -288,6 +288,7 @@ def run_stages(spec: PipelineSpec) -> dict:
   summary["seconds"] = runner.seconds
   summary["policies"] = evaluation["policies"]
   summary["agreement"] = evaluation["agreement"]
+  summary["paired"] = evaluation.get("paired", {})
   summary["total_seconds"] = round(sum(runner.seconds.values()), 1)
   write_json(os.path.join(spec.root_dir, "pipeline.json"),
              {k: v for k, v in summary.items() if k != "policies"})

@@ -151,6 +151,11 @@ def test_pipeline_quick_with_agents(tmp_path):
     assert name in out.stdout
   assert (tmp_path / "ahdqn" / "policy" / "saved_model.pb").exists()
   assert "report  ->" in out.stdout
+  # Each agent against greedy-by-model, episode by episode, in both worlds.
+  paired = json.loads((tmp_path / "evaluation.json").read_text())["paired"]
+  assert set(paired) == {"ahdqn", "dqn"}
+  for by_env in paired.values():
+    assert set(by_env) == {"simulator", "world"}
 
 
 def test_pipeline_quick_without_agents(tmp_path):

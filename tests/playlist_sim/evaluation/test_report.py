@@ -52,6 +52,9 @@ def _evaluation(root):
       "saved_policies": {"ahdqn": str(root / "ahdqn" / "policy"),
                          "my_agent": str(root / "my_agent" / "policy")},
       "stochastic_specs": {n: vars(DEFAULT_STOCHASTIC[n]) for n in _TARGETS},
+      "paired": {"ahdqn": {"world": {
+          "difference": {"mean": 0.137, "ci_low": 0.081, "ci_high": 0.19},
+          "lift": 0.0167, "above_zero": True}}},
   }
 
 
@@ -69,6 +72,7 @@ def test_report_md_and_html(tmp_path):
       "| policy | simulator return"))
   assert "listens/session" not in header
   assert "reward 1 per listen" in md
+  assert "| ahdqn | world | +0.137 [+0.081, +0.190] | +1.7% | yes |" in md
   # The legend table names and explains every policy.
   for name in _POLICIES:
     assert re.search(rf"^\| {re.escape(name)} \| \w", md, re.M)
