@@ -9,8 +9,8 @@ Stages, on the gin-configured world (`configs/world.gin` by default):
 3. quantize: LiteRT fp32 and int8 versions and the quantisation report;
 4. agents: AH-DQN and DQN trained in the learned simulator (the int8 CWM) on
    the training users' play modes, with `agents.train_eval.train_eval` and
-   the agent config (`configs/ahdqn.gin`), each exporting
-   root_dir/<agent>/policy;
+   each agent's own config (`configs/ahdqn.gin`, `configs/dqn.gin`), each
+   exporting root_dir/<agent>/policy;
 5. evaluate: every policy (baselines, greedy by the simulator, the agents,
    stochastic variants) on held-out play modes (of the held-out users, or of
    held-out sessions with `split_by="session"`) in the learned simulator and in
@@ -167,7 +167,7 @@ def train_agent_stage(spec: PipelineSpec, agent: str, limit: int) -> dict:
   """
   iterations = spec.sizes[f"{agent}_iterations"]
   with isolated_gin_config():
-    parse_gin([spec.agent_config], agent_gin_bindings(
+    parse_gin([spec.agent_config_for(agent)], agent_gin_bindings(
         spec.logs_dir, spec.int8_path, spec.split.split_by,
         spec.split.holdout_fraction, spec.split.split_seed, limit))
     metrics = _train_eval.train_eval(
@@ -201,7 +201,7 @@ def evaluate_stage(spec: PipelineSpec, saved: dict[str, str],
 @gin.configurable(denylist=["root_dir", "quick", "seed"])
 def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
                  agents: tuple[str, ...] = ("ahdqn", "dqn"),
-                 agent_config: str = "configs/ahdqn.gin",
+                 agent_config: str | None = None,
                  split_by: str = "user",
                  sizes: dict | None = None,
                  quick_sizes: dict | None = None,
@@ -218,8 +218,9 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
     quick: the `quick_sizes`, same code path.
     seed: seed of every stage.
     agents: agents trained (names of `agents.train_eval.AGENTS`).
-    agent_config: gin file of the agents' environments (a path or a shipped
-      config's name).
+    agent_config: gin file every agent trains with (a path or a shipped
+      config's name); None (default): each agent's own shipped config
+      (`configs/ahdqn.gin`, `configs/dqn.gin`).
     split_by: "user" or "session": how every stage splits the logs into
       training and held-out parts (the user model trains on the training
       part; quantisation, the agents' environments and the evaluation are

@@ -47,7 +47,8 @@ class PipelineSpec:
     split: how every stage splits the logs into training and held-out parts.
     sizes: the run's sizes (keys of `DEFAULT_SIZES`), read-only.
     agents: agents trained (names of `agents.train_eval.AGENTS`).
-    agent_config: gin file of the agents' environments.
+    agent_config: gin file of every agent's training; None (default): each
+      agent's own shipped config (`agent_config_for`).
     quick: whether `sizes` came from `QUICK_SIZES`.
     consecutive_skip_limit: skips in a row that end a session in the
       agents' and the evaluation's environments; None: derived from the
@@ -59,7 +60,7 @@ class PipelineSpec:
   sizes: Mapping[str, Any] = dataclasses.field(
       default_factory=lambda: dict(DEFAULT_SIZES))
   agents: tuple[str, ...] = ("ahdqn", "dqn")
-  agent_config: str = "configs/ahdqn.gin"
+  agent_config: str | None = None
   quick: bool = False
   consecutive_skip_limit: int | None = None
 
@@ -82,7 +83,7 @@ class PipelineSpec:
   @classmethod
   def build(cls, root_dir: str, quick: bool = False, seed: int = 0,
             agents: tuple[str, ...] = ("ahdqn", "dqn"),
-            agent_config: str = "configs/ahdqn.gin", split_by: str = "user",
+            agent_config: str | None = None, split_by: str = "user",
             holdout_fraction: float = 0.2, split_seed: int = 0,
             sizes: Mapping[str, Any] | None = None,
             quick_sizes: Mapping[str, Any] | None = None,
@@ -95,7 +96,8 @@ class PipelineSpec:
         `DEFAULT_SIZES` (updated by `sizes`).
       seed: seed of every stage.
       agents: agents trained.
-      agent_config: gin file of the agents' environments.
+      agent_config: gin file of every agent's training (None: each agent's
+        own shipped config).
       split_by: "user" or "session".
       holdout_fraction: share of users (or sessions) held out.
       split_seed: seed of the split.
@@ -152,6 +154,13 @@ class PipelineSpec:
   def agent_dir(self, agent: str) -> str:
     """An agent stage's folder."""
     return os.path.join(self.root_dir, agent)
+
+  def agent_config_for(self, agent: str) -> str:
+    """The gin file an agent stage trains with: `agent_config` if given,
+    else the agent's own shipped config (`configs/dqn.gin` for "dqn"), so
+    that each agent trains with its own settings (DQN's discount is not
+    AH-DQN's)."""
+    return self.agent_config or f"configs/{agent}.gin"
 
   def policy_dir(self, agent: str) -> str:
     """The SavedModel an agent stage exports."""

@@ -89,3 +89,22 @@ def test_an_isolated_config_is_restored_after_an_error():
       gin.parse_config("SyntheticWorld.num_tracks = 7")
       raise RuntimeError("the stage failed")
   assert gin.query_parameter("SyntheticWorld.num_tracks") == 500
+
+
+def test_each_agent_trains_with_its_own_shipped_config_unless_one_is_given(
+    tmp_path):
+  spec = PipelineSpec.build(str(tmp_path))
+  assert spec.agent_config_for("ahdqn") == "configs/ahdqn.gin"
+  assert spec.agent_config_for("dqn") == "configs/dqn.gin"
+  # DQN's own config differs from AH-DQN's where DQN reads it.
+  gammas = {}
+  for agent in spec.agents:
+    with gin.unlock_config():
+      gin.clear_config()
+    runs.parse_gin([spec.agent_config_for(agent)], agent_gin_bindings(
+        spec.logs_dir, spec.int8_path, "user"))
+    gammas[agent] = gin.query_parameter("train_eval.gamma")
+  gin.clear_config()
+  assert gammas["dqn"] != gammas["ahdqn"]
+  given = PipelineSpec.build(str(tmp_path), agent_config="my.gin")
+  assert given.agent_config_for("dqn") == "my.gin"
