@@ -79,7 +79,6 @@ from playlist_sim.evaluation.stats import agreement
 from playlist_sim.evaluation.stats import bootstrap_mean
 from playlist_sim.evaluation.stats import bootstrap_ratio
 from playlist_sim.evaluation.stats import kendall
-from playlist_sim.evaluation.stats import paired_difference
 from playlist_sim.evaluation.stats import spearman
 
 __all__ = [
@@ -131,7 +130,6 @@ __all__ = [
     "compare_policies",
     "estimate_propensities",
     "kendall",
-    "paired_difference",
     "relative_error",
     "spearman",
 ]

@@ -19,8 +19,9 @@ estimate orders the policies. Writes `root_dir/evaluation.json`:
     agreement.<simulator|estimator>: spearman, kendall, num_policies
                                      (estimators: max_relative_error)
     paired.<saved policy>.<simulator|world>: the agent against greedy by
-        the learned simulator on the same episodes (difference with its
-        paired bootstrap interval, lift, above_zero)
+        the learned simulator on the same episodes: difference, ci95 (paired
+        bootstrap), gain (`playlist_sim.evaluation.comparison.
+        paired_differences`, as in an agent's metrics.json)
     leaving_model: the simulator's leaving model (`playlist_sim.data.leaving`, read
                    from leaving_model.json beside the user model), or None
     split: split_by, holdout_fraction, split_seed of the logs' split whose
@@ -47,6 +48,7 @@ from playlist_sim.data.log_files import find_log_files
 from playlist_sim.data.sessions import LogSplit
 from playlist_sim.data.world import SyntheticWorld
 from playlist_sim.evaluation import logged
+from playlist_sim.evaluation.comparison import paired_differences
 from playlist_sim.evaluation.report import write_report
 from playlist_sim.evaluation.saved_policies import check_policy_folders
 from playlist_sim.evaluation.saved_policies import check_policy_specs
@@ -54,7 +56,7 @@ from playlist_sim.evaluation.saved_policies import parse_policy_flags
 from playlist_sim.evaluation.simulated import held_out_env
 from playlist_sim.evaluation.simulated import run_logged_episodes
 from playlist_sim.evaluation.simulated import summarize_run
-from playlist_sim.evaluation.stats import agreement, paired_difference
+from playlist_sim.evaluation.stats import agreement
 from playlist_sim.policies.registry import make_policy
 from playlist_sim.policies.softmax import DEFAULT_STOCHASTIC
 from user_models.keras_user_model import KerasUserModel
@@ -143,10 +145,9 @@ def _paired_with_greedy(returns: dict, agents: Sequence[str],
   the comparison an agent trained in that simulator has to win."""
   if "greedy" not in returns:
     return {}
-  return {name: {env: paired_difference(returns[name][env],
-                                        returns["greedy"][env], seed)
-                 for env in ENVIRONMENTS}
-          for name in agents}
+  return {name: {env: paired_differences(
+      {name: returns[name][env], "greedy": returns["greedy"][env]}, name,
+      seed)["greedy"] for env in ENVIRONMENTS} for name in agents}
 
 
 def _logged_estimates(setting: _Setting, result: dict,
@@ -339,10 +340,10 @@ def format_table(evaluation: dict) -> str:
                  f"{skip['mean']:>6.3f} [{skip['ci_low']:.3f}, "
                  f"{skip['ci_high']:.3f}]")
   for name, by_env in (evaluation.get("paired") or {}).items():
-    d, lift = by_env["world"]["difference"], by_env["world"]["lift"]
-    lines.append(f"{name} - greedy in the world, paired: {d['mean']:+.3f} "
-                 f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
-                 + ("" if lift is None else f" ({100 * lift:+.1f}%)"))
+    p = by_env["world"]
+    lines.append(f"{name} - greedy in the world, paired: "
+                 f"{p['difference']:+.3f} [{p['ci95'][0]:+.3f}, "
+                 f"{p['ci95'][1]:+.3f}] ({100 * p['gain']:+.1f}%)")
   agree = evaluation.get("agreement", {})
   for est_name, a in agree.items():
     lines.append(f"agreement {est_name:<14} spearman {a['spearman']:+.3f}  "

@@ -118,11 +118,10 @@ def _paired_blocks(evaluation: dict) -> list:
   rows = []
   for name, by_env in paired.items():
     for env, p in by_env.items():
-      d = p["difference"]
-      lift = "" if p["lift"] is None else f"{100 * p['lift']:+.1f}%"
-      rows.append([name, env, f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, "
-                   f"{d['ci_high']:+.3f}]", lift,
-                   "yes" if p["above_zero"] else "no"])
+      low, high = p["ci95"]
+      rows.append([name, env, f"{p['difference']:+.3f} [{low:+.3f}, "
+                   f"{high:+.3f}]", f"{100 * p['gain']:+.1f}%",
+                   "yes" if low > 0 else "no"])
   return [("h2", "Agents against greedy by the learned model"),
           ("p", "Per-episode return differences on the same episodes "
                 "(paired bootstrap 95% interval): what an agent trained in "

@@ -4,8 +4,7 @@
   implementation behind every "mean [low, high]" the package reports;
 * `spearman`, `kendall`: rank correlations with ties handled (average ranks,
   Kendall's tau-b), so the offline-online agreement needs no SciPy;
-* `agreement`: both, for offline estimates against the online truth;
-* `paired_difference`: one policy against another on the same episodes.
+* `agreement`: both, for offline estimates against the online truth.
 """
 
 from typing import Mapping, Sequence
@@ -13,7 +12,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 __all__ = ["agreement", "bootstrap_mean", "bootstrap_ratio", "kendall",
-           "paired_difference", "rank_average", "spearman"]
+           "rank_average", "spearman"]
 
 
 def bootstrap_mean(values: Sequence[float], seed: int | np.random.Generator
@@ -172,34 +171,3 @@ def agreement(estimates: Mapping[str, float],
     result.update(spearman=float("nan"), kendall=float("nan"))
   return result
 
-
-def paired_difference(returns: Sequence[float], reference: Sequence[float],
-                      seed: int | np.random.Generator = 0) -> dict:
-  """A policy against a reference on the same episodes, episode by episode.
-
-  With common random numbers, episode e of both runs has the same listener,
-  pool and outcome draws, so the per-episode differences carry far less
-  noise than the two means apart (the paired bootstrap).
-
-  Args:
-    returns: the policy's per-episode returns.
-    reference: the reference's returns on the same episodes, in order.
-    seed: seed of the bootstrap.
-
-  Returns:
-    {difference: {mean, ci_low, ci_high}, lift: mean difference over the
-    reference's mean return (None if that is 0), above_zero: whether the
-    interval's low end is above 0}.
-
-  Raises:
-    ValueError: if the two runs have different numbers of episodes.
-  """
-  x = np.asarray(returns, np.float64)
-  y = np.asarray(reference, np.float64)
-  if x.shape != y.shape:
-    raise ValueError(f"paired returns need the same episodes: got {x.size} "
-                     f"and {y.size} returns")
-  mean, low, high = bootstrap_mean(x - y, seed)
-  base = float(y.mean())
-  return {"difference": {"mean": mean, "ci_low": low, "ci_high": high},
-          "lift": mean / base if base else None, "above_zero": low > 0}

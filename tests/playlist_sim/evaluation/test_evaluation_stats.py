@@ -60,23 +60,3 @@ def test_bootstrap_mean_and_ratio():
   with pytest.raises(ValueError):
     ev.bootstrap_mean([])
 
-
-def test_paired_difference_is_the_bootstrap_of_per_episode_differences():
-  rng = np.random.default_rng(0)
-  reference = rng.normal(8.0, 3.0, 500)  # Episode-to-episode spread...
-  returns = reference + rng.normal(0.2, 0.3, 500)  # ...shared by both runs.
-  paired = ev.paired_difference(returns, reference, seed=0)
-  d = paired["difference"]
-  assert d["mean"] == pytest.approx(np.mean(returns - reference))
-  assert (d["mean"], d["ci_low"], d["ci_high"]) == ev.bootstrap_mean(
-      returns - reference, seed=0)
-  assert paired["lift"] == pytest.approx(d["mean"] / reference.mean())
-  assert paired["above_zero"] and d["ci_low"] > 0
-  # Unpaired, the two intervals overlap: pairing is what resolves 0.2.
-  _, low, _ = ev.bootstrap_mean(returns, seed=0)
-  _, _, high = ev.bootstrap_mean(reference, seed=0)
-  assert low < high
-  assert not ev.paired_difference(reference, reference)["above_zero"]
-  assert ev.paired_difference([1.0], [0.0])["lift"] is None
-  with pytest.raises(ValueError, match="same episodes"):
-    ev.paired_difference([1.0, 2.0], [1.0])

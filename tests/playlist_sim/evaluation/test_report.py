@@ -53,8 +53,7 @@ def _evaluation(root):
                          "my_agent": str(root / "my_agent" / "policy")},
       "stochastic_specs": {n: vars(DEFAULT_STOCHASTIC[n]) for n in _TARGETS},
       "paired": {"ahdqn": {"world": {
-          "difference": {"mean": 0.137, "ci_low": 0.081, "ci_high": 0.19},
-          "lift": 0.0167, "above_zero": True}}},
+          "difference": 0.137, "ci95": [0.081, 0.19], "gain": 0.0167}}},
   }
 
 
