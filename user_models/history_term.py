@@ -35,17 +35,22 @@ HISTORY_TERM_LAYERS = ("history_slot_hidden", "history_slot", "history_ages",
 #: consecutive skips, skips, has-previous, distance to previous).
 NUM_SESSION_SCALARS = 5
 _L = tf.keras.layers
+# Name of the layer that keeps only the session scalars for the MLP.
+_SCALARS = "session_scalars"
 
 
 class HistoryTerm:
   """The term's layers, built once and applied to CWM or SWM context rows."""
 
-  def __init__(self, units: int, history_window: int):
+  def __init__(self, units: int, history_window: int, in_mlp: bool = True):
     """Builds the layers.
 
     Args:
       units: hidden units of the per-slot function f.
       history_window: H, the history slots of the context.
+      in_mlp: the CWM's MLP reads the history slots too; False leaves it
+        only the session scalars, so the history acts through this term
+        alone (additive in the logit, as fatigue does in the world).
 
     Raises:
       ValueError: if `units` or `history_window` is not positive.
@@ -55,6 +60,7 @@ class HistoryTerm:
           f"HistoryTerm: units and history_window must be >= 1, got "
           f"{units} and {history_window}")
     self.window = int(history_window)
+    self.in_mlp = bool(in_mlp)
     self.slot_hidden = _L.Dense(int(units), activation="relu",
                                 name="history_slot_hidden")
     self.slot = _L.Dense(1, name="history_slot")
@@ -76,7 +82,24 @@ class HistoryTerm:
     term.ages = names["history_ages"]
     term.levels = names["history_levels"]
     term.window = int(term.ages.kernel.shape[0])
+    term.in_mlp = not any(name.endswith(_SCALARS) for name in names)
     return term
+
+  def mlp_context(self, context, prefix: str = ""):
+    """The context columns the MLP reads: all, or only the session scalars."""
+    if self.in_mlp:
+      return context
+    width = int(context.shape[-1])
+    lead = (-1,) if len(context.shape) == 3 else ()
+    x = _L.Reshape(lead + (width, 1), name=f"{prefix}scalars_r")(context)
+    if lead:
+      x = _L.Cropping2D(((0, 0), (0, width - NUM_SESSION_SCALARS)),
+                        name=f"{prefix}scalars_c")(x)
+    else:
+      x = _L.Cropping1D((0, width - NUM_SESSION_SCALARS),
+                        name=f"{prefix}scalars_c")(x)
+    return _L.Reshape(lead + (NUM_SESSION_SCALARS,),
+                      name=f"{prefix}{_SCALARS}")(x)
 
   def logits(self, context, prefix: str = ""):
     """[..., L] logits to add, from context rows [..., 5 + 2H]."""

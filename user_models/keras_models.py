@@ -105,9 +105,10 @@ class _Head:
 
   def __init__(self, user_vocab: int, embedding_dim: int, user_l2: float,
                tower_units: int, hidden_units: Sequence[int],
-               history_units: int = 0, history_window: int = 0):
-    self.history = (HistoryTerm(history_units, history_window)
-                    if history_units else None)
+               history_units: int = 0, history_window: int = 0,
+               history_in_mlp: bool = True):
+    self.history = (HistoryTerm(history_units, history_window,
+                                history_in_mlp) if history_units else None)
     self.embedding = None
     if user_vocab:
       self.embedding = _L.Embedding(
@@ -139,7 +140,9 @@ class _Head:
     """(level logits, track tower hidden code) of a row (any leading shape)."""
     hidden = self.tower_hidden(track)
     g = self.tower(hidden)
-    parts = [user, track, context,
+    mlp_context = (context if self.history is None else
+                   self.history.mlp_context(context, prefix))
+    parts = [user, track, mlp_context,
              _L.Multiply(name=f"{prefix}profile_x_track")(
                  [self.profile(user), g])]
     if self.embedding is not None:
@@ -217,7 +220,8 @@ def build_cwm(spec: FeatureSpec, user_vocab: int = 0,
               embedding_dim: int = 8, user_l2: float = 1e-3,
               tower_units: int = 64,
               hidden_units: Sequence[int] = (256, 256, 128),
-              history_units: int = 0) -> tf.keras.Model:
+              history_units: int = 0,
+              history_in_mlp: bool = True) -> tf.keras.Model:
   """The context-wise model (see the module docstring).
 
   Args:
@@ -231,6 +235,8 @@ def build_cwm(spec: FeatureSpec, user_vocab: int = 0,
     hidden_units: units of the MLP layers.
     history_units: hidden units of the additive history term
       (`user_models.history_term`); 0 builds none.
+    history_in_mlp: with the term, the MLP reads the history slots too;
+      False: only through the term.
 
   Returns:
     An uncompiled model named "cwm".
@@ -239,7 +245,7 @@ def build_cwm(spec: FeatureSpec, user_vocab: int = 0,
   x = tf.keras.Input((width,), name="features")
   user, track, _, context, index = _split(x, spec, bool(user_vocab), "")
   head = _Head(user_vocab, embedding_dim, user_l2, tower_units, hidden_units,
-               history_units, spec.history_window)
+               history_units, spec.history_window, history_in_mlp)
   logits, _ = head.logits(user, track, index, context)
   probs = _L.Activation("softmax", name="probs")(logits)
   return tf.keras.Model(x, probs, name=CWM_NAME)
@@ -254,7 +260,8 @@ def build_swm(spec: FeatureSpec, user_vocab: int = 0, state_units: int = 64,
               residual_units: int = 64,
               state_dropout: float = 0.0,
               sequence_l2: float = 0.0,
-              history_units: int = 0) -> tf.keras.Model:
+              history_units: int = 0,
+              history_in_mlp: bool = True) -> tf.keras.Model:
   """The sequence model in its training form (see the module docstring).
 
   Args:
@@ -275,6 +282,7 @@ def build_swm(spec: FeatureSpec, user_vocab: int = 0, state_units: int = 64,
       step encoder, residual).
     history_units: hidden units of the CWM part's additive history term
       (as `build_cwm`); 0 builds none.
+    history_in_mlp: as `build_cwm`.
 
   Returns:
     An uncompiled model named "swm".
@@ -283,7 +291,7 @@ def build_swm(spec: FeatureSpec, user_vocab: int = 0, state_units: int = 64,
   cand_width = spec.swm_candidate_dim + (1 if user_vocab else 0)
   candidates = tf.keras.Input((None, cand_width), name="candidates")
   head = _Head(user_vocab, embedding_dim, user_l2, tower_units, hidden_units,
-               history_units, spec.history_window)
+               history_units, spec.history_window, history_in_mlp)
   seq = _Sequence(state_units, step_units, residual_units, interaction_dim,
                   sequence_l2)
   state = seq.gru(_encode_steps(head, seq, spec, steps, ""))

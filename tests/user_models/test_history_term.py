@@ -112,3 +112,28 @@ def test_bad_sizes_are_named():
   term = HistoryTerm(4, 3)
   with pytest.raises(ValueError, match="2 x 3 history slots"):
     term.logits(tf.keras.Input((12,)))
+
+
+def test_without_the_mlp_history_acts_only_through_the_term(tmp_path):
+  rng = np.random.default_rng(3)
+  model = keras_models.build_cwm(SPEC, VOCAB, history_units=4,
+                                 history_in_mlp=False)
+  x = _rows(5, rng)
+  moved = x.copy()
+  moved[:, _COS:_COS + 2 * _H] = rng.normal(size=(5, 2 * _H))
+  # The term starts at zero, and the MLP no longer reads the slots.
+  np.testing.assert_allclose(model(moved).numpy(), model(x).numpy(),
+                             atol=1e-6)
+  ages = np.linspace(0.1, 1.0, _H)
+  _set_identity_cost(model, ages, [0, 0, 0, 0, -1.0])
+  base = _listen_logit_gap(model(x).numpy())
+  x2 = x.copy()
+  x2[:, _COS:_COS + _H] += 0.25
+  np.testing.assert_allclose(_listen_logit_gap(model(x2).numpy()) - base,
+                             np.full(5, -0.25 * ages.sum()), rtol=1e-4,
+                             atol=1e-4)
+  loaded = keras_user_model.load_user_model(
+      keras_user_model.save_user_model(model, tmp_path / "m.keras"))
+  assert not HistoryTerm.from_model(loaded).in_mlp
+  np.testing.assert_allclose(loaded(x2).numpy(), model(x2).numpy(),
+                             atol=1e-6)
