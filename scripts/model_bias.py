@@ -31,12 +31,15 @@ from user_models.litert_user_model import LiteRTUserModel  # noqa: E402
 
 
 def _print(policy: str, table: dict, names: list) -> None:
-  head = "  ".join(f"{n:>7}" for n in ["world"] + names)
+  head = "  ".join([f"{'world':>7}"] + [f"{n:>7} {'gap':>6}" for n in names])
   print(f"\n== {policy}: mean P(listen) ({table['all']['rows']} tracks)")
+
   def line(label, row):
-    vals = "  ".join(f"{row[n]:7.3f}" if row[n] is not None else "      -"
-                     for n in ["world"] + names)
-    print(f"  {label:>12} {row['rows']:>7}  {vals}")
+    if row["world"] is None:
+      return
+    vals = [f"{row['world']:7.3f}"] + [
+        f"{row[n]:7.3f} {row[n] - row['world']:+6.3f}" for n in names]
+    print(f"  {label:>12} {row['rows']:>7}  " + "  ".join(vals))
   print(f"  {'cut':>12} {'rows':>7}  {head}")
   line("all", table["all"])
   for d, row in enumerate(table["by_decile"]):

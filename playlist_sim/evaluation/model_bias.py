@@ -189,8 +189,12 @@ def gap_table(record: StateRecord, model: str) -> dict:
                    "5-9": (record.position >= 5) & (record.position <= 9),
                    "10+": record.position >= 10}
   f = record.fatigue
-  fatigue_bins = {"0": f <= 1e-6, "(0,0.5]": (f > 1e-6) & (f <= 0.5),
-                  "(0.5,1]": (f > 0.5) & (f <= 1.0), ">1": f > 1.0}
+  edges = (1e-6, 0.25, 0.5, 1.0, 1.5)
+  labels = ("(0,0.25]", "(0.25,0.5]", "(0.5,1]", "(1,1.5]")
+  fatigue_bins = {"0": f <= edges[0]}
+  for label, lo, hi in zip(labels, edges[:-1], edges[1:]):
+    fatigue_bins[label] = (f > lo) & (f <= hi)
+  fatigue_bins[">1.5"] = f > edges[-1]
   return {
       "all": _row(record.world, record.models,
                   np.ones(len(score), bool)),
