@@ -19,6 +19,10 @@ input is cut into parts with `Reshape` + `Cropping1D` (no Lambda layer):
 The products give the network the user-track inner products that drive
 affinity; an MLP alone learns them poorly.
 
+With `history_units` > 0 the CWM also adds an additive history term to its
+logits, a learned cost per recently played track summed over the history
+window (`user_models.history_term`, docs/model_bias.md).
+
 **SWM** (`build_swm`, model name "swm"), for training: inputs "steps"
 [N, T, Dx] (the start token, then each played track and its level) and
 "candidates" [N, T, Dc] (the CWM row of the track played at t, with its
