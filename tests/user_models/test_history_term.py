@@ -137,3 +137,31 @@ def test_without_the_mlp_history_acts_only_through_the_term(tmp_path):
   assert not HistoryTerm.from_model(loaded).in_mlp
   np.testing.assert_allclose(loaded(x2).numpy(), model(x2).numpy(),
                              atol=1e-6)
+
+
+@pytest.mark.parametrize("in_mlp", [True, False])
+def test_model_with_the_term_converts_to_litert(in_mlp):
+  pytest.importorskip("ai_edge_litert")
+  from user_models.litert import LiteRTRunner, convert_keras_model
+  model = keras_models.build_cwm(SPEC, VOCAB, history_units=4,
+                                 history_in_mlp=in_mlp)
+  _set_identity_cost(model, np.linspace(0.1, 1.0, _H), [0.2, 0, 0, 0, -1.0])
+  x = _rows(4, np.random.default_rng(4))
+  runner = LiteRTRunner(model_content=convert_keras_model(model, "fp32"))
+  np.testing.assert_allclose(runner(x)[0], model(x).numpy(), atol=1e-5)
+
+
+@pytest.mark.slow  # Two one-epoch trainings on the tiny logs.
+@pytest.mark.parametrize("kind", ["cwm", "swm"])
+def test_train_user_model_builds_the_term(tiny_trained, tmp_path, kind):
+  from user_models import training
+  metrics = training.train_user_model(
+      str(tmp_path / kind), tiny_trained["logs"], model_type=kind,
+      max_epochs=1, progress=False, history_units=4, history_in_mlp=False)
+  assert np.isfinite(metrics["log_loss"])
+  model = keras_user_model.load_user_model(metrics["model_path"])
+  term = HistoryTerm.from_model(model)
+  assert term is not None and not term.in_mlp
+  served = keras_user_model.KerasUserModel(metrics["model_path"],
+                                           tiny_trained["tracks"])
+  assert served.kind == kind
