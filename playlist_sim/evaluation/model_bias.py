@@ -96,25 +96,30 @@ class _RecordingWorld(AbstractUserModel):
                 self._world.skip_weight * np.asarray(context.num_skips) +
                 self._world.position_weight * np.asarray(context.position))
     k = track_ids.shape[1]
-    rep = lambda a: np.repeat(np.asarray(a), k)  # noqa: E731
     self.chunks.append(dict(
         world=probs[..., -1].ravel().astype(np.float64),
         models={n: m.predict(context, track_ids)[..., -1].ravel().astype(
             np.float64) for n, m in self._models.items()},
-        position=rep(context.position),
-        consecutive_skips=rep(context.consecutive_skips),
+        position=np.repeat(np.asarray(context.position), k),
+        consecutive_skips=np.repeat(np.asarray(context.consecutive_skips), k),
         fatigue=(fatigue.ravel() / max(self._world.fatigue_weight, 1e-12)),
         jump=jump.ravel() / max(self._world.jump_weight, 1e-12),
         affinity=(bare + patience[:, None]).ravel().astype(np.float64)))
     return probs
 
+  def _joined(self, key: str) -> np.ndarray:
+    return np.concatenate([chunk[key] for chunk in self.chunks])
+
   def record(self) -> StateRecord:
-    cat = lambda key: np.concatenate([c[key] for c in self.chunks])  # noqa
+    """Every query so far as one `StateRecord`."""
     models = {n: np.concatenate([c["models"][n] for c in self.chunks])
               for n in self._models}
-    return StateRecord(cat("world"), models, cat("position"),
-                       cat("consecutive_skips"), cat("fatigue"), cat("jump"),
-                       cat("affinity"))
+    return StateRecord(
+        world=self._joined("world"), models=models,
+        position=self._joined("position"),
+        consecutive_skips=self._joined("consecutive_skips"),
+        fatigue=self._joined("fatigue"), jump=self._joined("jump"),
+        affinity=self._joined("affinity"))
 
 
 def record_policy_states(world: ParametricListener, models: dict,
