@@ -59,6 +59,8 @@ def main(argv=None) -> dict:
   parser.add_argument("--num_episodes", type=int, default=500)
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--split_by", default="user")
+  parser.add_argument("--split", default="test", choices=("test", "train"),
+                      help="the held-out listeners, or those trained on")
   parser.add_argument("--gin_file", action="append",
                       default=["configs/evaluate.gin"])
   parser.add_argument("--gin_bindings", action="append", default=[])
@@ -84,7 +86,7 @@ def main(argv=None) -> dict:
   for policy in args.policies.split(","):
     record = model_bias.record_policy_states(
         world, models, args.logs_dir, policy, models[names[0]],
-        args.num_episodes, args.seed, split, limit)
+        args.num_episodes, args.seed, split, limit, args.split)
     out[policy] = model_bias.gap_table(record, names[0])
     _print(policy, out[policy], names)
   if args.json_out:

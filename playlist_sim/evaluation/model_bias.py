@@ -126,8 +126,8 @@ def record_policy_states(world: ParametricListener, models: dict,
                          logs_dir: str, policy_name: str, scorer,
                          num_episodes: int, seed: int = 0,
                          log_split: LogSplit | None = None,
-                         consecutive_skip_limit: int | None = None
-                         ) -> StateRecord:
+                         consecutive_skip_limit: int | None = None,
+                         split: str = "test") -> StateRecord:
   """Runs a policy in the world and records every track it places.
 
   Args:
@@ -140,6 +140,8 @@ def record_policy_states(world: ParametricListener, models: dict,
     seed: seed of the episodes and the policy.
     log_split: the split the models trained on (held-out users).
     consecutive_skip_limit: the environment's skip limit.
+    split: "test" (the held-out listeners) or "train" (listeners the
+      models trained on).
 
   Returns:
     The `StateRecord` of every placed track.
@@ -156,7 +158,7 @@ def record_policy_states(world: ParametricListener, models: dict,
       lambda env: registry.make_policy(policy_name, env, scorer=scorer,
                                        seed=seed),
       num_episodes, seed, log_split=log_split,
-      consecutive_skip_limit=consecutive_skip_limit)
+      consecutive_skip_limit=consecutive_skip_limit, split=split)
   return recorder.record()
 
 

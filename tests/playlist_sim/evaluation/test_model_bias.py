@@ -56,6 +56,13 @@ def test_a_model_without_fatigue_overrates_only_where_the_world_tires(
   assert sum(row["rows"] for row in table["by_fatigue"].values()) == n
   assert table["by_fatigue"]["0"]["untiring"] == pytest.approx(
       table["by_fatigue"]["0"]["world"], abs=1e-6)
+  # The listeners the models trained on (the logs' training part).
+  trained = model_bias.record_policy_states(
+      world, {"same": world}, logs_dir, "cosine", scorer=None,
+      num_episodes=10, seed=0, consecutive_skip_limit=8, split="train")
+  assert len(trained.world) >= 10
+  np.testing.assert_allclose(trained.models["same"], trained.world,
+                             atol=1e-6)
 
 
 def test_bad_requests_are_named(small_world, tmp_path):
