@@ -2,11 +2,10 @@
 
 A listener tires of tracks like the ones just played, and the cost adds up
 over the history window: two near tracks tire more than one. The CWM's MLP
-reads the history cosines too, but it learns the sum poorly where the logs
-rarely show it (several near tracks in a row, which a noisy logging policy
-seldom plays and a policy that chases the listener's taste plays all the
-time), and it underrates fatigue there (docs/model_bias.md). This term gives
-the model that shape directly:
+reads the history cosines too, and must learn that sum from the rows the
+logs show, where several near tracks in a row are rare (a noisy logging
+policy seldom plays them; a policy that chases the listener's taste plays
+them all the time). This term gives the model that shape directly:
 
     slot_cost_h = f(cos_h) * flag_h          f: 1 -> units (relu) -> 1,
                                               shared by every slot
@@ -19,6 +18,11 @@ slot h and flag_h says the slot holds a track. `f` can learn a threshold
 term is a sum over slots it extrapolates to histories with more near tracks
 than training showed. Everything is a built-in Keras layer, so a model with
 the term still loads with `safe_mode=True` and converts to LiteRT.
+
+With the history out of the MLP the term fits held-out logs better, but it
+does not remove the learned simulator's optimism for taste-chasing
+policies, which comes from the logging policy's confounded choice of the
+history, not from the model's shape (docs/model_bias.md).
 """
 
 from user_models import _keras2  # noqa: F401  (must run before TensorFlow)
