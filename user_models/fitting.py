@@ -141,7 +141,9 @@ def train_cwm(inputs: LogInputs, root_dir: str, seed: int, fit_args: dict,
                                architecture["embedding_dim"],
                                architecture["user_l2"],
                                architecture["tower_units"],
-                               architecture["hidden_units"])
+                               architecture["hidden_units"],
+                               architecture.get("history_units", 0),
+                               architecture.get("history_in_mlp", True))
   fit_rows, valid_rows = fit[session], validation[session]
   train = dict(x=x[fit_rows], y=data.levels[fit_rows])
   valid = (x[valid_rows], data.levels[valid_rows])

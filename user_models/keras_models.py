@@ -19,6 +19,10 @@ input is cut into parts with `Reshape` + `Cropping1D` (no Lambda layer):
 The products give the network the user-track inner products that drive
 affinity; an MLP alone learns them poorly.
 
+With `history_units` > 0 the CWM also adds an additive history term to its
+logits, a learned cost per recently played track summed over the history
+window (`user_models.history_term`, docs/model_bias.md).
+
 **SWM** (`build_swm`, model name "swm"), for training: inputs "steps"
 [N, T, Dx] (the start token, then each played track and its level) and
 "candidates" [N, T, Dc] (the CWM row of the track played at t, with its
@@ -60,6 +64,7 @@ import numpy as np
 
 from user_models import _keras2  # noqa: F401  (must run before TensorFlow)
 from user_models.features import ACOUSTIC_DIM, FeatureSpec, NUM_LEVELS
+from user_models.history_term import HISTORY_TERM_LAYERS, HistoryTerm
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,g-bad-import-order
 
@@ -91,7 +96,8 @@ def _crop(x, start: int, stop: int, width: int, name: str):
 
 
 def _is_cwm_layer(name: str) -> bool:
-  return name in CWM_LAYERS or name.startswith("hidden_")
+  return (name in CWM_LAYERS or name in HISTORY_TERM_LAYERS or
+          name.startswith("hidden_"))
 
 
 class _Head:
@@ -102,7 +108,11 @@ class _Head:
   """
 
   def __init__(self, user_vocab: int, embedding_dim: int, user_l2: float,
-               tower_units: int, hidden_units: Sequence[int]):
+               tower_units: int, hidden_units: Sequence[int],
+               history_units: int = 0, history_window: int = 0,
+               history_in_mlp: bool = True):
+    self.history = (HistoryTerm(history_units, history_window,
+                                history_in_mlp) if history_units else None)
     self.embedding = None
     if user_vocab:
       self.embedding = _L.Embedding(
@@ -127,13 +137,16 @@ class _Head:
     head.hidden = [names[f"hidden_{i}"] for i in range(
         sum(n.startswith("hidden_") for n in names))]
     head.levels = names["levels"]
+    head.history = HistoryTerm.from_model(model)
     return head
 
   def logits(self, user, track, user_index, context, prefix: str = ""):
     """(level logits, track tower hidden code) of a row (any leading shape)."""
     hidden = self.tower_hidden(track)
     g = self.tower(hidden)
-    parts = [user, track, context,
+    mlp_context = (context if self.history is None else
+                   self.history.mlp_context(context, prefix))
+    parts = [user, track, mlp_context,
              _L.Multiply(name=f"{prefix}profile_x_track")(
                  [self.profile(user), g])]
     if self.embedding is not None:
@@ -144,7 +157,11 @@ class _Head:
     h = _L.Concatenate(name=f"{prefix}head_input")(parts)
     for layer in self.hidden:
       h = layer(h)
-    return self.levels(h), hidden
+    logits = self.levels(h)
+    if self.history is not None:
+      logits = _L.Add(name=f"{prefix}levels_and_history")(
+          [logits, self.history.logits(context, prefix)])
+    return logits, hidden
 
 
 class _Sequence:
@@ -206,7 +223,9 @@ def _split(x, spec: FeatureSpec, with_index: bool, prefix: str,
 def build_cwm(spec: FeatureSpec, user_vocab: int = 0,
               embedding_dim: int = 8, user_l2: float = 1e-3,
               tower_units: int = 64,
-              hidden_units: Sequence[int] = (256, 256, 128)) -> tf.keras.Model:
+              hidden_units: Sequence[int] = (256, 256, 128),
+              history_units: int = 0,
+              history_in_mlp: bool = True) -> tf.keras.Model:
   """The context-wise model (see the module docstring).
 
   Args:
@@ -218,6 +237,10 @@ def build_cwm(spec: FeatureSpec, user_vocab: int = 0,
     user_l2: L2 weight of the embedding table.
     tower_units: hidden units of the track tower.
     hidden_units: units of the MLP layers.
+    history_units: hidden units of the additive history term
+      (`user_models.history_term`); 0 builds none.
+    history_in_mlp: with the term, the MLP reads the history slots too;
+      False: only through the term.
 
   Returns:
     An uncompiled model named "cwm".
@@ -225,7 +248,8 @@ def build_cwm(spec: FeatureSpec, user_vocab: int = 0,
   width = spec.cwm_dim + (1 if user_vocab else 0)
   x = tf.keras.Input((width,), name="features")
   user, track, _, context, index = _split(x, spec, bool(user_vocab), "")
-  head = _Head(user_vocab, embedding_dim, user_l2, tower_units, hidden_units)
+  head = _Head(user_vocab, embedding_dim, user_l2, tower_units, hidden_units,
+               history_units, spec.history_window, history_in_mlp)
   logits, _ = head.logits(user, track, index, context)
   probs = _L.Activation("softmax", name="probs")(logits)
   return tf.keras.Model(x, probs, name=CWM_NAME)
@@ -239,7 +263,9 @@ def build_swm(spec: FeatureSpec, user_vocab: int = 0, state_units: int = 64,
               interaction_dim: int = 16,
               residual_units: int = 64,
               state_dropout: float = 0.0,
-              sequence_l2: float = 0.0) -> tf.keras.Model:
+              sequence_l2: float = 0.0,
+              history_units: int = 0,
+              history_in_mlp: bool = True) -> tf.keras.Model:
   """The sequence model in its training form (see the module docstring).
 
   Args:
@@ -258,6 +284,9 @@ def build_swm(spec: FeatureSpec, user_vocab: int = 0, state_units: int = 64,
       in training only (a built-in Dropout layer, an identity when serving).
     sequence_l2: L2 weight on the kernels of the SWM's own layers (GRU,
       step encoder, residual).
+    history_units: hidden units of the CWM part's additive history term
+      (as `build_cwm`); 0 builds none.
+    history_in_mlp: as `build_cwm`.
 
   Returns:
     An uncompiled model named "swm".
@@ -265,7 +294,8 @@ def build_swm(spec: FeatureSpec, user_vocab: int = 0, state_units: int = 64,
   steps = tf.keras.Input((None, spec.swm_step_dim), name="steps")
   cand_width = spec.swm_candidate_dim + (1 if user_vocab else 0)
   candidates = tf.keras.Input((None, cand_width), name="candidates")
-  head = _Head(user_vocab, embedding_dim, user_l2, tower_units, hidden_units)
+  head = _Head(user_vocab, embedding_dim, user_l2, tower_units, hidden_units,
+               history_units, spec.history_window, history_in_mlp)
   seq = _Sequence(state_units, step_units, residual_units, interaction_dim,
                   sequence_l2)
   state = seq.gru(_encode_steps(head, seq, spec, steps, ""))

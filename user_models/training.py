@@ -126,6 +126,8 @@ def train_user_model(
     unknown_user_fraction: float = 0.05,
     tower_units: int = 64,
     hidden_units: tuple[int, ...] = (256, 256, 128),
+    history_units: int = 0,
+    history_in_mlp: bool = True,
     state_units: int = 64,
     step_units: int = 64,
     interaction_dim: int = 16,
@@ -181,6 +183,12 @@ def train_user_model(
       unknown user (index 0).
     tower_units: hidden units of the track tower.
     hidden_units: units of the MLP (the CWM, and the SWM's CWM part).
+    history_units: hidden units of the additive history term of the CWM
+      (and the SWM's CWM part): a learned cost per recently played track,
+      summed over the history window (`user_models.history_term`,
+      docs/model_bias.md); 0 builds none.
+    history_in_mlp: with the history term, the MLP reads the history
+      slots too; False: the history acts only through the term.
     state_units: GRU units of the SWM.
     step_units: units of the SWM's dense step encoder.
     interaction_dim: width of the SWM's state x track product.
@@ -252,7 +260,8 @@ def train_user_model(
   cwm = train_cwm(inputs, root_dir, seed, fit_args, learning_rate,
                    batch_size, row_weights, embedding_dim=embedding_dim,
                    user_l2=user_l2, tower_units=tower_units,
-                   hidden_units=hidden_units)
+                   hidden_units=hidden_units, history_units=history_units,
+                   history_in_mlp=history_in_mlp)
   trained = cwm
   if model_type == keras_models.SWM_NAME:
     trained = train_swm(
@@ -260,7 +269,8 @@ def train_user_model(
         swm_batch_size, split_seed, freeze_cwm, residual_on_validation,
         dict(state_units=state_units, embedding_dim=embedding_dim,
              user_l2=user_l2, tower_units=tower_units,
-             hidden_units=hidden_units, step_units=step_units,
+             hidden_units=hidden_units, history_units=history_units,
+             history_in_mlp=history_in_mlp, step_units=step_units,
              interaction_dim=interaction_dim, residual_units=residual_units,
              state_dropout=state_dropout, sequence_l2=sequence_l2),
         row_weights)

@@ -127,8 +127,8 @@ def run_logged_episodes(user_model, logs_dir: str,
                         num_episodes: int, seed: int = 0,
                         batch_size: int = 64, leaving_model=None,
                         log_split: LogSplit | None = None,
-                        consecutive_skip_limit: int | None = None
-                        ) -> PolicyRun:
+                        consecutive_skip_limit: int | None = None,
+                        split: str = "test") -> PolicyRun:
   """Runs `make_policy(env)` on held-out logged sessions with `user_model`.
 
   Args:
@@ -141,11 +141,13 @@ def run_logged_episodes(user_model, logs_dir: str,
     leaving_model: see `held_out_env`.
     log_split: see `held_out_env`.
     consecutive_skip_limit: see `held_out_env`.
+    split: the logs' part whose sessions give the episodes ("test", the
+      held-out part, or "train").
 
   Returns:
     The `PolicyRun`.
   """
-  env = held_out_env(user_model, logs_dir, seed, batch_size,
+  env = held_out_env(user_model, logs_dir, seed, batch_size, split=split,
                      leaving_model=leaving_model, log_split=log_split,
                      consecutive_skip_limit=consecutive_skip_limit)
   recorder = _PositionRecorder(env,
