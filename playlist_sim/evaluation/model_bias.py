@@ -15,7 +15,7 @@ the gap can be cut by what drives it:
   by models of every training seed, is a bias of the model (a part of the
   world's response it cannot represent, or extrapolates wrongly).
 
-`gap_table` summarises a record; `scripts/model_bias.py` runs both for a
+`gap_table` summarises a record; `benchmarks/model_bias.py` runs both for a
 set of policies (see docs/model_bias.md).
 """
 

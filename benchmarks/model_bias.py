@@ -1,13 +1,15 @@
 """Where learned user models err along policies' own trajectories in the world.
 
-    python scripts/model_bias.py --logs_dir LOGS --model A=PATH [--model B=PATH] \
+    python benchmarks/model_bias.py --logs_dir LOGS --model A=PATH [--model B=PATH] \
         --policies greedy,cosine,random --gin_bindings "SyntheticWorld.seed = 7"
 
 Runs each policy in the listener world (configs/evaluate.gin's world, the
 held-out users of the split the models trained on) and prints, for every
 placed track, the world's mean P(listen) against each model's: overall, by
 the first model's score decile, by position and by the world's fatigue.
-Greedy ranks by the first model. See docs/model_bias.md.
+Greedy ranks by the first model. See docs/model_bias.md. A research tool of
+the repository (not installed, not a `playlist-sim` command): it prints,
+and writes JSON only with --json_out.
 """
 
 import argparse
