@@ -62,7 +62,8 @@ def log_table(sessions) -> "pa.Table":
                           "skip_2", "skip_3", "not_skipped")}
   for s, outcomes in enumerate(sessions):
     for p, listened in enumerate(outcomes):
-      cols["session_id"].append(f"s{s:03d}")
+      # Six digits: ids sort in session order for logs of up to 10**6.
+      cols["session_id"].append(f"s{s:06d}")
       cols["session_position"].append(p + 1)
       for flag in ("skip_1", "skip_2", "skip_3"):
         cols[flag].append(not listened)

@@ -7,25 +7,11 @@ import itertools
 import json
 
 import numpy as np
-import pyarrow as pa
 import pytest
 
 from playlist_sim.data import selection
 from playlist_sim.data.leaving import LeavingModel
-
-
-def _table(sessions):
-  """A log from [listen flags] per session (a skip is skip_1..3 set)."""
-  cols = {k: [] for k in ("session_id", "session_position", "skip_1",
-                          "skip_2", "skip_3", "not_skipped")}
-  for s, outcomes in enumerate(sessions):
-    for p, listened in enumerate(outcomes):
-      cols["session_id"].append(f"s{s:06d}")
-      cols["session_position"].append(p + 1)
-      for flag in ("skip_1", "skip_2", "skip_3"):
-        cols[flag].append(not listened)
-      cols["not_skipped"].append(bool(listened))
-  return pa.table(cols)
+from tests.conftest import log_table
 
 
 def _enumerated_survival(run, position, q_listen, q_skip, model, m, limit):
@@ -73,7 +59,7 @@ def test_session_skip_rates_after_a_listen_and_after_a_skip():
   # Session 0: L S S L S -> after a listen (rows 1, 2, 5 count the first
   # row as after a listen): skips at rows 2 and 5 of 3; after a skip
   # (rows 3, 4): one skip of 2.
-  table = _table([[1, 0, 0, 1, 0], [1, 1, 1, 1, 1]])
+  table = log_table([[1, 0, 0, 1, 0], [1, 1, 1, 1, 1]])
   rates = selection.session_skip_rates(table, prior_strength=0.0)
   np.testing.assert_allclose(rates[0], [2 / 3, 1 / 2])
   # Session 1 never skipped: after a skip it takes the log's rate.
@@ -90,7 +76,7 @@ def test_weights_are_stabilised_and_zero_where_a_skip_was_never_possible():
                        consecutive_skip_limit=3)
   # Minimum 5. Session 1 reaches a run of 2 at position 2: its row 3 could
   # only have been a listen in a kept log.
-  table = _table([[1, 1, 1, 1, 1, 0], [0, 0, 1, 0, 1], [1, 0, 1, 0, 0, 1]])
+  table = log_table([[1, 1, 1, 1, 1, 0], [0, 0, 1, 0, 1], [1, 0, 1, 0, 0, 1]])
   raw = selection.selection_weights(table, model, 5, cap_quantile=None)
   assert raw.row_weights.mean() == pytest.approx(1.0)
   assert raw.row_weights[6 + 2] == 0.0 and raw.num_unobservable == 1
@@ -116,8 +102,8 @@ def test_weights_are_stabilised_and_zero_where_a_skip_was_never_possible():
 
 
 def test_selection_minimum_from_metadata_detection_or_none(tmp_path):
-  long = _table([[1] * 10, [0] * 12])
-  short = _table([[1] * 3, [0] * 12])
+  long = log_table([[1] * 10, [0] * 12])
+  short = log_table([[1] * 3, [0] * 12])
   path = str(tmp_path / "sessions.parquet")
   assert selection.log_selection_minimum(long) == (10, "detected")
   assert selection.log_selection_minimum(short, path) == (1, "unselected")
@@ -166,9 +152,9 @@ def test_row_weights_undo_selection_by_leaving_and_by_the_skip_limit():
   model = LeavingModel(coefficients=(-2.5, 0.5, 0.0),
                        consecutive_skip_limit=limit)
   listens, length = _simulate(rng, num, cut, model, limit)
-  everyone = _table([listens[i, :length[i]] for i in range(num)])
+  everyone = log_table([listens[i, :length[i]] for i in range(num)])
   kept = length >= minimum
-  table = _table([listens[i, :length[i]] for i in np.flatnonzero(kept)])
+  table = log_table([listens[i, :length[i]] for i in np.flatnonzero(kept)])
   early = minimum - 1
   cells = lambda t, w=None: selection.weighted_skip_rate(  # noqa: E731
       t, w, max_position=early, by_run=True)[:, :limit - 1]
