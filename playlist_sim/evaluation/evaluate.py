@@ -48,6 +48,7 @@ from playlist_sim.data.log_files import find_log_files
 from playlist_sim.data.sessions import LogSplit
 from playlist_sim.data.world import SyntheticWorld
 from playlist_sim.evaluation import logged
+from playlist_sim.evaluation import targeted
 from playlist_sim.evaluation.comparison import paired_differences
 from playlist_sim.evaluation.report import write_report
 from playlist_sim.evaluation.saved_policies import check_policy_folders
@@ -107,6 +108,22 @@ class _Setting:
                         consecutive_skip_limit=self.skip_limit)
 
 
+def _run(setting: _Setting, name: str, env_name: str, user_model,
+         saved: dict, stochastic_specs: dict, num_episodes: int):
+  """One policy on the evaluation's episodes in one environment, whose
+  listeners are `user_model` (the world's listeners leave on their own,
+  the simulator's by its leaving model)."""
+  def build(env):
+    return make_policy(name, env, scorer=setting.scorer,
+                       stochastic=stochastic_specs, saved_policies=saved,
+                       seed=setting.seed)
+  return run_logged_episodes(
+      user_model, setting.logs_dir, build, num_episodes, setting.seed,
+      setting.batch_size,
+      leaving_model=setting.leaving if env_name == "simulator" else None,
+      log_split=setting.log_split, consecutive_skip_limit=setting.skip_limit)
+
+
 def _run_policies(setting: _Setting, names: Sequence[str], saved: dict,
                   stochastic_specs: dict, num_episodes: int
                   ) -> tuple[dict, dict]:
@@ -118,20 +135,11 @@ def _run_policies(setting: _Setting, names: Sequence[str], saved: dict,
     environment -> per-episode returns).
   """
   policies, return_to_go, returns = {}, {}, {}
-  leaving_by_env = {"simulator": setting.leaving, "world": None}
   for name in names:
     policies[name], returns[name] = {}, {}
     for env_name in ENVIRONMENTS:
-      def build(env, name=name):
-        return make_policy(name, env, scorer=setting.scorer,
-                           stochastic=stochastic_specs,
-                           saved_policies=saved, seed=setting.seed)
-      run = run_logged_episodes(
-          setting.models[env_name], setting.logs_dir, build, num_episodes,
-          setting.seed, setting.batch_size,
-          leaving_model=leaving_by_env[env_name],
-          log_split=setting.log_split,
-          consecutive_skip_limit=setting.skip_limit)
+      run = _run(setting, name, env_name, setting.models[env_name], saved,
+                 stochastic_specs, num_episodes)
       policies[name][env_name] = summarize_run(run, setting.seed)
       returns[name][env_name] = run.stats.returns
       if env_name == "simulator" and name in stochastic_specs:
@@ -152,12 +160,10 @@ def _paired_with_greedy(returns: dict, agents: Sequence[str],
 
 def _logged_estimates(setting: _Setting, result: dict,
                       stochastic_specs: dict, return_to_go: dict,
-                      num_logged_sessions: int, n_bootstrap: int) -> int:
-  """Runs the estimators on a logging run in the world, into `result`.
-
-  Returns:
-    The consecutive-skip limit of the environments (the DR terms use it).
-  """
+                      num_logged_sessions: int, n_bootstrap: int,
+                      num_episodes: int) -> None:
+  """Runs the estimators on a logging run in the world, into `result`,
+  with the targeted simulator (`targeted`) on `num_episodes` episodes."""
   world = setting.models["world"]
   decisions = logged.log_decisions(
       world, setting.logs_dir, num_logged_sessions, setting.seed + 1000,
@@ -177,6 +183,16 @@ def _logged_estimates(setting: _Setting, result: dict,
       decisions, targets, world_probs, model_probs, truth, return_to_go,
       limit, seed=setting.seed, n_bootstrap=n_bootstrap,
       leaving_model=setting.leaving)
+
+  def simulate(name: str, delta: float) -> tuple[float, float, float]:
+    shifted = targeted.ListenShiftedModel(setting.models["simulator"], delta)
+    run = _run(setting, name, "simulator", shifted, {}, stochastic_specs,
+               num_episodes)
+    summary = summarize_run(run, setting.seed)
+    return summary["mean_return"], summary["ci_low"], summary["ci_high"]
+  estimates["targeted_simulator"] = targeted.targeted_estimates(
+      {n: t.probabilities(decisions.observations) for n, t in targets.items()},
+      model_probs, estimates["dr"], truth, simulate)
   result["estimators"] = estimates
   result["targets"] = target_info
   result["logged_decisions"] = {"sessions": decisions.num_sessions,
@@ -189,7 +205,6 @@ def _logged_estimates(setting: _Setting, result: dict,
               if r["relative_error"] is not None]
     result["agreement"][est_name]["max_relative_error"] = (
         max(errors) if errors else None)
-  return limit
 
 
 def _setting(logs_dir: str, user_model_path: str, seed: int,
@@ -315,7 +330,7 @@ def evaluate_policies(root_dir: str, logs_dir: str, user_model_path: str,
       {n: m["world"]["mean_return"] for n, m in policies.items()})}
   if num_logged_sessions and stochastic_specs:
     _logged_estimates(setting, result, stochastic_specs, return_to_go,
-                      num_logged_sessions, n_bootstrap)
+                      num_logged_sessions, n_bootstrap, num_episodes)
   result["consecutive_skip_limit"] = setting.skip_limit
   result["session_end"] = setting.session_end.to_json()
   # The report's legend describes each stochastic policy from its spec.
