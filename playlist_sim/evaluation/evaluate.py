@@ -58,6 +58,7 @@ from playlist_sim.evaluation.simulated import held_out_env
 from playlist_sim.evaluation.simulated import run_logged_episodes
 from playlist_sim.evaluation.simulated import summarize_run
 from playlist_sim.evaluation.stats import agreement
+from playlist_sim.evaluation.stats import bootstrap_mean
 from playlist_sim.policies.registry import make_policy
 from playlist_sim.policies.softmax import DEFAULT_STOCHASTIC
 from user_models.keras_user_model import KerasUserModel
@@ -193,6 +194,10 @@ def _logged_estimates(setting: _Setting, result: dict,
   estimates["targeted_simulator"] = targeted.targeted_estimates(
       {n: t.probabilities(decisions.observations) for n, t in targets.items()},
       model_probs, estimates["dr"], truth, simulate)
+  if "logging" in targets:
+    estimates["anchored_simulator"] = targeted.anchored_estimates(
+        estimates["targeted_simulator"], "logging",
+        bootstrap_mean(decisions.session_returns(), setting.seed), truth)
   result["estimators"] = estimates
   result["targets"] = target_info
   result["logged_decisions"] = {"sessions": decisions.num_sessions,

@@ -82,6 +82,11 @@ class LoggedDecisions:
   def num_sessions(self) -> int:
     return int(len(np.unique(self.session_ids)))
 
+  def session_returns(self) -> np.ndarray:
+    """float64 [S]: each logged session's return (its rewards' sum)."""
+    _, index = np.unique(self.session_ids, return_inverse=True)
+    return np.bincount(index, weights=self.rewards)
+
 
 def log_decisions(world_model, logs_dir: str, num_sessions: int, seed: int,
                   logging_spec: SoftmaxSpec = SoftmaxSpec(),

@@ -28,12 +28,21 @@ along a logistic submodel until the estimating equation of the quantity DR
 estimates holds.
 
 It corrects the part of the model's error that the target's choices share
-in the logged situations; an error that grows only along the target's own
-trajectories (how a session it steers tires the listener, docs/model_bias.md)
-is left, and shows as the residual error in evaluation.json. The interval
+in the logged situations. What the one-step rates do not show (how the
+simulated session unfolds: runs of skips, leaving, fatigue along the
+target's own trajectories, docs/model_bias.md) is left. The interval
 propagates DR's bootstrap interval through the shift (re-simulating at the
 shifts of its two ends, common random numbers) and adds the simulation's own
 Monte-Carlo interval in quadrature.
+
+`anchored_estimates` then removes the session-level error the targets share
+with the logging policy, whose session return the logs observe on-policy:
+
+    V_anchored(pi) = V_targeted(pi) * V_logs(mu) / V_targeted(mu),
+
+a ratio control variate (the simulator's relative error on the logging
+policy stands for its error on every target). Its interval adds the three
+relative half-widths in quadrature.
 """
 
 from typing import Callable, Mapping
@@ -43,8 +52,8 @@ import numpy as np
 from playlist_sim.evaluation.estimators import relative_error
 from user_models.base import AbstractUserModel, SessionContext
 
-__all__ = ["ListenShiftedModel", "listen_logit_shift", "shift_listen",
-           "targeted_estimates"]
+__all__ = ["ListenShiftedModel", "anchored_estimates", "listen_logit_shift",
+           "shift_listen", "targeted_estimates"]
 
 #: Bounds of the listen-logit shift. A DR rate outside what shifts in this
 #: range reach (DR is not bounded to [0, 1]) is met by the nearest bound.
@@ -176,11 +185,59 @@ def targeted_estimates(
     low, high = min(ends), max(ends)
     ci_low = value - np.hypot(max(value - low, 0.0), value - mc_low)
     ci_high = value + np.hypot(max(high - value, 0.0), mc_high - value)
-    target_truth = truth.get(name)
-    out[name] = {
-        "estimate": float(value), "ci_low": float(ci_low),
-        "ci_high": float(ci_high), "truth": target_truth,
-        "relative_error": (None if target_truth is None else
-                           relative_error(value, target_truth)),
-        "quantity": "session return", "listen_logit_shift": shifts[0]}
+    out[name] = {**_entry(value, ci_low, ci_high, truth.get(name)),
+                 "listen_logit_shift": shifts[0]}
   return out
+
+
+def anchored_estimates(targeted: Mapping[str, Mapping[str, float]],
+                       logging_name: str,
+                       logged_return: tuple[float, float, float],
+                       truth: Mapping[str, float | None]) -> dict:
+  """`targeted_estimates` scaled so that the logging policy's is its
+  return observed in the logs.
+
+  Args:
+    targeted: `targeted_estimates`' output; must hold `logging_name`.
+    logging_name: the target that is the logging policy.
+    logged_return: (mean, ci_low, ci_high) of the logged sessions' return.
+    truth: target -> its mean return in the world (None if unknown).
+
+  Returns:
+    target -> {estimate, ci_low, ci_high, truth, relative_error, quantity}.
+
+  Raises:
+    KeyError: if `logging_name` is not among the targets.
+  """
+  anchor = targeted[logging_name]
+  mean, low, high = logged_return
+  scale = mean / anchor["estimate"]
+
+  def half_widths(entry, value):
+    return ((value - entry[0]) / value, (entry[1] - value) / value)
+  anchor_down, anchor_up = half_widths(
+      (anchor["ci_low"], anchor["ci_high"]), anchor["estimate"])
+  logs_down, logs_up = half_widths((low, high), mean)
+  out = {}
+  for name, entry in targeted.items():
+    value = entry["estimate"] * scale
+    down, up = half_widths((entry["ci_low"], entry["ci_high"]),
+                           entry["estimate"])
+    if name == logging_name:  # Its own error cancels in the ratio.
+      spread_down, spread_up = logs_down, logs_up
+    else:
+      # A lower anchor raises the estimate: its up and down sides swap.
+      spread_down = np.sqrt(down**2 + logs_down**2 + anchor_up**2)
+      spread_up = np.sqrt(up**2 + logs_up**2 + anchor_down**2)
+    out[name] = _entry(value, value * (1.0 - spread_down),
+                       value * (1.0 + spread_up), truth.get(name))
+  return out
+
+
+def _entry(value: float, ci_low: float, ci_high: float,
+           truth: float | None) -> dict:
+  return {"estimate": float(value), "ci_low": float(ci_low),
+          "ci_high": float(ci_high), "truth": truth,
+          "relative_error": (None if truth is None else
+                             relative_error(value, truth)),
+          "quantity": "session return"}

@@ -36,7 +36,8 @@ def _check_evaluation(root, policies, estimator_targets):
         assert m[metric]["ci_low"] <= m[metric]["mean"] <= m[metric]["ci_high"]
       assert set(m["termination"]) == set(TERMINATION_REASONS[1:])
   for name in ("ips", "snips", "dm", "dr", "pdis", "wpdis", "sequential_dr",
-               "clipped_sequential_dr", "targeted_simulator"):
+               "clipped_sequential_dr", "targeted_simulator",
+               "anchored_simulator"):
     assert set(evaluation["estimators"][name]) == set(estimator_targets)
     for r in evaluation["estimators"][name].values():
       assert {"estimate", "ci_low", "ci_high", "truth",

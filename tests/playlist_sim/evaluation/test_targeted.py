@@ -98,3 +98,25 @@ def test_targeted_estimates_simulate_at_the_shifts_of_dr_and_its_interval():
       out["ci_high"])
   assert len(calls) == 3 and calls[1][1] < calls[0][1] < calls[2][1]
   assert out["quantity"] == "session return"
+
+
+def test_anchored_estimates_put_the_logging_policy_on_its_logged_return():
+  targeted_out = {
+      "logging": {"estimate": 5.0, "ci_low": 4.8, "ci_high": 5.2},
+      "cold": {"estimate": 6.0, "ci_low": 5.7, "ci_high": 6.3}}
+  out = targeted.anchored_estimates(targeted_out, "logging",
+                                    (4.5, 4.4, 4.6), {"logging": 4.5,
+                                                      "cold": None})
+  assert out["logging"]["estimate"] == pytest.approx(4.5)
+  assert (out["logging"]["ci_low"], out["logging"]["ci_high"]) == (
+      pytest.approx(4.4), pytest.approx(4.6))
+  assert out["logging"]["relative_error"] == pytest.approx(0.0)
+  # The simulator's relative error on the logging policy (+11%) comes off.
+  assert out["cold"]["estimate"] == pytest.approx(6.0 * 4.5 / 5.0)
+  assert out["cold"]["relative_error"] is None
+  # Three relative half-widths in quadrature: 5%, 2.2% and 4%.
+  spread = np.sqrt(0.05**2 + (0.1 / 4.5)**2 + 0.04**2)
+  assert out["cold"]["ci_high"] == pytest.approx(5.4 * (1 + spread))
+  assert out["cold"]["ci_low"] == pytest.approx(5.4 * (1 - spread))
+  with pytest.raises(KeyError):
+    targeted.anchored_estimates(targeted_out, "other", (4.5, 4.4, 4.6), {})
