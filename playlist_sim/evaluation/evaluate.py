@@ -9,12 +9,15 @@ same held-out episodes of the logs (common random numbers) in two
 environments: `simulator`, the learned user model (the offline estimate), and
 `world`, the ground-truth listener (the online truth). The logged-data
 estimators then estimate the stochastic policies' values from a logging run
-in the world (`logged`), and rank correlations measure how well each offline
-estimate orders the policies. Writes `root_dir/evaluation.json`:
+in the world (`logged`), the session-level ones also with the learned
+simulator targeted to the logged data and anchored to the logged return
+(`targeted`), and rank correlations measure how well each offline estimate
+orders the policies. Writes `root_dir/evaluation.json`:
 
     policies.<policy>.<simulator|world>: mean_return, ci_low, ci_high, ...
     estimators.<estimator>.<policy>: estimate, ci_low, ci_high, truth,
                                      relative_error, quantity
+                                     (targeted_simulator: listen_logit_shift)
     targets.<policy>: kl_from_logging, effective_sample_size, max_weight
     agreement.<simulator|estimator>: spearman, kendall, num_policies
                                      (estimators: max_relative_error)
