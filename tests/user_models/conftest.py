@@ -1,7 +1,9 @@
 """Fixtures shared by the user-model tests: tiny logs and models, once."""
 
+import json
 import os
 
+import filelock
 import gin
 import pytest
 
@@ -11,15 +13,32 @@ from user_models import training
 
 
 @pytest.fixture(scope="session")
-def tiny_trained(tmp_path_factory):
+def tiny_trained(tmp_path_factory, worker_id):
   """Tiny logs (300 sessions, 400 tracks) and a CWM and an SWM trained on
   them for one epoch (per stage), shared by the serving and quantisation
   tests.
 
+  Built once per test run: under pytest-xdist the first worker to need them
+  builds them in the run's shared temporary folder, under a file lock, and
+  the others read them (the pattern of pytest-xdist's docs, "Making
+  session-scoped fixtures execute only once").
+
   Returns:
     {"logs", "sessions", "tracks": paths, "cwm", "swm": .keras paths}.
   """
-  root = tmp_path_factory.mktemp("tiny_user_models")
+  if worker_id == "master":
+    return _build_tiny(tmp_path_factory.mktemp("tiny_user_models"))
+  root = tmp_path_factory.getbasetemp().parent / "tiny_user_models"
+  with filelock.FileLock(str(root) + ".lock"):
+    done = root / "paths.json"
+    if done.is_file():
+      return json.loads(done.read_text())
+    paths = _build_tiny(root)
+    done.write_text(json.dumps(paths))
+  return paths
+
+
+def _build_tiny(root) -> dict:
   logs_dir = str(root / "logs")
   gin.clear_config()
   gin.parse_config_file(os.path.join(REPO_ROOT, "configs", "world.gin"))
