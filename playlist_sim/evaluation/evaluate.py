@@ -197,7 +197,7 @@ def _logged_estimates(setting: _Setting, result: dict,
   estimates["targeted_simulator"] = targeted.targeted_estimates(
       {n: t.probabilities(decisions.observations) for n, t in targets.items()},
       model_probs, estimates["dr"], truth, simulate)
-  if "logging" in targets:
+  if estimates["targeted_simulator"].get("logging", {}).get("estimate", 0) > 0:
     estimates["anchored_simulator"] = targeted.anchored_estimates(
         estimates["targeted_simulator"], "logging",
         bootstrap_mean(decisions.session_returns(), setting.seed), truth)

@@ -208,8 +208,15 @@ def anchored_estimates(targeted: Mapping[str, Mapping[str, float]],
 
   Raises:
     KeyError: if `logging_name` is not among the targets.
+    ValueError: if the targeted return of the logging policy is not
+      positive (there is no ratio to take).
   """
   anchor = targeted[logging_name]
+  if not anchor["estimate"] > 0:
+    raise ValueError(
+        f"anchored_estimates: the targeted simulator's return of "
+        f"{logging_name!r} is {anchor['estimate']}; the anchor needs a "
+        "positive return")
   mean, low, high = logged_return
   scale = mean / anchor["estimate"]
 

@@ -120,6 +120,9 @@ def test_anchored_estimates_put_the_logging_policy_on_its_logged_return():
   assert out["cold"]["ci_low"] == pytest.approx(5.4 * (1 - spread))
   with pytest.raises(KeyError):
     targeted.anchored_estimates(targeted_out, "other", (4.5, 4.4, 4.6), {})
+  zero = {"logging": {"estimate": 0.0, "ci_low": 0.0, "ci_high": 0.0}}
+  with pytest.raises(ValueError, match="positive return"):
+    targeted.anchored_estimates(zero, "logging", (4.5, 4.4, 4.6), {})
 
 
 @pytest.mark.slow
