@@ -22,7 +22,8 @@ _ESTIMATOR_STYLE = {  # colour, marker (Paul Tol's where Okabe-Ito ran out)
     "ips": ("#56B4E9", "s"), "snips": ("#332288", "D"),
     "dm": ("#999933", "^"), "dr": ("#882255", "v"),
     "pdis": ("#009E73", "P"), "wpdis": ("#CC79A7", "X"),
-    "sequential_dr": ("#D55E00", "*"), "clipped_sequential_dr": ("#44AA99", "h"),
+    "sequential_dr": ("#D55E00", "*"),
+    "clipped_sequential_dr": ("#44AA99", "h"),
     "targeted_simulator": ("#117733", "<"),
     "anchored_simulator": ("#AA4499", ">"),
 }
