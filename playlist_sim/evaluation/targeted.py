@@ -45,7 +45,7 @@ policy stands for its error on every target). Its interval adds the three
 relative half-widths in quadrature.
 """
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 

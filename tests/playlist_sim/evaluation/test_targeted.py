@@ -1,9 +1,17 @@
 """The targeted simulator: the listen-logit shift, its solver, the estimates."""
 
+import os
+
 import numpy as np
 import pytest
 
-from playlist_sim.evaluation import targeted
+from playlist_sim.common.runs import parse_gin
+from playlist_sim.evaluation import estimators, logged, targeted
+from playlist_sim.evaluation.evaluate import _world_model
+from playlist_sim.evaluation.simulated import held_out_env, run_logged_episodes
+from playlist_sim.jobs.log_generation import generate_logs
+from playlist_sim.policies.registry import make_policy
+from tests.conftest import REPO_ROOT
 from user_models.base import AbstractUserModel
 
 
@@ -128,16 +136,6 @@ def test_anchored_estimates_put_the_logging_policy_on_its_logged_return():
 @pytest.mark.slow
 def test_targeting_recovers_the_world_from_a_model_off_by_a_logit_shift(
     tmp_path):
-  # pylint: disable=g-import-not-at-top
-  import os
-  from playlist_sim.common.runs import parse_gin
-  from playlist_sim.evaluation import estimators, logged
-  from playlist_sim.evaluation.evaluate import _world_model
-  from playlist_sim.evaluation.simulated import held_out_env
-  from playlist_sim.evaluation.simulated import run_logged_episodes
-  from playlist_sim.jobs.log_generation import generate_logs
-  from playlist_sim.policies.registry import make_policy
-  from tests.conftest import REPO_ROOT
   parse_gin([os.path.join(REPO_ROOT, "configs/world.gin")],
             ["SyntheticWorld.num_tracks = 500"])
   logs = str(tmp_path / "logs")
