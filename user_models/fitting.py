@@ -20,8 +20,8 @@ from user_models.log_inputs import LogInputs, hashed_share, model_inputs
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,g-bad-import-order
 
-__all__ = ["NonFiniteLossError", "TrainedModel", "fit_keras_model",
-           "skipped_labels", "train_cwm", "train_swm"]
+__all__ = ["NonFiniteLossError", "TrainedModel", "as_unknown_users",
+           "fit_keras_model", "skipped_labels", "train_cwm", "train_swm"]
 
 _LISTEN = features.NUM_LEVELS - 1
 
@@ -181,16 +181,36 @@ def swm_stage_sessions(inputs: LogInputs, split_seed: int,
   return fit, validation
 
 
+def as_unknown_users(candidates: np.ndarray,
+                     sessions: np.ndarray) -> np.ndarray:
+  """SWM candidate sequences of `sessions` with the user index set to 0.
+
+  Args:
+    candidates: float32 [S, T, Dc + 1] candidate sequences whose last column
+      is the user index (`features.user_index_column`).
+    sessions: bool [S], the sessions to play as the unknown user.
+
+  Returns:
+    The sequences of `sessions` only, [sessions.sum(), T, Dc + 1], a copy.
+  """
+  out = candidates[sessions].copy()
+  out[:, :, -1] = 0.0
+  return out
+
+
 def train_swm(inputs: LogInputs, cwm: TrainedModel, root_dir: str, seed: int,
               fit_args: dict, learning_rate: float, batch_size: int,
               split_seed: int, freeze_cwm: bool,
               residual_on_validation: bool,
               architecture: dict,
-              row_weights: np.ndarray | None = None) -> TrainedModel:
+              row_weights: np.ndarray | None = None,
+              stage_as_unknown_users: bool = True) -> TrainedModel:
   """The SWM's second stage: its sequence layers, from the trained CWM.
 
   `row_weights` (float [rows] or None) weight each logged row's cell of
-  the session sequences, as `train_cwm`'s rows.
+  the session sequences, as `train_cwm`'s rows. With
+  `stage_as_unknown_users` (and a user embedding), the stage's sessions are
+  played as the unknown user (see `user_models.training`).
   """
   skipped = skipped_labels(inputs, cwm.held_rows)
   stage = {f"cwm_stage_{k}": v for k, v in skip_metrics_lib.skip_metrics(
@@ -216,10 +236,16 @@ def train_swm(inputs: LogInputs, cwm: TrainedModel, root_dir: str, seed: int,
   scale = lambda w: w / w.mean()  # noqa: E731
   stage_fit, stage_valid = swm_stage_sessions(inputs, split_seed,
                                                residual_on_validation)
-  train = dict(x=(seq[0][stage_fit], seq[1][stage_fit]),
+
+  def candidates(sessions: np.ndarray) -> np.ndarray:
+    if stage_as_unknown_users and inputs.user_index is not None:
+      return as_unknown_users(seq[1], sessions)
+    return seq[1][sessions]
+
+  train = dict(x=(seq[0][stage_fit], candidates(stage_fit)),
                y=levels[stage_fit], sample_weight=scale(weights[stage_fit]))
-  valid = ((seq[0][stage_valid], seq[1][stage_valid]), levels[stage_valid],
-           scale(weights[stage_valid]))
+  valid = ((seq[0][stage_valid], candidates(stage_valid)),
+           levels[stage_valid], scale(weights[stage_valid]))
   history = fit_keras_model(
       model, train, valid, batch_size, learning_rate, weighted=True,
       keep_start=True, backup_dir=os.path.join(root_dir, "fit_backup", "swm"),

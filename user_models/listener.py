@@ -234,7 +234,8 @@ class ParametricListener(AbstractUserModel):
     return table
 
   def listen_logits(self, context: SessionContext, track_ids: np.ndarray,
-                    independent: bool = False) -> np.ndarray:
+                    independent: bool = False,
+                    taste: np.ndarray | None = None) -> np.ndarray:
     """Logit of a listen for each placed track.
 
     Args:
@@ -243,12 +244,17 @@ class ParametricListener(AbstractUserModel):
       independent: if False, the k tracks are a slate played in order (as in
         `predict`); if True, each column is scored as if it alone were
         played next, which is what ranking k candidates needs.
+      taste: float [R, 8] latent tastes to use instead of the listeners'
+        own: the world's response to an estimate of the taste, as a model
+        that knows the world but not the listener would predict
+        (`user_models.taste_ceiling`). None: the listeners' own.
 
     Returns:
       float32 [R, k] logits.
 
     Raises:
-      ValueError: if `track_ids` is not two-dimensional.
+      ValueError: if `track_ids` is not two-dimensional, or `taste` not
+        [R, 8].
     """
     track_ids = np.asarray(track_ids)
     if track_ids.ndim != 2:
@@ -261,8 +267,17 @@ class ParametricListener(AbstractUserModel):
     # slate, all 0 for independent candidates.
     slots = np.arange(k) if slate else np.zeros(k, np.int64)
 
-    logit = (np.einsum("rd,rkd->rk", self._taste[context.user_ids],
-                       self._latent[track_ids]) + self._static[track_ids])
+    if taste is None:
+      taste = self._taste[context.user_ids]
+    else:
+      taste = np.asarray(taste, np.float32)
+      if taste.shape != (track_ids.shape[0], LATENT_DIM):
+        raise ValueError(
+            f"ParametricListener: taste must be [R, {LATENT_DIM}] with R = "
+            f"{track_ids.shape[0]} rows of track_ids, got shape "
+            f"{taste.shape}")
+    logit = (np.einsum("rd,rkd->rk", taste, self._latent[track_ids]) +
+             self._static[track_ids])
     patience = (self.consecutive_skip_weight *
                 np.asarray(context.consecutive_skips) +
                 self.skip_weight * np.asarray(context.num_skips) +
