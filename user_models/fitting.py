@@ -167,11 +167,19 @@ def train_cwm(inputs: LogInputs, root_dir: str, seed: int, fit_args: dict,
 
 
 def swm_stage_sessions(inputs: LogInputs, split_seed: int,
-                       residual_on_validation: bool
+                       residual_on_validation: bool,
+                       as_unknown_users: bool = False
                        ) -> tuple[np.ndarray, np.ndarray]:
-  """The sessions the SWM's sequence stage fits and stops early on."""
+  """The sessions the SWM's sequence stage fits and stops early on.
+
+  Played as the unknown user, the stage fits every fit session: the user
+  embedding's memory of them is out of play. Played as known users, the
+  fit sessions are the embedding's own, so by default
+  (`residual_on_validation`) the stage fits half of the validation
+  sessions instead.
+  """
   fit, validation = inputs.fit, inputs.validation
-  if residual_on_validation:
+  if residual_on_validation and not as_unknown_users:
     # Stacking: the sequence layers learn on sessions the CWM part never
     # fit, as held-out sessions are, and stop on the rest.
     keys = np.arange(inputs.data.bounds.num_sessions)
@@ -204,7 +212,7 @@ def train_swm(inputs: LogInputs, cwm: TrainedModel, root_dir: str, seed: int,
               residual_on_validation: bool,
               architecture: dict,
               row_weights: np.ndarray | None = None,
-              stage_as_unknown_users: bool = True) -> TrainedModel:
+              stage_as_unknown_users: bool = False) -> TrainedModel:
   """The SWM's second stage: its sequence layers, from the trained CWM.
 
   `row_weights` (float [rows] or None) weight each logged row's cell of
@@ -212,10 +220,13 @@ def train_swm(inputs: LogInputs, cwm: TrainedModel, root_dir: str, seed: int,
   `stage_as_unknown_users` (and a user embedding), the stage's sessions are
   played as the unknown user (see `user_models.training`).
   """
+  stage_as_unknown_users = (stage_as_unknown_users and
+                            inputs.user_index is not None)
   skipped = skipped_labels(inputs, cwm.held_rows)
   stage = {f"cwm_stage_{k}": v for k, v in skip_metrics_lib.skip_metrics(
       skipped, 1.0 - cwm.probs[:, _LISTEN].astype(np.float64)).items()}
   stage["cwm_stage_epochs"] = cwm.epochs
+  stage["swm_stage_as_unknown_users"] = stage_as_unknown_users
   arrays = model_inputs(inputs, keras_models.SWM_NAME)
   tf.keras.utils.set_random_seed(seed)
   model = keras_models.build_swm(inputs.spec, inputs.user_vocab,
@@ -234,11 +245,11 @@ def train_swm(inputs: LogInputs, cwm: TrainedModel, root_dir: str, seed: int,
   # included; weights of mean 1 make it the mean over real rows, as for
   # the CWM, so the embedding's L2 term weighs the same in both.
   scale = lambda w: w / w.mean()  # noqa: E731
-  stage_fit, stage_valid = swm_stage_sessions(inputs, split_seed,
-                                               residual_on_validation)
+  stage_fit, stage_valid = swm_stage_sessions(
+      inputs, split_seed, residual_on_validation, stage_as_unknown_users)
 
   def candidates(sessions: np.ndarray) -> np.ndarray:
-    if stage_as_unknown_users and inputs.user_index is not None:
+    if stage_as_unknown_users:
       return as_unknown_users(seq[1], sessions)
     return seq[1][sessions]
 

@@ -48,15 +48,15 @@ the CWM part is frozen and the sequence layers learn on half of the
 validation sessions, which the CWM part never fit (on the fit sessions the
 user embedding has already seen every response, so the residual would learn
 nothing that carries to new sessions), and stop early on the other half.
-With a user embedding, the second stage plays its sessions as the unknown
-user (`swm_stage_as_unknown_users`): on a known listener's session the
-embedding already says most of what the responses so far reveal about
-their taste, so a residual trained there learns almost nothing, while a new
-listener (a held-out user, a user the logs never saw) is served as the
-unknown user and known only by their profile; that is where the session's
-evidence matters. The residual cannot tell the two apart and serves both;
-measured on held-out sessions of known listeners it is no worse than the
-CWM (docs/user_models.md).
+Held out by user, the second stage instead plays every fit session as the
+unknown user and stops early on the validation sessions played the same way
+(`swm_stage_as_unknown_users`): the held-out listeners, and any listener
+the logs never saw, are served as the unknown user, known only by their
+profile, and that is where a session's responses so far say something the
+model does not already know. On a known listener's session the embedding
+has already learned most of it, and a residual fitted as the unknown user
+hurts there (docs/results.md), so a split by session keeps the stacking
+step above.
 The two stages are `user_models.fitting.train_cwm` and `train_swm`.
 """
 
@@ -145,7 +145,7 @@ def train_user_model(
     sequence_l2: float = 0.0,
     freeze_cwm: bool = True,
     residual_on_validation: bool = True,
-    swm_stage_as_unknown_users: bool = True,
+    swm_stage_as_unknown_users: bool | None = None,
     # Optimisation.
     learning_rate: float = 2e-3,
     swm_learning_rate: float = 1e-3,
@@ -210,8 +210,9 @@ def train_user_model(
     residual_on_validation: train the second stage on half of the
       validation sessions (early stopping on the other half) instead of on
       the fit sessions (early stopping on the validation sessions).
-    swm_stage_as_unknown_users: with a user embedding, the second stage
-      plays its sessions as the unknown user (see the module docstring).
+    swm_stage_as_unknown_users: with a user embedding, the SWM's second
+      stage fits every fit session played as the unknown user (see the
+      module docstring). None: on iff `split_by` is "user".
     learning_rate: Adam's initial rate (CWM, and the SWM's CWM stage), cut
       by 3 when validation stalls.
     swm_learning_rate: Adam's initial rate of the SWM's sequence stage.
@@ -285,7 +286,8 @@ def train_user_model(
              history_in_mlp=history_in_mlp, step_units=step_units,
              interaction_dim=interaction_dim, residual_units=residual_units,
              state_dropout=state_dropout, sequence_l2=sequence_l2),
-        row_weights, swm_stage_as_unknown_users)
+        row_weights, split_by == "user" if swm_stage_as_unknown_users is None
+        else swm_stage_as_unknown_users)
   train_seconds = time.time() - fit_started
   model_path = save_user_model(trained.model,
                                os.path.join(root_dir, MODEL_FILE))

@@ -61,6 +61,8 @@ def test_script_writes_model_metrics_plot_and_config(logs_dir, tmp_path,
   assert metrics["epochs"] == (1 if kind == "cwm" else 2)
   if kind == "swm":
     assert "cwm_stage_log_loss" in metrics
+    # Held out by session, the sequence stage plays known listeners.
+    assert metrics["swm_stage_as_unknown_users"] is False
   assert 0.5 < metrics["bayes_auc"] < 1.0
   # The session end of the learned simulator, fitted on the training
   # sessions (positions 10..19 of logs kept at >= 10 tracks, cut at 20).
@@ -90,6 +92,16 @@ def test_script_writes_model_metrics_plot_and_config(logs_dir, tmp_path,
     assert again[key] == pytest.approx(sp[key], abs=1e-6)
     assert again["repeat_last_skip"][key] == sp["repeat_last_skip"][key]
     assert again["majority_class"][key] == sp["majority_class"][key]
+
+
+def test_an_swm_held_out_by_user_fits_its_sequence_as_new_listeners(
+    logs_dir, tmp_path):
+  out = _train("swm", logs_dir, tmp_path,
+               "train_user_model.split_by = 'user'")
+  assert out.returncode == 0, out.stderr
+  metrics = json.loads((tmp_path / "metrics.json").read_text())
+  assert metrics["swm_stage_as_unknown_users"] is True
+  assert metrics["split_by"] == "user"
 
 
 def test_logs_from_another_world_get_no_bayes_figures(logs_dir, tmp_path):

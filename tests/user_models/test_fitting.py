@@ -43,7 +43,16 @@ def test_the_sequence_stage_plays_its_sessions_as_the_unknown_user(
     fitting.train_swm(inputs, cwm, str(tmp_path), 0, {}, 1e-3, 16, 0, True,
                       True, dict(hidden_units=(8,)),
                       stage_as_unknown_users=as_unknown)
-  stage_fit, stage_valid = fitting.swm_stage_sessions(inputs, 0, True)
+  stage_fit, stage_valid = fitting.swm_stage_sessions(inputs, 0, True,
+                                                      as_unknown)
+  # As the unknown user every fit session is fitted; as known users, half
+  # of the validation sessions (the embedding has memorised the fit ones).
+  if as_unknown:
+    np.testing.assert_array_equal(stage_fit, inputs.fit)
+    np.testing.assert_array_equal(stage_valid, inputs.validation)
+  else:
+    assert not (stage_fit & inputs.fit).any()
+    assert (stage_fit | stage_valid).sum() == inputs.validation.sum()
   real = model_inputs(inputs, keras_models.SWM_NAME)["candidates"]
   for got, sessions in ((seen["train"], stage_fit),
                         (seen["valid"], stage_valid)):
