@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from user_models import fitting
-from user_models import keras_models
+from user_models import fitting, keras_models
 from user_models.log_inputs import model_inputs, prepare_inputs
 
 
@@ -41,7 +40,7 @@ def test_the_sequence_stage_plays_its_sessions_as_the_unknown_user(
   monkeypatch.setattr(fitting, "fit_keras_model", spy)
   with pytest.raises(_Stop):
     fitting.train_swm(inputs, cwm, str(tmp_path), 0, {}, 1e-3, 16, 0, True,
-                      True, dict(hidden_units=(8,)),
+                      True, {"hidden_units": (8,)},
                       stage_as_unknown_users=as_unknown)
   stage_fit, stage_valid = fitting.swm_stage_sessions(inputs, 0, True,
                                                       as_unknown)

@@ -1,11 +1,13 @@
 """The taste ceiling: the world's response to a taste read from the logs."""
 
+import json
 import os
 
 import gin
 import numpy as np
 import pytest
 
+from benchmarks import taste_ceiling as taste_ceiling_script
 from tests.conftest import REPO_ROOT
 from user_models.listener import ParametricListener
 from user_models.log_inputs import prepare_inputs
@@ -61,3 +63,18 @@ def test_the_evidence_kinds_and_their_widths(world_and_inputs):
   out = taste_ceiling(world_and_inputs[0], inputs, evidence)
   for kind in EVIDENCE:
     assert 0.5 < out[f"{kind}_auc"] <= out["world_auc"] + 0.02
+
+
+def test_the_research_script_prints_and_writes_the_ceiling(
+    world_and_inputs, tiny_trained, tmp_path, capsys):
+  listener, inputs = world_and_inputs
+  out_path = tmp_path / "ceiling.json"
+  try:
+    out = taste_ceiling_script.main([
+        "--logs_dir", tiny_trained["logs"], "--gin_bindings",
+        "SyntheticWorld.num_tracks = 400", "--json_out", str(out_path)])
+  finally:
+    gin.clear_config()
+  assert json.loads(out_path.read_text()) == out
+  assert out == taste_ceiling(listener, inputs)
+  assert "taste read from profile" in capsys.readouterr().out
