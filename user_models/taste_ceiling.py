@@ -1,4 +1,4 @@
-"""How well any model of the logs can predict skips: the taste ceiling.
+"""What the logs show of a listener's taste is worth: the taste ceiling.
 
 The world's own held-out figures (`bayes_auc` of `user_models.training`) use
 each listener's latent taste, which no model of the logs can know. What the
