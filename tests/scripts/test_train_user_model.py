@@ -96,8 +96,7 @@ def test_script_writes_model_metrics_plot_and_config(logs_dir, tmp_path,
 
 def test_an_swm_held_out_by_user_fits_its_sequence_as_new_listeners(
     logs_dir, tmp_path):
-  out = _train("swm", logs_dir, tmp_path,
-               "train_user_model.split_by = 'user'")
+  out = _train("swm_users", logs_dir, tmp_path)
   assert out.returncode == 0, out.stderr
   metrics = json.loads((tmp_path / "metrics.json").read_text())
   assert metrics["swm_stage_as_unknown_users"] is True
@@ -123,8 +122,11 @@ def test_missing_logs_are_named(tmp_path):
     training.train_user_model(str(tmp_path / "out"), str(tmp_path))
 
 
-@pytest.mark.parametrize("kind", ["cwm", "swm"])
+@pytest.mark.parametrize("kind", ["cwm", "swm", "cwm_users", "swm_users"])
 def test_configs_parse_and_choose_the_model(kind):
   runs.parse_gin([os.path.join(REPO_ROOT, "configs",
                                f"user_model_{kind}.gin")], [])
-  assert gin.query_parameter("train_user_model.model_type") == kind
+  model, _, split = kind.partition("_")
+  assert gin.query_parameter("train_user_model.model_type") == model
+  if split:
+    assert gin.query_parameter("train_user_model.split_by") == "user"
