@@ -36,24 +36,15 @@ __all__ = ["EVIDENCE", "taste_ceiling", "taste_evidence"]
 EVIDENCE = ("profile", "listens_and_skips")
 
 
-def _visible_totals(inputs: LogInputs, weight: np.ndarray, vectors):
+def _totals_so_far(inputs: LogInputs, weight: np.ndarray,
+                   vectors: np.ndarray):
   """Per row: sums of `weight` * vectors and of `weight` over the user's
-  other visible sessions and the row's own session before it."""
+  other visible sessions (`LoggedSessions.visible_totals`) and the row's
+  own session before it."""
   data = inputs.data
   session = data.bounds.session_index
-  num_sessions = data.bounds.num_sessions
-  visible = (~data.held_out if data.split_by == "session" else
-             np.ones(num_sessions, bool))[session]
-  w = weight * visible
-  own_sum = np.zeros((num_sessions, vectors.shape[1]))
-  np.add.at(own_sum, session, vectors * w[:, None])
-  own_count = np.bincount(session, w, num_sessions)
-  _, user_of = np.unique(data.session_users, return_inverse=True)
-  user_sum = np.zeros((user_of.max() + 1, vectors.shape[1]))
-  np.add.at(user_sum, user_of, own_sum)
-  user_count = np.bincount(user_of, own_count)
-  other_sum = (user_sum[user_of] - own_sum)[session]
-  other_count = (user_count[user_of] - own_count)[session]
+  other_sum, other_count = data.visible_totals(weight, vectors,
+                                               leave_session_out=True)
   # This session before each row (whether or not the session is visible:
   # a model reads the session it is asked about).
   start = data.bounds.offsets[session]
@@ -61,9 +52,8 @@ def _visible_totals(inputs: LogInputs, weight: np.ndarray, vectors):
                         np.cumsum(vectors * weight[:, None], axis=0)])
   cum_count = np.concatenate([[0.0], np.cumsum(weight)])
   index = np.arange(len(session))
-  so_far_sum = cum[index] - cum[start]
-  so_far_count = cum_count[index] - cum_count[start]
-  return other_sum + so_far_sum, other_count + so_far_count
+  return (other_sum[session] + cum[index] - cum[start],
+          other_count[session] + cum_count[index] - cum_count[start])
 
 
 def taste_evidence(inputs: LogInputs) -> dict[str, np.ndarray]:
@@ -81,7 +71,7 @@ def taste_evidence(inputs: LogInputs) -> dict[str, np.ndarray]:
   listened = (data.levels == LISTEN_LEVEL).astype(np.float64)
   parts = []
   for weight in (listened, 1.0 - listened):
-    sums, counts = _visible_totals(inputs, weight, vectors)
+    sums, counts = _totals_so_far(inputs, weight, vectors)
     parts += [sums / np.maximum(counts, 1.0)[:, None],
               np.log1p(counts)[:, None]]
   return {"profile": np.asarray(inputs.context.user_features, np.float64),

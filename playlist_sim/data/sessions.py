@@ -220,12 +220,45 @@ class LoggedSessions:
         leave_session_out=split_by == "user")
     return data
 
-  def taste_profiles(self, leave_session_out: bool) -> np.ndarray:
-    """Each session's profile: the mean vector of its user's visible listens.
+  def visible_totals(self, row_weights: np.ndarray,
+                     vectors: np.ndarray, leave_session_out: bool
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Per session: weighted sums of row vectors over its user's visible
+    history, and the summed weights.
 
     A session's visible history is its user's training sessions (split by
     session) or all their sessions (split by user); a held-out session's
-    listens are never visible to another session of a session split.
+    rows are never visible to another session of a session split.
+
+    Args:
+      row_weights: float or bool [R], the weight of each logged row.
+      vectors: float [R, D], a vector per logged row.
+      leave_session_out: leave each session's own rows out of its totals.
+
+    Returns:
+      (float64 [S, D] sums, float64 [S] summed weights).
+    """
+    session = self.bounds.session_index
+    num_sessions = self.bounds.num_sessions
+    weight = np.asarray(row_weights, np.float64)
+    if self.split_by == "session":
+      weight = weight * ~self.held_out[session]
+    own_sum = np.zeros((num_sessions, vectors.shape[1]))
+    np.add.at(own_sum, session, vectors * weight[:, None])
+    own_count = np.bincount(session, weight, minlength=num_sessions)
+    _, user_of = np.unique(self.session_users, return_inverse=True)
+    user_sum = np.zeros((user_of.max() + 1, vectors.shape[1]))
+    np.add.at(user_sum, user_of, own_sum)
+    sums = user_sum[user_of]
+    counts = np.bincount(user_of, own_count)[user_of]
+    if leave_session_out:
+      sums, counts = sums - own_sum, counts - own_count
+    return sums, counts
+
+  def taste_profiles(self, leave_session_out: bool) -> np.ndarray:
+    """Each session's profile: the mean vector of its user's visible listens.
+
+    The visible history is that of `visible_totals`.
 
     Args:
       leave_session_out: leave each session's own listens out of its
@@ -237,19 +270,7 @@ class LoggedSessions:
       float32 [S, 8] profiles (zeros for a user without visible listens).
     """
     vectors = acoustic_vectors(self.catalog).astype(np.float64)
-    session = self.bounds.session_index
-    num_sessions = self.bounds.num_sessions
-    listens = self.levels == log_stats.LISTEN_LEVEL
-    if self.split_by == "session":
-      listens &= ~self.held_out[session]
-    own_sum = np.zeros((num_sessions, vectors.shape[1]))
-    np.add.at(own_sum, session[listens], vectors[self.track_rows[listens]])
-    own_count = np.bincount(session[listens], minlength=num_sessions)
-    _, user_of = np.unique(self.session_users, return_inverse=True)
-    user_sum = np.zeros((user_of.max() + 1, vectors.shape[1]))
-    np.add.at(user_sum, user_of, own_sum)
-    sums = user_sum[user_of]
-    counts = np.bincount(user_of, own_count)[user_of]
-    if leave_session_out:
-      sums, counts = sums - own_sum, counts - own_count
+    sums, counts = self.visible_totals(
+        self.levels == log_stats.LISTEN_LEVEL, vectors[self.track_rows],
+        leave_session_out)
     return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)

@@ -78,3 +78,19 @@ def test_the_research_script_prints_and_writes_the_ceiling(
   assert json.loads(out_path.read_text()) == out
   assert out == taste_ceiling(listener, inputs)
   assert "taste read from profile" in capsys.readouterr().out
+
+
+def test_visible_totals_count_the_users_other_sessions(world_and_inputs):
+  data = world_and_inputs[1].data
+  rows = len(data.track_rows)
+  sums, counts = data.visible_totals(np.ones(rows), np.ones((rows, 1)),
+                                     leave_session_out=True)
+  lengths = np.diff(data.bounds.offsets)
+  user_rows = {u: lengths[data.session_users == u].sum()
+               for u in np.unique(data.session_users)}
+  expected = np.array([user_rows[u] for u in data.session_users]) - lengths
+  np.testing.assert_array_equal(counts, expected)
+  np.testing.assert_array_equal(sums[:, 0], expected)
+  # The profile is the visible listens' mean acoustic vector.
+  np.testing.assert_allclose(data.taste_profiles(True),
+                             data.session_profile, atol=0)
