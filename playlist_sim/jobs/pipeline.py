@@ -49,8 +49,8 @@ from playlist_sim.jobs.stages import StageRunner
 from user_models.training import train_user_model
 
 __all__ = ["DEFAULT_SIZES", "PipelineSpec", "QUICK_SIZES",
-           "agent_gin_bindings", "evaluate_stage", "format_summary",
-           "gin_binding", "logs_stage", "quantize_stage", "run_pipeline",
+           "agent_gin_bindings", "agent_stage_config", "evaluate_stage",
+           "format_summary", "gin_binding", "logs_stage", "quantize_stage", "run_pipeline",
            "run_stages", "skip_limit", "train_agent_stage",
            "user_model_stage"]
 
@@ -187,6 +187,20 @@ def train_agent_stage(spec: PipelineSpec, agent: str, limit: int) -> dict:
   return {k: metrics.get(k) for k in _AGENT_STAGE_KEYS}
 
 
+def agent_stage_config(spec: PipelineSpec, agent: str) -> str:
+  """The gin text of an agent's config, hashed with its stage's config.
+
+  A finished agent stage is reused only if its config file still says the
+  same (an edited `configs/ahdqn.gin`, or another `agent_config`, makes the
+  stage's folder refuse the run rather than hand back the old policy). The
+  run's own file bindings are left out: they follow from the spec, which is
+  hashed already, and leaving them out keeps a moved run folder reusable.
+  """
+  with isolated_gin_config():
+    parse_gin([spec.agent_config_for(agent)], [])
+    return gin.config_str()
+
+
 def evaluate_stage(spec: PipelineSpec, saved: dict[str, str],
                    limit: int) -> dict:
   """Every policy on the held-out part of `spec.split`, in the int8
@@ -276,7 +290,9 @@ def run_stages(spec: PipelineSpec) -> dict:
     summary["agents"] = {}
   for agent in spec.agents:
     summary["agents"][agent] = runner.run(
-        agent, spec.agent_dir(agent), "train_agent", {**base, "agent": agent},
+        agent, spec.agent_dir(agent), "train_agent",
+        {**base, "agent": agent,
+         "agent_gin": agent_stage_config(spec, agent)},
         lambda agent=agent: train_agent_stage(spec, agent, limit),
         f"training {agent} in the learned simulator "
         f"({sizes[f'{agent}_iterations']} steps)")

@@ -6,7 +6,9 @@ import gin
 import pytest
 
 from playlist_sim.common import runs
-from playlist_sim.jobs.pipeline import agent_gin_bindings, gin_binding
+from playlist_sim.jobs.pipeline import agent_gin_bindings, agent_stage_config
+from playlist_sim.jobs.pipeline import gin_binding
+from playlist_sim.jobs.pipeline_spec import PipelineSpec
 from tests.conftest import REPO_ROOT
 
 
@@ -36,3 +38,23 @@ def test_a_crafted_folder_name_cannot_inject_a_binding(tmp_path):
 def test_only_literals_become_bindings():
   with pytest.raises(TypeError, match="gin literal"):
     gin_binding("X.y", object())
+
+
+def test_an_edited_agent_config_is_another_agent_stage(tmp_path):
+  shipped = os.path.join(REPO_ROOT, "configs", "ahdqn.gin")
+  edited = tmp_path / "ahdqn_edited.gin"
+  with open(shipped) as f:
+    edited.write_text(f.read() + "\ntrain_eval.learning_rate = 0.0123\n")
+
+  def stage_config(agent_config):
+    spec = PipelineSpec.build(str(tmp_path / "run"), quick=True,
+                              agents=("ahdqn",), agent_config=agent_config)
+    return agent_stage_config(spec, "ahdqn")
+
+  before = gin.config_str()
+  shipped_text = stage_config(None)
+  assert shipped_text == stage_config(shipped)
+  assert "0.0123" in stage_config(str(edited))
+  assert "0.0123" not in shipped_text
+  # Reading the config leaves the run's own gin as it was.
+  assert gin.config_str() == before
