@@ -26,23 +26,30 @@ from user_models.keras_user_model import KerasUserModel
 
 @pytest.fixture(scope="module")
 def quantized(tmp_path_factory, tiny_trained):
+  """kind -> (folder, report); each kind is quantised when first asked for."""
   root = tmp_path_factory.mktemp("quantize")
-  logs_dir = tiny_trained["logs"]
-  out = {"logs": logs_dir}
-  for kind in ("cwm", "swm"):
-    model = tiny_trained[kind]
-    gin.clear_config()
-    qdir = str(root / f"q_{kind}")
-    report = quantize_user_model(model, logs_dir, qdir, variants=(
-        "fp32", "int8", "int8_full"), eval_sessions=20, calibration_rows=200,
-                                 return_episodes=16)
-    out[kind] = (qdir, report)
-  return out
+  done = {}
+
+  def get(kind):
+    if kind not in done:
+      gin.clear_config()
+      qdir = str(root / f"q_{kind}")
+      done[kind] = (qdir, quantize_user_model(
+          tiny_trained[kind], tiny_trained["logs"], qdir,
+          variants=("fp32", "int8", "int8_full"), eval_sessions=20,
+          calibration_rows=200, return_episodes=16))
+    return done[kind]
+  return get
 
 
-@pytest.mark.parametrize("kind", ["cwm", "swm"])
+# The SWM serves as two parts, each converted per variant: the integration
+# tier runs its LiteRT tests, and the fast tier converts the CWM only.
+KINDS = ["cwm", pytest.param("swm", marks=pytest.mark.integration)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_report_and_files(quantized, kind):
-  qdir, report = quantized[kind]
+  qdir, report = quantized(kind)
   assert report["kind"] == kind
   fp32 = report["variants"]["fp32"]
   # The SWM's fp32 parts match Keras too, state carried over a whole
@@ -71,24 +78,25 @@ def test_report_and_files(quantized, kind):
     assert report["variants"]["int8_full"]["file_bytes"] > 0
 
 
-@pytest.mark.parametrize("kind", ["cwm", "swm"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("batch_size", [1, 8])
-def test_litert_user_model_in_the_environment(quantized, kind, batch_size):
-  qdir, _ = quantized[kind]
-  tracks = os.path.join(quantized["logs"], "tracks.parquet")
+def test_litert_user_model_in_the_environment(quantized, tiny_trained, kind,
+                                              batch_size):
+  qdir, _ = quantized(kind)
+  tracks = tiny_trained["tracks"]
   model = LiteRTUserModel(os.path.join(qdir, "user_model.int8.tflite"),
                           tracks)
   env = simulator.EnvironmentBuilder(
       user_model=model, track_sampler=simulator.DiscreteTrackSampler(),
       episode_sampler=simulator.LogEpisodeSampler(
-          os.path.join(quantized["logs"], "sessions.parquet"), tracks,
+          tiny_trained["sessions"], tracks,
           max_pool_size=20)).get_py_env(batch_size=batch_size)
   env_utils.validate_py_environment(env, episodes=5)
 
 
-def test_bad_litert_files(quantized, tmp_path):
-  qdir, _ = quantized["cwm"]
-  tracks = os.path.join(quantized["logs"], "tracks.parquet")
+def test_bad_litert_files(quantized, tiny_trained, tmp_path):
+  qdir, _ = quantized("cwm")
+  tracks = tiny_trained["tracks"]
   with pytest.raises(user_models.UserModelLoadError, match=META_FILE):
     LiteRTUserModel(str(tmp_path / "user_model.int8.tflite"), tracks)
   content = open(os.path.join(qdir, "user_model.int8.tflite"), "rb").read()
@@ -97,17 +105,27 @@ def test_bad_litert_files(quantized, tmp_path):
       open(os.path.join(qdir, META_FILE)).read())
   with pytest.raises(user_models.UserModelLoadError):
     LiteRTUserModel(str(tmp_path / "user_model.int8.tflite"), tracks)
-  # A flatbuffer converted for other features: SWM file read as a CWM.
-  swm_dir, _ = quantized["swm"]
+  # Another flatbuffer than the one the meta vouches for: the fp32 file.
   (tmp_path / "user_model.int8.tflite").write_bytes(open(os.path.join(
-      swm_dir, "user_model.int8.tflite"), "rb").read())
+      qdir, "user_model.fp32.tflite"), "rb").read())
   with pytest.raises(user_models.UserModelLoadError, match="sha256"):
     LiteRTUserModel(str(tmp_path / "user_model.int8.tflite"), tracks)
-  meta = json.load(open(tmp_path / META_FILE))  # A meta that vouches for it.
-  record_sha256(meta, tmp_path / "user_model.int8.tflite")
+
+
+@pytest.mark.integration
+def test_a_flatbuffer_of_other_widths_is_refused(quantized, tiny_trained,
+                                                 tmp_path):
+  # The SWM's file read as a CWM, with a meta that vouches for its bytes.
+  cwm_dir, _ = quantized("cwm")
+  swm_dir, _ = quantized("swm")
+  target = tmp_path / "user_model.int8.tflite"
+  target.write_bytes(open(os.path.join(swm_dir, "user_model.int8.tflite"),
+                          "rb").read())
+  meta = json.load(open(os.path.join(cwm_dir, META_FILE)))
+  record_sha256(meta, target)
   (tmp_path / META_FILE).write_text(json.dumps(meta))
   with pytest.raises(user_models.UserModelLoadError, match="widths"):
-    LiteRTUserModel(str(tmp_path / "user_model.int8.tflite"), tracks)
+    LiteRTUserModel(str(target), tiny_trained["tracks"])
 
 
 @pytest.fixture(scope="module")
