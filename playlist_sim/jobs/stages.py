@@ -18,7 +18,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from playlist_sim.common.io_utils import write_json
 from simulator.rollout import progress_bars
-from playlist_sim.common.run_folder import RunFolder
+from playlist_sim.common.run_folder import RunFolder, RunFolderError
+from playlist_sim.common.run_folder import config_hash, read_manifest
 
 __all__ = ["STAGE_RESULT", "StageRunner"]
 
@@ -85,6 +86,17 @@ class StageRunner:
       RunFolderError: if the folder holds another run (another kind, or a
         finished run of another configuration).
     """
+    previous = read_manifest(folder)
+    if (previous and previous.get("kind") == kind and
+        previous.get("status") == "finished" and
+        previous.get("config_hash") != config_hash(config)):
+      # RunFolder's own advice (--overwrite) is a command's; here it would
+      # not reach the stage, whose folder still holds the other run.
+      raise RunFolderError(
+          f"stage {name!r}: {folder!r} holds a finished {kind!r} run made "
+          "with another configuration (sizes, seed, split, gin files or "
+          "bindings, or an edited agent config); choose another --root_dir, "
+          "or delete that folder to run the stage again")
     with RunFolder(folder, kind, config) as run:
       result_path = os.path.join(run.root_dir, STAGE_RESULT)
       if run.already_finished and os.path.exists(result_path):
