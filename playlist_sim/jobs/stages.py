@@ -84,16 +84,18 @@ class StageRunner:
 
     Raises:
       RunFolderError: if the folder holds another run (another kind, or a
-        finished run of another configuration).
+        run of another configuration, finished or not).
     """
     previous = read_manifest(folder)
     if (previous and previous.get("kind") == kind and
-        previous.get("status") == "finished" and
         previous.get("config_hash") != config_hash(config)):
-      # RunFolder's own advice (--overwrite) is a command's; here it would
-      # not reach the stage, whose folder still holds the other run.
+      # Neither reused nor resumed: an unfinished agent stage would go on
+      # from checkpoints of the other configuration. RunFolder's own advice
+      # (--overwrite) is a command's and would not reach the stage.
+      state = ("a finished" if previous.get("status") == "finished" else
+               "an unfinished")
       raise RunFolderError(
-          f"stage {name!r}: {folder!r} holds a finished {kind!r} run made "
+          f"stage {name!r}: {folder!r} holds {state} {kind!r} run made "
           "with another configuration (sizes, seed, split, gin files or "
           "bindings, or an edited agent config); choose another --root_dir, "
           "or delete that folder to run the stage again")

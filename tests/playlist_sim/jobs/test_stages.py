@@ -21,3 +21,20 @@ def test_a_finished_stage_is_reused_for_its_config_only(tmp_path):
   with pytest.raises(RunFolderError, match="stage 'a'.*delete that folder"):
     runner.run("a", folder, "kind", {"x": 2}, work, "a")
   assert len(calls) == 1
+
+
+def test_an_unfinished_stage_of_another_config_is_not_resumed(tmp_path):
+  runner = StageRunner("job", ["a"], str(tmp_path))
+  folder = str(tmp_path / "a")
+
+  def killed():  # Checkpoints, then the kill.
+    (tmp_path / "a" / "checkpoint").write_text("step 5")
+    raise KeyboardInterrupt
+
+  with pytest.raises(KeyboardInterrupt):
+    runner.run("a", folder, "kind", {"x": 1}, killed, "a")
+  with pytest.raises(RunFolderError, match="an unfinished 'kind' run"):
+    runner.run("a", folder, "kind", {"x": 2}, lambda: {}, "a")
+  # The same configuration resumes it.
+  assert runner.run("a", folder, "kind", {"x": 1}, lambda: {"n": 1},
+                    "a") == {"n": 1}
