@@ -182,3 +182,26 @@ def test_pipeline_quick_without_agents(tmp_path):
       (tmp_path / "quantized" / "quantization_report.json").read_text())
   assert (summary["split"] == summary["user_model"]["split"] ==
           quantization["split"] == evaluation["split"])
+
+
+def test_pipeline_killed_after_its_stages_reuses_them(tmp_path):
+  args = _quick_args(tmp_path, "--gin_bindings",
+                     "run_pipeline.agents = ('ahdqn',)",
+                     "--gin_bindings", "evaluate_policies.stochastic = ()",
+                     "--gin_bindings", "evaluate_policies.report = False")
+  first = _run(*args)
+  assert first.returncode == 0, first.stderr
+  # A SIGKILL after the last stage, before the run was marked finished:
+  # the manifest still says running, its process is gone.
+  manifest = json.loads((tmp_path / "run.json").read_text())
+  manifest.update(status="running", pid=2 ** 22 + 1)
+  (tmp_path / "run.json").write_text(json.dumps(manifest))
+  policy = tmp_path / "ahdqn" / "policy" / "saved_model.pb"
+  trained = policy.stat().st_mtime_ns
+  again = _run(*args)
+  assert again.returncode == 0, again.stderr
+  # The same command in a new process: every stage is the same stage (its
+  # hashed config, the agent config's text included), so none runs again.
+  for stage in ("logs", "user_model", "quantize", "ahdqn"):
+    assert f"{stage}: reusing the finished stage" in again.stderr + again.stdout
+  assert policy.stat().st_mtime_ns == trained
