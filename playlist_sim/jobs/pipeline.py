@@ -50,8 +50,8 @@ from user_models.training import train_user_model
 
 __all__ = ["DEFAULT_SIZES", "PipelineSpec", "QUICK_SIZES",
            "agent_gin_bindings", "agent_stage_config", "evaluate_stage",
-           "format_summary", "gin_binding", "logs_stage", "quantize_stage", "run_pipeline",
-           "run_stages", "skip_limit", "train_agent_stage",
+           "format_summary", "gin_binding", "logs_stage", "quantize_stage",
+           "run_pipeline", "run_stages", "skip_limit", "train_agent_stage",
            "user_model_stage"]
 
 #: What an agent stage reports of its run's metrics.json.
