@@ -26,9 +26,9 @@ import gin
 import numpy as np
 
 sys.path.insert(0, ".")
-from playlist_sim.data import selection as selection_lib  # noqa: E402
-from playlist_sim.data.catalog import acoustic_vectors  # noqa: E402
-from user_models import log_inputs, training  # noqa: E402
+from playlist_sim.data import selection as selection_lib
+from playlist_sim.data.catalog import acoustic_vectors
+from user_models import log_inputs, training
 
 logs, world_seed, out, target = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 window, train_seed = int(sys.argv[5]), int(sys.argv[6])

@@ -3,6 +3,7 @@ LiteRTUserModel serves them in the environment."""
 
 import json
 import os
+import pathlib
 
 import gin
 import numpy as np
@@ -106,8 +107,8 @@ def test_bad_litert_files(quantized, tiny_trained, tmp_path):
   with pytest.raises(user_models.UserModelLoadError):
     LiteRTUserModel(str(tmp_path / "user_model.int8.tflite"), tracks)
   # Another flatbuffer than the one the meta vouches for: the fp32 file.
-  (tmp_path / "user_model.int8.tflite").write_bytes(open(os.path.join(
-      qdir, "user_model.fp32.tflite"), "rb").read())
+  (tmp_path / "user_model.int8.tflite").write_bytes(
+      pathlib.Path(qdir, "user_model.fp32.tflite").read_bytes())
   with pytest.raises(user_models.UserModelLoadError, match="sha256"):
     LiteRTUserModel(str(tmp_path / "user_model.int8.tflite"), tracks)
 
@@ -119,9 +120,9 @@ def test_a_flatbuffer_of_other_widths_is_refused(quantized, tiny_trained,
   cwm_dir, _ = quantized("cwm")
   swm_dir, _ = quantized("swm")
   target = tmp_path / "user_model.int8.tflite"
-  target.write_bytes(open(os.path.join(swm_dir, "user_model.int8.tflite"),
-                          "rb").read())
-  meta = json.load(open(os.path.join(cwm_dir, META_FILE)))
+  target.write_bytes(
+      pathlib.Path(swm_dir, "user_model.int8.tflite").read_bytes())
+  meta = json.loads(pathlib.Path(cwm_dir, META_FILE).read_text())
   record_sha256(meta, target)
   (tmp_path / META_FILE).write_text(json.dumps(meta))
   with pytest.raises(user_models.UserModelLoadError, match="widths"):

@@ -34,7 +34,7 @@ def test_an_unfinished_stage_of_another_config_is_not_resumed(tmp_path):
   with pytest.raises(KeyboardInterrupt):
     runner.run("a", folder, "kind", {"x": 1}, killed, "a")
   with pytest.raises(RunFolderError, match="an unfinished 'kind' run"):
-    runner.run("a", folder, "kind", {"x": 2}, lambda: {}, "a")
+    runner.run("a", folder, "kind", {"x": 2}, dict, "a")
   # The same configuration resumes it.
   assert runner.run("a", folder, "kind", {"x": 1}, lambda: {"n": 1},
                     "a") == {"n": 1}
