@@ -13,6 +13,7 @@ import dataclasses
 
 import numpy as np
 
+from playlist_sim.data import propensity as propensity_lib
 from playlist_sim.data.sessions import LoggedSessions
 # The logs-folder layout lives with the other file code; re-exported here.
 from playlist_sim.data.log_files import LOG_FILE_PATTERNS, find_log_files
@@ -23,7 +24,7 @@ from user_models.base import SessionContext
 
 __all__ = ["LOG_FILE_PATTERNS", "LogInputs", "find_log_files", "hashed_share",
            "leave_session_out_profiles", "model_inputs", "prepare_inputs",
-           "true_probabilities"]
+           "propensity_row_weights", "true_probabilities"]
 
 
 def true_probabilities(true_user_model: AbstractUserModel | None,
@@ -236,3 +237,59 @@ def model_inputs(inputs: LogInputs, model_type: str) -> dict[str, np.ndarray]:
       features.swm_start_features(1, tables))
   return {"steps": steps, "candidates": cands, "levels": levels,
           "weights": weights}
+
+
+def propensity_row_weights(inputs: LogInputs, where: str, window: int,
+                           cap_quantile: float | None,
+                           normalise_on: np.ndarray, seed: int = 0
+                           ) -> tuple[np.ndarray, dict]:
+  """Propensity weights of every logged row (`playlist_sim.data.propensity`).
+
+  The observable policy is fitted on the fit sessions, from what the models
+  read: the session's taste profile (as in `inputs.context`) and the
+  track's popularity rank and catalog features.
+
+  Args:
+    inputs: prepared logs with a `propensity` column.
+    where: the logs' folder, for messages.
+    window: choices each weight covers (see `propensity_weights`).
+    cap_quantile: quantile the weights are capped at (None: no cap).
+    normalise_on: bool [R], the rows trained on.
+    seed: seed of the fit's choice of sessions.
+
+  Returns:
+    (weights [R] with mean 1 over `normalise_on`, metrics.json summary).
+
+  Raises:
+    playlist_sim.data.propensity.PropensityError: if the logs have no
+      valid `propensity` column, or the profiles are not acoustic vectors.
+  """
+  data, tables = inputs.data, inputs.tables
+  table = data.table
+  propensity = propensity_lib.logged_propensities(
+      table.column("propensity").to_numpy()
+      if "propensity" in table.column_names else None, where)
+  offsets = data.bounds.offsets
+  profiles = np.asarray(inputs.context.user_features, np.float64)[offsets[:-1]]
+  if profiles.shape[1] != tables.unit_acoustic.shape[1]:
+    raise propensity_lib.PropensityError(
+        f"propensity weighting reads the user features as a taste profile "
+        f"of {tables.unit_acoustic.shape[1]} acoustic values; these have "
+        f"{profiles.shape[1]}")
+  profiles /= np.maximum(np.linalg.norm(profiles, axis=1, keepdims=True),
+                         1e-6)
+  track_table = np.column_stack([data.catalog.popularity,
+                                 tables.track_features]).astype(np.float64)
+  unit_acoustic = tables.unit_acoustic.astype(np.float64)
+  session = data.bounds.session_index
+  policy, fit_summary = propensity_lib.fit_observable_policy(
+      profiles, session, data.track_rows, unit_acoustic, track_table,
+      inputs.fit, seed=seed)
+  log_observable = policy.log_probabilities(
+      profiles, session, data.track_rows, unit_acoustic, track_table)
+  weights, summary = propensity_lib.propensity_weights(
+      log_observable, propensity,
+      table.column("session_position").to_numpy().astype(np.int64),
+      offsets, session, window, normalise_on, cap_quantile)
+  summary["observable_policy"] = fit_summary
+  return weights, summary

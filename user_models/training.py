@@ -71,6 +71,7 @@ import pyarrow as pa
 
 from playlist_sim.common.io_utils import ensure_writable_dir
 from playlist_sim.common.runs import write_run_files
+from playlist_sim.data import propensity as propensity_lib
 from playlist_sim.data import selection as selection_lib
 from playlist_sim.data.leaving import LEAVING_MODEL_FILE
 from playlist_sim.data.leaving import LeavingModelError
@@ -86,7 +87,7 @@ from user_models.keras_user_model import save_user_model
 # The data preparation lives in user_models.log_inputs; re-exported here.
 from user_models.log_inputs import (  # noqa: F401
     LogInputs, find_log_files, hashed_share, leave_session_out_profiles,
-    model_inputs, prepare_inputs, true_probabilities)
+    model_inputs, prepare_inputs, propensity_row_weights, true_probabilities)
 
 __all__ = ["LogInputs", "NonFiniteLossError", "find_log_files",
            "leave_session_out_profiles", "model_inputs", "prepare_inputs",
@@ -161,6 +162,10 @@ def train_user_model(
     selection_cap_quantile: float | None = (
         selection_lib.DEFAULT_CAP_QUANTILE),
     selection_prior_strength: float = selection_lib.DEFAULT_PRIOR_STRENGTH,
+    # Propensity weighting (`playlist_sim.data.propensity`).
+    propensity_window: int = 0,
+    propensity_cap_quantile: float | None = (
+        propensity_lib.DEFAULT_CAP_QUANTILE),
     # Evaluation.
     true_user_model: AbstractUserModel | None = None) -> dict:
   """Trains a CWM or SWM on logs and writes model, plot and metrics.
@@ -236,6 +241,14 @@ def train_user_model(
       weighted training rows (None: no cap).
     selection_prior_strength: pseudo-rows of the log's skip rates added to
       each session's own (`selection.session_skip_rates`).
+    propensity_window: K > 0 weights each training row towards a policy
+      that sees only the model's inputs, over its own choice and the K - 1
+      before it (`playlist_sim.data.propensity`, docs/model_bias.md); needs
+      the logs' `propensity` column. 0: off. Recorded under
+      `propensity_weighting` in metrics.json; the weighted held-out figures
+      stay those of the selection weights.
+    propensity_cap_quantile: the propensity weights are capped at this
+      quantile of the training rows (None: no cap).
     true_user_model: the world's ground truth for the bayes_* figures
       (gin: `@ParametricListener()`), or None.
 
@@ -246,6 +259,8 @@ def train_user_model(
     ValueError: on an unknown model type or fraction out of range.
     playlist_sim.data.selection.SelectionError: if `selection_weighting`
       is True but the logs are unselected or show no leaving.
+    playlist_sim.data.propensity.PropensityError: if `propensity_window`
+      is set but the logs carry no valid propensities.
     playlist_sim.data.logs.LogFormatError: for malformed logs.
   """
   if model_type not in (keras_models.CWM_NAME, keras_models.SWM_NAME):
@@ -268,7 +283,10 @@ def train_user_model(
       selection_weighting, selection_cap_quantile,
       inputs.fit[inputs.data.bounds.session_index],
       leaving_summary.get("skipped"), selection_prior_strength)
-  row_weights = None if selection is None else selection.row_weights
+  selection_rows = None if selection is None else selection.row_weights
+  row_weights, propensity_summary = _with_propensity_weights(
+      inputs, logs_dir, selection_rows, propensity_window,
+      propensity_cap_quantile, split_seed)
   fit_started = time.time()
   cwm = train_cwm(inputs, root_dir, seed, fit_args, learning_rate,
                    batch_size, row_weights, embedding_dim=embedding_dim,
@@ -292,7 +310,7 @@ def train_user_model(
   model_path = save_user_model(trained.model,
                                os.path.join(root_dir, MODEL_FILE))
   metrics = _held_out_metrics(trained, inputs, model_type, root_dir,
-                              split_by, true_user_model, row_weights,
+                              split_by, true_user_model, selection_rows,
                               selection_summary)
   metrics.update(_run_record(inputs, trained, model_type, model_path,
                              logs_dir, split_by, holdout_fraction,
@@ -302,11 +320,32 @@ def train_user_model(
                  wall_seconds=time.time() - started)
   metrics["leaving_model"] = leaving_summary
   metrics["selection_weighting"] = selection_summary
+  metrics["propensity_weighting"] = propensity_summary
   if user_embedding and not inputs.user_vocab:
     metrics["user_embedding_skipped"] = "the logs have no user_id column"
   write_run_files(root_dir, metrics)
   shutil.rmtree(os.path.join(root_dir, "fit_backup"), ignore_errors=True)
   return metrics
+
+
+def _with_propensity_weights(inputs: LogInputs, logs_dir: str,
+                             selection_rows: np.ndarray | None, window: int,
+                             cap_quantile: float | None, seed: int
+                             ) -> tuple[np.ndarray | None, dict]:
+  """The training weights: the selection weights times, with a window,
+  the propensity weights (scaled to mean 1 on the fit rows); and the
+  metrics.json summary of the propensity part."""
+  if not window:
+    return selection_rows, {"enabled": False,
+                            "reason": "train_user_model.propensity_window "
+                                      "is 0"}
+  fit_rows = inputs.fit[inputs.data.bounds.session_index]
+  weights, summary = propensity_row_weights(inputs, logs_dir, window,
+                                            cap_quantile, fit_rows, seed)
+  if selection_rows is not None:
+    weights = weights * selection_rows
+    weights /= weights[fit_rows].mean()
+  return weights, {"enabled": True, **summary}
 
 
 def _run_record(inputs: LogInputs, trained: TrainedModel, model_type: str,
