@@ -24,7 +24,8 @@ from user_models.base import SessionContext
 
 __all__ = ["LOG_FILE_PATTERNS", "LogInputs", "find_log_files", "hashed_share",
            "leave_session_out_profiles", "model_inputs", "prepare_inputs",
-           "propensity_row_weights", "true_probabilities"]
+           "propensity_row_weights", "training_row_weights",
+           "true_probabilities"]
 
 
 def true_probabilities(true_user_model: AbstractUserModel | None,
@@ -293,3 +294,23 @@ def propensity_row_weights(inputs: LogInputs, where: str, window: int,
       offsets, session, window, normalise_on, cap_quantile)
   summary["observable_policy"] = fit_summary
   return weights, summary
+
+
+def training_row_weights(inputs: LogInputs, logs_dir: str,
+                         selection_rows: np.ndarray | None, window: int,
+                         cap_quantile: float | None, seed: int = 0
+                         ) -> tuple[np.ndarray | None, dict]:
+  """The weights a model trains with: the selection weights (or None) times,
+  when `window` > 0, the propensity weights, scaled to mean 1 on the fit
+  rows; and the metrics.json summary of the propensity part."""
+  if not window:
+    return selection_rows, {"enabled": False,
+                            "reason": "train_user_model.propensity_window "
+                                      "is 0"}
+  fit_rows = inputs.fit[inputs.data.bounds.session_index]
+  weights, summary = propensity_row_weights(inputs, logs_dir, window,
+                                            cap_quantile, fit_rows, seed)
+  if selection_rows is not None:
+    weights = weights * selection_rows
+    weights /= weights[fit_rows].mean()
+  return weights, {"enabled": True, **summary}

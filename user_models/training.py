@@ -87,7 +87,7 @@ from user_models.keras_user_model import save_user_model
 # The data preparation lives in user_models.log_inputs; re-exported here.
 from user_models.log_inputs import (  # noqa: F401
     LogInputs, find_log_files, hashed_share, leave_session_out_profiles,
-    model_inputs, prepare_inputs, propensity_row_weights, true_probabilities)
+    model_inputs, prepare_inputs, training_row_weights, true_probabilities)
 
 __all__ = ["LogInputs", "NonFiniteLossError", "find_log_files",
            "leave_session_out_profiles", "model_inputs", "prepare_inputs",
@@ -284,7 +284,7 @@ def train_user_model(
       inputs.fit[inputs.data.bounds.session_index],
       leaving_summary.get("skipped"), selection_prior_strength)
   selection_rows = None if selection is None else selection.row_weights
-  row_weights, propensity_summary = _with_propensity_weights(
+  row_weights, propensity_summary = training_row_weights(
       inputs, logs_dir, selection_rows, propensity_window,
       propensity_cap_quantile, split_seed)
   fit_started = time.time()
@@ -326,26 +326,6 @@ def train_user_model(
   write_run_files(root_dir, metrics)
   shutil.rmtree(os.path.join(root_dir, "fit_backup"), ignore_errors=True)
   return metrics
-
-
-def _with_propensity_weights(inputs: LogInputs, logs_dir: str,
-                             selection_rows: np.ndarray | None, window: int,
-                             cap_quantile: float | None, seed: int
-                             ) -> tuple[np.ndarray | None, dict]:
-  """The training weights: the selection weights times, with a window,
-  the propensity weights (scaled to mean 1 on the fit rows); and the
-  metrics.json summary of the propensity part."""
-  if not window:
-    return selection_rows, {"enabled": False,
-                            "reason": "train_user_model.propensity_window "
-                                      "is 0"}
-  fit_rows = inputs.fit[inputs.data.bounds.session_index]
-  weights, summary = propensity_row_weights(inputs, logs_dir, window,
-                                            cap_quantile, fit_rows, seed)
-  if selection_rows is not None:
-    weights = weights * selection_rows
-    weights /= weights[fit_rows].mean()
-  return weights, {"enabled": True, **summary}
 
 
 def _run_record(inputs: LogInputs, trained: TrainedModel, model_type: str,
