@@ -263,14 +263,16 @@ def propensity_weights(log_observable: np.ndarray, propensity: np.ndarray,
   if window < 1:
     raise ValueError(f"propensity window must be >= 1, got {window}")
   log_ratio = log_observable - np.log(propensity)
-  # Divide each ratio by its mean at that position, on the training rows.
-  ratio = np.exp(log_ratio - log_ratio[normalise_on].max())
+  # Divide each ratio by its mean at that position, on the training rows;
+  # in logs, shifted by the largest, so that nothing overflows.
+  shift = log_ratio[normalise_on].max()
+  ratio = np.exp(log_ratio - shift)
   size = int(position.max()) + 1
   sums = np.bincount(position[normalise_on], ratio[normalise_on], size)
   counts = np.bincount(position[normalise_on], minlength=size)
   overall = ratio[normalise_on].mean()
-  mean_at = np.where(counts > 0, sums / np.maximum(counts, 1), overall)
-  log_ratio = np.log(ratio) - np.log(mean_at[position])
+  mean_at = np.where(sums > 0, sums / np.maximum(counts, 1), overall)
+  log_ratio = log_ratio - shift - np.log(mean_at[position])
   cumulative = np.concatenate([[0.0], np.cumsum(log_ratio)])
   rows = np.arange(log_ratio.size)
   first = np.maximum(rows - window + 1, offsets[session_index])

@@ -130,3 +130,15 @@ def test_a_window_below_one_is_refused():
     propensity.propensity_weights(np.zeros(2), np.full(2, 0.5),
                                   np.array([1, 2]), np.array([0, 2]),
                                   np.zeros(2, int), 0, np.ones(2, bool))
+
+
+def test_extreme_ratios_give_finite_weights():
+  # A ratio far below the others (exp underflows) must not turn into NaN
+  # through the window's running sums.
+  log_obs = np.full(20, np.log(0.01))
+  log_obs[3] = -2000.0
+  weights, _ = propensity.propensity_weights(
+      log_obs, np.full(20, 0.01), np.tile(np.arange(1, 11), 2),
+      np.array([0, 10, 20]), np.repeat(np.arange(2), 10), 4,
+      np.ones(20, bool), cap_quantile=None)
+  assert np.isfinite(weights).all() and weights[3] == 0.0
