@@ -87,7 +87,8 @@ from user_models.keras_user_model import save_user_model
 # The data preparation lives in user_models.log_inputs; re-exported here.
 from user_models.log_inputs import (  # noqa: F401
     LogInputs, find_log_files, hashed_share, leave_session_out_profiles,
-    model_inputs, prepare_inputs, training_row_weights, true_probabilities)
+    model_inputs, prepare_inputs, true_probabilities)
+from user_models.log_inputs import training_row_weights
 
 __all__ = ["LogInputs", "NonFiniteLossError", "find_log_files",
            "leave_session_out_profiles", "model_inputs", "prepare_inputs",

@@ -51,13 +51,13 @@ __all__ = ["DEFAULT_CAP_QUANTILE", "ObservablePolicy", "PropensityError",
 
 #: The window products are capped at this quantile of the training rows.
 DEFAULT_CAP_QUANTILE = 0.99
-# Sessions whose catalog normaliser the fit computes: the logit has ~20
+# Sessions whose catalog normaliser the fit computes: the logit has ~30
 # parameters, and [sessions, catalog] is the fit's working matrix.
 _FIT_SESSIONS = 4000
 # Rows of profiles per block when scoring every row (bounds the memory to
 # block x catalog floats).
 _BLOCK = 2048
-# Newton steps at most (it converges in under ten on the worlds' logs).
+# Newton steps at most (4-6 sufficed on the worlds' logs).
 _NEWTON_STEPS = 30
 
 
@@ -146,7 +146,7 @@ def fit_observable_policy(profiles: np.ndarray, group: np.ndarray,
   Maximum likelihood of each logged track under a softmax over the catalog
   (the logit of `ObservablePolicy`), on at most 4,000 of the groups
   (seeded), with a small L2 penalty; Newton's method with the exact
-  Hessian (the loss is convex, and ~20 parameters make it cheap).
+  Hessian (the loss is convex, and ~30 parameters make it cheap).
 
   Args:
     profiles: float [G, 8] unit taste profiles, one per group (session).
