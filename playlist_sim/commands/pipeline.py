@@ -4,7 +4,8 @@
 
 world -> logs -> user model -> int8 -> AH-DQN and DQN -> evaluation. Shows
 each stage (n of N, elapsed, ETA) as it runs, reuses the stages a previous
-run finished (a rerun after Ctrl-C or a kill resumes), then prints the summary
+run finished (a rerun after Ctrl-C or a kill resumes; --overwrite runs every
+stage again), then prints the summary
 table (every policy, simulator and world, 95% intervals), the
 offline-online agreement, and where the report and each artefact went.
 """
@@ -28,7 +29,7 @@ flags.DEFINE_bool("quick", False, "Smaller sizes (same code path).")
 def run(values: flags.FlagValues, run_folder: runs.RunFolder) -> None:
   """Runs every stage and prints the summary and artefact paths."""
   summary = pipeline.run_pipeline(run_folder.root_dir, quick=values.quick,
-                                  seed=values.seed)
+                                  seed=values.seed, overwrite=values.overwrite)
   runs.write_run_files(run_folder.root_dir, summary)
   print(pipeline.format_summary(summary))
   for stage, path in summary["stages"].items():

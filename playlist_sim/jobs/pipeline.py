@@ -212,7 +212,7 @@ def evaluate_stage(spec: PipelineSpec, saved: dict[str, str],
       consecutive_skip_limit=limit, **spec.split.as_kwargs())
 
 
-@gin.configurable(denylist=["root_dir", "quick", "seed"])
+@gin.configurable(denylist=["root_dir", "quick", "seed", "overwrite"])
 def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
                  agents: tuple[str, ...] = ("ahdqn", "dqn"),
                  agent_config: str | None = None,
@@ -220,7 +220,8 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
                  sizes: dict | None = None,
                  quick_sizes: dict | None = None,
                  holdout_fraction: float = 0.2,
-                 consecutive_skip_limit: int | None = None) -> dict:
+                 consecutive_skip_limit: int | None = None,
+                 overwrite: bool = False) -> dict:
   """Runs every stage and returns the summary.
 
   Each stage's folder holds its own run.json (see `playlist_sim.jobs.stages`):
@@ -244,6 +245,8 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
     holdout_fraction: share of users (or sessions) held out, every stage.
     consecutive_skip_limit: skips in a row that end a session in the
       agents' and the evaluation's environments; None: from the logs.
+    overwrite: run every stage again from an empty folder (--overwrite)
+      instead of reusing or resuming it.
 
   Returns:
     The summary written to root_dir/pipeline.json.
@@ -258,10 +261,10 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
       agent_config=agent_config, split_by=split_by,
       holdout_fraction=holdout_fraction, sizes=sizes,
       quick_sizes=quick_sizes, consecutive_skip_limit=consecutive_skip_limit)
-  return run_stages(spec)
+  return run_stages(spec, overwrite)
 
 
-def run_stages(spec: PipelineSpec) -> dict:
+def run_stages(spec: PipelineSpec, overwrite: bool = False) -> dict:
   """Runs the stages of `spec` in order (see `run_pipeline`)."""
   sizes = spec.sizes
   summary = {"quick": spec.quick, "seed": spec.seed,
@@ -269,7 +272,8 @@ def run_stages(spec: PipelineSpec) -> dict:
              "sizes": dict(sizes), "stages": {}}
   stages = summary["stages"]
   runner = StageRunner("pipeline", ["logs", "user_model", "quantize",
-                                    *spec.agents, "evaluate"], spec.root_dir)
+                                    *spec.agents, "evaluate"], spec.root_dir,
+                       overwrite)
   base = {**spec.stage_config(), "gin": gin.config_str()}
   stages["logs"] = spec.logs_dir
   summary["logs"] = runner.run(

@@ -4,7 +4,8 @@
 `RunFolder`: manifest and lock). A stage whose folder holds a finished run of
 the same configuration is reused (its result is read back from the folder's
 `stage.json`); an unfinished one (killed, interrupted) is run again, and the
-work it checkpointed (agent training) resumes. Before each stage one line
+work it checkpointed (agent training) resumes. With `overwrite` (the job's
+--overwrite), every stage folder is emptied and its stage run again. Before each stage one line
 says which it is, n of N, the elapsed time and a rough ETA (the mean time of
 the stages run so far times the stages left); inside, `run_policy`'s
 progress bars are shown.
@@ -13,6 +14,7 @@ progress bars are shown.
 import json
 import logging
 import os
+import shutil
 import time
 from typing import Any, Callable, Mapping, Sequence
 
@@ -40,15 +42,20 @@ class StageRunner:
     seconds: stage name -> seconds it took in this process (0 if reused).
   """
 
-  def __init__(self, job: str, names: Sequence[str], root_dir: str):
+  def __init__(self, job: str, names: Sequence[str], root_dir: str,
+               overwrite: bool = False):
     """Announces the job.
 
     Args:
       job: the job's name, shown in the lines.
       names: every stage's name, in running order.
       root_dir: the job's folder (shown).
+      overwrite: run every stage again from an empty folder, whatever its
+        folder holds (finished, unfinished, or of another configuration).
     """
     self.job = job
+    self._root = os.path.abspath(root_dir)
+    self._overwrite = overwrite
     self.names = list(names)
     self.seconds: dict[str, float] = {}
     self._start = time.monotonic()
@@ -84,8 +91,19 @@ class StageRunner:
 
     Raises:
       RunFolderError: if the folder holds another run (another kind, or a
-        run of another configuration, finished or not).
+        run of another configuration, finished or not), without overwrite.
     """
+    if self._overwrite and os.path.isdir(folder):
+      # Emptied, not written over: an agent stage would otherwise resume
+      # from the checkpoints it holds. Only ever a folder below the job's.
+      inside = os.path.abspath(folder)
+      if os.path.commonpath([inside, self._root]) != self._root or (
+          inside == self._root):
+        raise RunFolderError(f"stage {name!r}: {folder!r} is not below the "
+                             f"job's folder {self._root!r}; not emptied")
+      _log.info("--overwrite: emptying %s to run stage %r again", folder,
+                name)
+      shutil.rmtree(folder)
     previous = read_manifest(folder)
     if (previous and previous.get("kind") == kind and
         previous.get("config_hash") != config_hash(config)):
@@ -98,7 +116,8 @@ class StageRunner:
           f"stage {name!r}: {folder!r} holds {state} {kind!r} run made "
           "with another configuration (sizes, seed, split, gin files or "
           "bindings, or an edited agent config); choose another --root_dir, "
-          "or delete that folder to run the stage again")
+          "delete that folder to run the stage again, or pass --overwrite "
+          "to run every stage again")
     with RunFolder(folder, kind, config) as run:
       result_path = os.path.join(run.root_dir, STAGE_RESULT)
       if run.already_finished and os.path.exists(result_path):

@@ -184,7 +184,8 @@ def test_pipeline_quick_without_agents(tmp_path):
           quantization["split"] == evaluation["split"])
 
 
-def test_pipeline_killed_after_its_stages_reuses_them(tmp_path):
+def test_pipeline_killed_after_its_stages_reuses_them_and_overwrite_reruns_them(
+    tmp_path):
   args = _quick_args(tmp_path, "--gin_bindings",
                      "run_pipeline.agents = ('ahdqn',)",
                      "--gin_bindings", "evaluate_policies.stochastic = ()",
@@ -205,3 +206,10 @@ def test_pipeline_killed_after_its_stages_reuses_them(tmp_path):
   for stage in ("logs", "user_model", "quantize", "ahdqn"):
     assert f"{stage}: reusing the finished stage" in again.stderr + again.stdout
   assert policy.stat().st_mtime_ns == trained
+  # --overwrite reaches the stages: each runs again, from an empty folder.
+  rerun = _run(*args, "--overwrite")
+  assert rerun.returncode == 0, rerun.stderr
+  assert "reusing the finished stage" not in rerun.stderr + rerun.stdout
+  assert policy.stat().st_mtime_ns > trained
+  seconds = json.loads((tmp_path / "pipeline.json").read_text())["seconds"]
+  assert all(seconds[stage] > 0 for stage in ("logs", "user_model", "ahdqn"))
