@@ -5,10 +5,10 @@
 the same configuration is reused (its result is read back from the folder's
 `stage.json`); an unfinished one (killed, interrupted) is run again, and the
 work it checkpointed (agent training) resumes. With `overwrite` (the job's
---overwrite), every stage folder is emptied and its stage run again. Before each stage one line
-says which it is, n of N, the elapsed time and a rough ETA (the mean time of
-the stages run so far times the stages left); inside, `run_policy`'s
-progress bars are shown.
+--overwrite), every stage folder is emptied and its stage run again. Before
+each stage one line says which it is, n of N, the elapsed time and a rough
+ETA (the mean time of the stages run so far times the stages left); inside,
+`run_policy`'s progress bars are shown.
 """
 
 import json
@@ -108,8 +108,8 @@ class StageRunner:
     if (previous and previous.get("kind") == kind and
         previous.get("config_hash") != config_hash(config)):
       # Neither reused nor resumed: an unfinished agent stage would go on
-      # from checkpoints of the other configuration. RunFolder's own advice
-      # (--overwrite) is a command's and would not reach the stage.
+      # from checkpoints of the other configuration. The message is the
+      # stage's own: RunFolder's would not name the stage.
       state = ("a finished" if previous.get("status") == "finished" else
                "an unfinished")
       raise RunFolderError(
