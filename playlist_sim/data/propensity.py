@@ -27,8 +27,8 @@ the model cannot see:
    had made them. Each single ratio is divided by its mean at the row's
    position (the two policies' normalisers differ by a constant: the
    observable policy's is the catalog, the logging policy's its candidate
-   pool); the products are capped at a quantile and scaled to mean 1 over
-   the training rows.
+   pool); the products are capped and scaled to mean 1 over the training
+   rows as the selection weights are (`selection.capped_mean_one`).
 
 Assumptions: the logged propensities are right; the logging policy drew its
 candidates without regard to the listener (a uniform or popularity pool),
@@ -44,6 +44,8 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+
+from playlist_sim.data.selection import capped_mean_one
 
 __all__ = ["DEFAULT_CAP_QUANTILE", "ObservablePolicy", "PropensityError",
            "fit_observable_policy", "logged_propensities",
@@ -258,7 +260,8 @@ def propensity_weights(log_observable: np.ndarray, propensity: np.ndarray,
 
   Returns:
     (weights, summary): float64 [R] with mean 1 over `normalise_on`, and
-    the window, cap and effective sample share for metrics.json.
+    the window, cap (on that scale, as the selection weights'), and
+    effective sample share for metrics.json.
   """
   if window < 1:
     raise ValueError(f"propensity window must be >= 1, got {window}")
@@ -276,12 +279,9 @@ def propensity_weights(log_observable: np.ndarray, propensity: np.ndarray,
   cumulative = np.concatenate([[0.0], np.cumsum(log_ratio)])
   rows = np.arange(log_ratio.size)
   first = np.maximum(rows - window + 1, offsets[session_index])
-  weights = np.exp(cumulative[rows + 1] - cumulative[first])
-  cap = None
-  if cap_quantile is not None:
-    cap = float(np.quantile(weights[normalise_on], cap_quantile))
-    weights = np.minimum(weights, cap)
-  weights /= weights[normalise_on].mean()
+  weights, cap = capped_mean_one(
+      np.exp(cumulative[rows + 1] - cumulative[first]), normalise_on,
+      cap_quantile)
   trained = weights[normalise_on]
   summary = {"window": int(window), "cap_quantile": cap_quantile,
              "cap": cap, "max_weight": float(trained.max()),

@@ -58,7 +58,8 @@ from playlist_sim.data.log_selection import (
 
 __all__ = ["DEFAULT_CAP_QUANTILE", "DEFAULT_PRIOR_STRENGTH",
            "DETECTED_MIN_SESSION_LENGTH", "SelectionError",
-           "SelectionWeights", "log_selection_minimum", "row_counters",
+           "SelectionWeights", "capped_mean_one", "log_selection_minimum",
+           "row_counters",
            "selection_weights", "session_skip_rates",
            "survival_probabilities", "training_selection_weights",
            "weighted_skip_rate"]
@@ -263,7 +264,26 @@ def selection_weights(table: pa.Table, leaving_model: LeavingModel,
                   (c["run_before"] >= limit - 1))
   weights = np.where(unobservable | (survival <= 0), 0.0,
                      1.0 / np.maximum(survival, 1e-300))
-  weights /= weights[on].mean()
+  weights, cap = capped_mean_one(weights, on, cap_quantile)
+  return SelectionWeights(weights, survival, int(min_session_length), limit,
+                          cap_quantile, cap, int((weights == 0).sum()))
+
+
+def capped_mean_one(weights: np.ndarray, on: np.ndarray,
+                    cap_quantile: float | None
+                    ) -> tuple[np.ndarray, float | None]:
+  """Row weights scaled to mean 1 over `on`, capped, and scaled again.
+
+  Args:
+    weights: float [R], >= 0.
+    on: bool [R], the rows that set the mean and the quantile.
+    cap_quantile: cap at this quantile of the positive weights on `on`
+      (None: no cap).
+
+  Returns:
+    (weights, cap): the cap on the final (mean-1) scale, or None.
+  """
+  weights = weights / weights[on].mean()
   cap = None
   if cap_quantile is not None:
     cap = float(np.quantile(weights[on & (weights > 0)], cap_quantile))
@@ -271,8 +291,7 @@ def selection_weights(table: pa.Table, leaving_model: LeavingModel,
     mean = weights[on].mean()
     weights /= mean
     cap /= mean  # On the final (mean-1) scale, as the weights.
-  return SelectionWeights(weights, survival, int(min_session_length), limit,
-                          cap_quantile, cap, int((weights == 0).sum()))
+  return weights, cap
 
 
 def weighted_skip_rate(table: pa.Table, row_weights: np.ndarray | None = None,
