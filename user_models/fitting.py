@@ -21,7 +21,8 @@ from user_models.log_inputs import LogInputs, hashed_share, model_inputs
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,g-bad-import-order
 
 __all__ = ["NonFiniteLossError", "TrainedModel", "as_unknown_users",
-           "fit_keras_model", "skipped_labels", "train_cwm", "train_swm"]
+           "fit_keras_model", "skipped_labels", "train_cwm",
+           "train_cwm_ensemble", "train_swm"]
 
 _LISTEN = features.NUM_LEVELS - 1
 
@@ -125,12 +126,14 @@ def skipped_labels(inputs: LogInputs, held_rows: np.ndarray) -> np.ndarray:
 def train_cwm(inputs: LogInputs, root_dir: str, seed: int, fit_args: dict,
               learning_rate: float, batch_size: int,
               row_weights: np.ndarray | None = None,
+              backup_name: str = keras_models.CWM_NAME,
               **architecture) -> TrainedModel:
   """Builds and fits the CWM (for an SWM: its first stage).
 
   `row_weights` (float [rows], e.g. the selection weights of
   `playlist_sim.data.selection`) weight the training and validation loss;
-  None fits exactly as an unweighted run.
+  None fits exactly as an unweighted run. A killed fit resumes from
+  root_dir/fit_backup/`backup_name`.
   """
   data, fit, validation = inputs.data, inputs.fit, inputs.validation
   session = data.bounds.session_index
@@ -153,7 +156,8 @@ def train_cwm(inputs: LogInputs, root_dir: str, seed: int, fit_args: dict,
   history = fit_keras_model(
       cwm, train, valid, batch_size, learning_rate,
       weighted=row_weights is not None,
-      backup_dir=os.path.join(root_dir, "fit_backup", "cwm"), **fit_args)
+      backup_dir=os.path.join(root_dir, "fit_backup", backup_name),
+      **fit_args)
   # Users training never saw (held out by user) fall back to the unknown
   # user, in the metrics and wherever the model serves.
   trained_index = (None if inputs.user_index is None else
@@ -164,6 +168,57 @@ def train_cwm(inputs: LogInputs, root_dir: str, seed: int, fit_args: dict,
   # history.epoch counts from 0 across a resume.
   return TrainedModel(cwm, probs, held_rows, history.epoch[-1] + 1,
                       history, {}, trained_index, untrained_users)
+
+
+def train_cwm_ensemble(inputs: LogInputs, root_dir: str, seed: int,
+                       size: int, fit_args: dict, learning_rate: float,
+                       batch_size: int, row_weights: np.ndarray | None = None,
+                       **architecture) -> TrainedModel:
+  """Fits `size` CWMs from seeds `seed`, `seed + 1`, ... and averages them.
+
+  Every member is `train_cwm` on the same rows and weights; only the seed
+  (initial weights, shuffling) differs, and it is the seed that moves a
+  CWM's simulator most (docs/model_bias.md, "An ensemble of training
+  seeds"). Members are fitted one after another; a killed run resumes the
+  member it was fitting from its backup and fits the others again.
+
+  Returns:
+    The ensemble (`keras_models.build_cwm_ensemble`) as a TrainedModel: its
+    held-out probabilities, the epochs of all members summed, a `history`
+    whose one record is the ensemble's own (weighted) validation loss, and
+    in `stage_metrics` the members' epochs, validation losses and held-out
+    AUCs (`ensemble_*`).
+  """
+  members = [train_cwm(inputs, root_dir, seed + i, fit_args, learning_rate,
+                       batch_size, row_weights,
+                       backup_name=f"{keras_models.ENSEMBLE_MEMBER}{i}",
+                       **architecture) for i in range(size)]
+  ensemble = keras_models.build_cwm_ensemble([m.model for m in members])
+  data, session = inputs.data, inputs.data.bounds.session_index
+  x = model_inputs(inputs, keras_models.CWM_NAME)["x"]
+  valid_rows = inputs.validation[session]
+  probs = ensemble.predict(x[valid_rows], batch_size=8192, verbose=0)
+  loss = -np.log(np.maximum(probs[np.arange(len(probs)),
+                                  data.levels[valid_rows]], 1e-7))
+  if row_weights is not None:  # As Keras weighs the members' val_loss.
+    loss = loss * row_weights[valid_rows]
+  history = tf.keras.callbacks.History()
+  history.history = {"val_loss": [float(loss.mean())]}
+  first = members[0]
+  held_skipped = skipped_labels(inputs, first.held_rows)
+  stage = {
+      "ensemble_member_seeds": [seed + i for i in range(size)],
+      "ensemble_member_epochs": [m.epochs for m in members],
+      "ensemble_member_val_loss": [
+          float(min(m.history.history["val_loss"])) for m in members],
+      "ensemble_member_auc": [
+          skip_metrics_lib.skip_metrics(
+              held_skipped, 1.0 - m.probs[:, _LISTEN].astype(np.float64)
+          )["auc"] for m in members]}
+  held_probs = np.mean([m.probs for m in members], axis=0)
+  return TrainedModel(ensemble, held_probs, first.held_rows,
+                      sum(m.epochs for m in members), history, stage,
+                      first.trained_index, first.untrained_users)
 
 
 def swm_stage_sessions(inputs: LogInputs, split_seed: int,

@@ -23,6 +23,11 @@ With `history_units` > 0 the CWM also adds an additive history term to its
 logits, a learned cost per recently played track summed over the history
 window (`user_models.history_term`, docs/model_bias.md).
 
+**CWM ensemble** (`build_cwm_ensemble`, also named "cwm"): several CWMs
+trained on the same logs from different seeds, nested whole, and the mean
+of their level probabilities (an `Average` layer). Same input and output as
+one CWM, so it serves, converts and quantises as one.
+
 **SWM** (`build_swm`, model name "swm"), for training: inputs "steps"
 [N, T, Dx] (the start token, then each played track and its level) and
 "candidates" [N, T, Dc] (the CWM row of the track played at t, with its
@@ -68,12 +73,15 @@ from user_models.history_term import HISTORY_TERM_LAYERS, HistoryTerm
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,g-bad-import-order
 
-__all__ = ["CWM_LAYERS", "CWM_NAME", "SWM_NAME", "build_cwm", "build_swm",
-           "copy_cwm_weights", "model_kind", "share_unknown_user",
+__all__ = ["CWM_LAYERS", "CWM_NAME", "ENSEMBLE_MEMBER", "SWM_NAME",
+           "build_cwm", "build_cwm_ensemble", "build_swm", "copy_cwm_weights",
+           "ensemble_members", "model_kind", "share_unknown_user",
            "swm_serving_models", "user_vocab_size"]
 
 CWM_NAME = "cwm"
 SWM_NAME = "swm"
+#: Name prefix of the CWMs inside an ensemble (`build_cwm_ensemble`).
+ENSEMBLE_MEMBER = "cwm_member_"
 #: Parametrised layers of the CWM, shared by name with the SWM's CWM part.
 CWM_LAYERS = ("user_embedding", "track_tower_hidden", "track_tower",
               "user_projection", "levels")
@@ -375,12 +383,21 @@ def model_kind(model: tf.keras.Model) -> str:
   return model.name
 
 
-def user_vocab_size(model: tf.keras.Model) -> int:
-  """Rows of the model's user embedding, 0 if it has none."""
+def _embedding_layers(model: tf.keras.Model) -> list:
+  """The model's user embedding layers, its ensemble members' included."""
+  found = []
   for layer in model.layers:
     if layer.name == "user_embedding":
-      return int(layer.input_dim)
-  return 0
+      found.append(layer)
+    elif isinstance(layer, tf.keras.Model):
+      found += _embedding_layers(layer)
+  return found
+
+
+def user_vocab_size(model: tf.keras.Model) -> int:
+  """Rows of the model's user embedding, 0 if it has none."""
+  layers = _embedding_layers(model)
+  return int(layers[0].input_dim) if layers else 0
 
 
 def share_unknown_user(model: tf.keras.Model,
@@ -393,22 +410,69 @@ def share_unknown_user(model: tf.keras.Model,
   unknown user, learned the fallback for exactly such listeners.
 
   Args:
-    model: a CWM or SWM with a user embedding (others are left alone).
+    model: a CWM, CWM ensemble or SWM with a user embedding (others are
+      left alone).
     trained_index: the embedding indices training read (any shape).
 
   Returns:
-    How many rows were set.
+    How many rows were set (per embedding: every member of an ensemble
+    trained on the same rows).
   """
-  for layer in model.layers:
-    if layer.name == "user_embedding":
-      table = layer.embeddings.numpy()
-      untrained = np.ones(len(table), bool)
-      untrained[np.unique(np.asarray(trained_index, np.int64))] = False
-      untrained[0] = False
-      table[untrained] = table[0]
-      layer.embeddings.assign(table)
-      return int(untrained.sum())
-  return 0
+  untrained = None
+  for layer in _embedding_layers(model):
+    table = layer.embeddings.numpy()
+    untrained = np.ones(len(table), bool)
+    untrained[np.unique(np.asarray(trained_index, np.int64))] = False
+    untrained[0] = False
+    table[untrained] = table[0]
+    layer.embeddings.assign(table)
+  return 0 if untrained is None else int(untrained.sum())
+
+
+def build_cwm_ensemble(members: Sequence[tf.keras.Model]) -> tf.keras.Model:
+  """One CWM that averages the level probabilities of several CWMs.
+
+  The members are CWMs of one input layout (the same logs and settings,
+  trained from different seeds). The ensemble is itself a model named
+  "cwm" with the CWM's input and output, so every consumer (serving,
+  quantisation, greedy scoring) treats it as a CWM; the members are kept
+  whole inside it as `ENSEMBLE_MEMBER`0, 1, ... Averaging probabilities,
+  not logits, keeps the mean of calibrated members calibrated.
+
+  Args:
+    members: two or more trained CWMs (`build_cwm`).
+
+  Returns:
+    The ensemble, sharing the members' layers and weights (renamed).
+
+  Raises:
+    ValueError: for fewer than two members, a member that is not a CWM, or
+      members of different input widths.
+  """
+  if len(members) < 2:
+    raise ValueError(f"an ensemble needs at least 2 CWMs, got {len(members)}")
+  shapes = [(m.name, m.input_shape) for m in members]
+  if any(name != CWM_NAME and not name.startswith(ENSEMBLE_MEMBER)
+         for name, _ in shapes) or len({shape for _, shape in shapes}) != 1:
+    raise ValueError(
+        f"ensemble members must be CWMs of one input width, got {shapes}")
+  width = int(members[0].input_shape[-1])
+  x = tf.keras.Input((width,), name="features")
+  outputs = []
+  for i, member in enumerate(members):
+    # Nested models need unique names, and Keras 2 has no public rename.
+    member._name = f"{ENSEMBLE_MEMBER}{i}"  # pylint: disable=protected-access
+    outputs.append(member(x))
+  probs = _L.Average(name="probs")(outputs)
+  return tf.keras.Model(x, probs, name=CWM_NAME)
+
+
+def ensemble_members(model: tf.keras.Model) -> list:
+  """The CWMs an ensemble averages (`build_cwm_ensemble`); [] for a model
+  that is not an ensemble."""
+  return [layer for layer in model.layers
+          if isinstance(layer, tf.keras.Model) and
+          layer.name.startswith(ENSEMBLE_MEMBER)]
 
 
 def swm_serving_models(model: tf.keras.Model, spec: FeatureSpec

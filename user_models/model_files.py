@@ -27,10 +27,12 @@ from user_models.base import UserModelLoadError
 __all__ = ["ALLOWED_LAYERS", "ALLOWED_MODELS", "ALLOWED_OBJECTS",
            "check_keras_archive"]
 
-#: Layer classes `build_cwm`/`build_swm` create (Dropout: `state_dropout`).
+#: Layer classes `build_cwm`/`build_swm` create (Dropout: `state_dropout`;
+#: Average: `build_cwm_ensemble`).
 ALLOWED_LAYERS = frozenset({
-    "Activation", "Add", "Concatenate", "Cropping1D", "Cropping2D", "Dense",
-    "Dropout", "Embedding", "GRU", "InputLayer", "Multiply", "Reshape"})
+    "Activation", "Add", "Average", "Concatenate", "Cropping1D", "Cropping2D",
+    "Dense", "Dropout", "Embedding", "GRU", "InputLayer", "Multiply",
+    "Reshape"})
 #: Model classes: a functional model (nesting one is allowed; its layers
 #: are checked in turn).
 ALLOWED_MODELS = frozenset({"Functional"})

@@ -73,6 +73,7 @@ from playlist_sim.common.io_utils import ensure_writable_dir
 from playlist_sim.common.runs import write_run_files
 from playlist_sim.data import propensity as propensity_lib
 from playlist_sim.data import selection as selection_lib
+from playlist_sim.data.checks import check_count
 from playlist_sim.data.leaving import LEAVING_MODEL_FILE
 from playlist_sim.data.leaving import LeavingModelError
 from playlist_sim.data.leaving import fit_leaving_model
@@ -82,7 +83,8 @@ from user_models import metrics as skip_metrics_lib
 from user_models import skip_prediction
 from user_models.base import AbstractUserModel
 from user_models.fitting import NonFiniteLossError, TrainedModel
-from user_models.fitting import skipped_labels, train_cwm, train_swm
+from user_models.fitting import skipped_labels, train_cwm
+from user_models.fitting import train_cwm_ensemble, train_swm
 from user_models.keras_user_model import save_user_model
 # The data preparation lives in user_models.log_inputs; re-exported here.
 from user_models.log_inputs import (  # noqa: F401
@@ -98,6 +100,9 @@ __all__ = ["LogInputs", "NonFiniteLossError", "find_log_files",
 _LISTEN = features.NUM_LEVELS - 1
 MODEL_FILE = "user_model.keras"
 PLOT_FILE = "reliability.png"
+#: Most CWMs `train_user_model.ensemble_size` averages (each costs one
+#: training and one more model call per served step).
+MAX_ENSEMBLE_SIZE = 16
 
 
 def _save_leaving_model(data, held_rows: np.ndarray, root_dir: str):
@@ -139,6 +144,7 @@ def train_user_model(
     hidden_units: tuple[int, ...] = (256, 256, 128),
     history_units: int = 0,
     history_in_mlp: bool = True,
+    ensemble_size: int = 1,
     state_units: int = 64,
     step_units: int = 64,
     interaction_dim: int = 16,
@@ -205,6 +211,10 @@ def train_user_model(
       docs/model_bias.md); 0 builds none.
     history_in_mlp: with the history term, the MLP reads the history
       slots too; False: the history acts only through the term.
+    ensemble_size: N > 1 trains N CWMs from seeds `seed` .. `seed` + N - 1
+      on the same rows and saves one model averaging their probabilities
+      (`fitting.train_cwm_ensemble`, docs/model_bias.md); CWM only. It
+      costs N times the training and the serving of one CWM.
     state_units: GRU units of the SWM.
     step_units: units of the SWM's dense step encoder.
     interaction_dim: width of the SWM's state x track product.
@@ -266,6 +276,13 @@ def train_user_model(
   """
   if model_type not in (keras_models.CWM_NAME, keras_models.SWM_NAME):
     raise ValueError(f"model_type must be 'cwm' or 'swm', got {model_type!r}")
+  check_count("ensemble_size", ensemble_size, maximum=MAX_ENSEMBLE_SIZE,
+              owner="train_user_model")
+  if ensemble_size > 1 and model_type != keras_models.CWM_NAME:
+    raise ValueError(
+        f"train_user_model: ensemble_size {ensemble_size} needs model_type "
+        f"'cwm' (an SWM is not ensembled); set ensemble_size = 1 or train a "
+        "CWM")
   root_dir = ensure_writable_dir(root_dir)
   started = time.time()
   inputs = prepare_inputs(logs_dir, split_by, holdout_fraction,
@@ -289,11 +306,17 @@ def train_user_model(
       inputs, logs_dir, selection_rows, propensity_window,
       propensity_cap_quantile, split_seed)
   fit_started = time.time()
-  cwm = train_cwm(inputs, root_dir, seed, fit_args, learning_rate,
-                   batch_size, row_weights, embedding_dim=embedding_dim,
-                   user_l2=user_l2, tower_units=tower_units,
-                   hidden_units=hidden_units, history_units=history_units,
-                   history_in_mlp=history_in_mlp)
+  architecture = dict(embedding_dim=embedding_dim, user_l2=user_l2,
+                      tower_units=tower_units, hidden_units=hidden_units,
+                      history_units=history_units,
+                      history_in_mlp=history_in_mlp)
+  if ensemble_size > 1:
+    cwm = train_cwm_ensemble(inputs, root_dir, seed, ensemble_size, fit_args,
+                             learning_rate, batch_size, row_weights,
+                             **architecture)
+  else:
+    cwm = train_cwm(inputs, root_dir, seed, fit_args, learning_rate,
+                    batch_size, row_weights, **architecture)
   trained = cwm
   if model_type == keras_models.SWM_NAME:
     trained = train_swm(
@@ -322,6 +345,7 @@ def train_user_model(
   metrics["leaving_model"] = leaving_summary
   metrics["selection_weighting"] = selection_summary
   metrics["propensity_weighting"] = propensity_summary
+  metrics["ensemble_size"] = ensemble_size
   if user_embedding and not inputs.user_vocab:
     metrics["user_embedding_skipped"] = "the logs have no user_id column"
   write_run_files(root_dir, metrics)

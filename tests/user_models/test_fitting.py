@@ -62,3 +62,28 @@ def test_the_sequence_stage_plays_its_sessions_as_the_unknown_user(
     else:
       np.testing.assert_array_equal(got[..., -1], real[sessions][..., -1])
       assert got[..., -1].max() > 0
+
+
+@pytest.mark.integration
+def test_an_ensemble_trains_each_member_from_its_own_seed_and_averages_them(
+    tiny_trained, tmp_path):
+  inputs = prepare_inputs(tiny_trained["logs"], split_by="user")
+  fit_args = dict(max_epochs=1, patience=1, lr_patience=1, verbose=0)
+  architecture = dict(embedding_dim=4, user_l2=1e-3, tower_units=8,
+                      hidden_units=(8,))
+  trained = fitting.train_cwm_ensemble(inputs, str(tmp_path), 5, 2, fit_args,
+                                       1e-3, 256, **architecture)
+  members = keras_models.ensemble_members(trained.model)
+  assert len(members) == 2
+  single = fitting.train_cwm(inputs, str(tmp_path / "one"), 6, fit_args,
+                             1e-3, 256, **architecture)
+  x = model_inputs(inputs, keras_models.CWM_NAME)["x"][trained.held_rows]
+  # Member 1 is the CWM of seed 5 + 1, alone.
+  np.testing.assert_allclose(members[1](x[:50]).numpy(),
+                             single.model(x[:50]).numpy(), atol=1e-5)
+  np.testing.assert_allclose(
+      trained.probs, trained.model.predict(x, verbose=0), atol=1e-5)
+  assert trained.stage_metrics["ensemble_member_seeds"] == [5, 6]
+  assert trained.epochs == sum(trained.stage_metrics["ensemble_member_epochs"])
+  assert len(trained.stage_metrics["ensemble_member_auc"]) == 2
+  assert np.isfinite(trained.history.history["val_loss"][0])

@@ -152,3 +152,58 @@ def test_cwm_and_swm_parts_convert_to_litert():
       keras_models.build_swm(SPEC, VOCAB, state_units=16), SPEC)
   runner = LiteRTRunner(model_content=convert_keras_model(step, "fp32"))
   assert sorted(runner.input_shapes) == sorted([(16,), (SPEC.swm_step_dim,)])
+
+
+def _ensemble(size=3, vocab=VOCAB):
+  members = []
+  for seed in range(size):
+    tf.keras.utils.set_random_seed(seed)
+    members.append(keras_models.build_cwm(SPEC, vocab))
+  return members, keras_models.build_cwm_ensemble(members)
+
+
+def test_cwm_ensemble_is_a_cwm_averaging_its_members_probabilities():
+  x = _cwm_input(6, np.random.default_rng(4))
+  members, ensemble = _ensemble()
+  singles = np.stack([m(x).numpy() for m in members])
+  assert singles.std(axis=0).max() > 1e-3  # The members differ.
+  np.testing.assert_allclose(ensemble(x).numpy(), singles.mean(axis=0),
+                             atol=1e-6)
+  assert keras_models.model_kind(ensemble) == "cwm"
+  assert ensemble.input_shape == members[0].input_shape
+  assert keras_models.user_vocab_size(ensemble) == VOCAB
+  assert [m.name for m in keras_models.ensemble_members(ensemble)] == [
+      "cwm_member_0", "cwm_member_1", "cwm_member_2"]
+  assert keras_models.ensemble_members(keras_models.build_cwm(SPEC)) == []
+
+
+def test_cwm_ensemble_shares_the_unknown_user_in_every_member():
+  members, ensemble = _ensemble(2)
+  assert keras_models.share_unknown_user(ensemble, np.array([2, 4])) == (
+      VOCAB - 3)
+  for member in members:
+    table = member.get_layer("user_embedding").embeddings.numpy()
+    np.testing.assert_array_equal(table[7], table[0])
+    assert not np.array_equal(table[2], table[0])
+
+
+def test_cwm_ensemble_refuses_bad_members():
+  with pytest.raises(ValueError, match="at least 2"):
+    keras_models.build_cwm_ensemble([keras_models.build_cwm(SPEC)])
+  with pytest.raises(ValueError, match="one input width"):
+    keras_models.build_cwm_ensemble([keras_models.build_cwm(SPEC, 0),
+                                     keras_models.build_cwm(SPEC, VOCAB)])
+  with pytest.raises(ValueError, match="CWMs"):
+    keras_models.build_cwm_ensemble([keras_models.build_cwm(SPEC),
+                                     keras_models.build_swm(SPEC)])
+
+
+def test_cwm_ensemble_round_trips_in_safe_mode(tmp_path):
+  # Its LiteRT conversion: test_quantization (integration tier).
+  x = _cwm_input(5, np.random.default_rng(5))
+  _, ensemble = _ensemble(2)
+  path = keras_user_model.save_user_model(ensemble, tmp_path / "e.keras")
+  loaded = keras_user_model.load_user_model(path)  # Checked, safe mode.
+  np.testing.assert_allclose(loaded(x).numpy(), ensemble(x).numpy(),
+                             atol=1e-6)
+  assert len(keras_models.ensemble_members(loaded)) == 2

@@ -13,6 +13,7 @@ from tf_agents.environments import utils as env_utils
 import simulator
 import user_models
 from user_models import training
+from user_models.litert import LiteRTRunner
 from user_models.litert_meta import record_sha256
 from user_models.litert_user_model import LiteRTUserModel, META_FILE
 from playlist_sim.data.leaving import leaving_model_beside
@@ -210,3 +211,24 @@ def test_simulated_returns_end_sessions_as_the_learned_simulator(
   with pytest.raises(ValueError, match="consecutive_skip_limit must be"):
     quantize_user_model(model_path, logs_dir, str(tmp_path / "q0"),
                         consecutive_skip_limit=0)
+
+
+@pytest.mark.integration
+def test_an_ensemble_quantises_and_serves_as_one_cwm(tiny_trained, tmp_path):
+  metrics = training.train_user_model(
+      str(tmp_path / "ens"), tiny_trained["logs"], ensemble_size=2,
+      max_epochs=1, hidden_units=(16,), progress=False)
+  report = quantize_user_model(
+      metrics["model_path"], tiny_trained["logs"], str(tmp_path / "q"),
+      variants=("fp32", "int8"), eval_sessions=20, calibration_rows=200,
+      return_episodes=8)
+  assert report["kind"] == "cwm"
+  assert report["variants"]["fp32"]["max_abs_err"] < 1e-4
+  assert report["variants"]["int8"]["mean_abs_err"] < 0.1
+  served = LiteRTUserModel(os.path.join(str(tmp_path / "q"),
+                                        "user_model.int8.tflite"),
+                           tiny_trained["tracks"])
+  assert served.user_vocab == metrics["user_vocab"]
+  runner = LiteRTRunner(os.path.join(str(tmp_path / "q"),
+                                     "user_model.fp32.tflite"))
+  assert runner.embedding_rows() == metrics["user_vocab"]
