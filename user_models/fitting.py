@@ -212,9 +212,9 @@ def train_cwm_ensemble(inputs: LogInputs, root_dir: str, seed: int,
       "ensemble_member_val_loss": [
           float(min(m.history.history["val_loss"])) for m in members],
       "ensemble_member_auc": [
-          skip_metrics_lib.skip_metrics(
-              held_skipped, 1.0 - m.probs[:, _LISTEN].astype(np.float64)
-          )["auc"] for m in members]}
+          skip_metrics_lib.auc(held_skipped,
+                               1.0 - m.probs[:, _LISTEN].astype(np.float64))
+          for m in members]}
   held_probs = np.mean([m.probs for m in members], axis=0)
   return TrainedModel(ensemble, held_probs, first.held_rows,
                       sum(m.epochs for m in members), history, stage,
