@@ -99,14 +99,12 @@ class GraphScorer(tf.Module):
     self._acoustic = tf.constant(tables.acoustic, tf.float32)
     self._unit_acoustic = tf.constant(tables.unit_acoustic, tf.float32)
     self._history_window = int(user_model.spec.history_window)
-    self._history_skips = bool(user_model.spec.history_skips)
     self._with_index = bool(user_model.user_vocab)
     self._env_listen_level = int(env_listen_level)
     self._model_listen_level = int(user_model.listen_level)
 
   def _context(self, obs: dict):
-    """Skip counts, the windowed history, its validity and skip flags (as
-    NumPy's)."""
+    """Skip counts, the windowed history and its validity (as NumPy's)."""
     responses = tf.cast(obs["history_responses"], tf.int32)
     skips = (responses >= 0) & (responses != self._env_listen_level)
     # The trailing run of skips: slots after the last non-skip.
@@ -119,18 +117,12 @@ class GraphScorer(tf.Module):
     width, window = ids.shape[1], self._history_window
     if width >= window:  # Right-aligned: the last `window` slots.
       ids, valid = ids[:, width - window:], valid[:, width - window:]
-      responses_w = responses[:, width - window:]
     else:
       pad = [[0, 0], [window - width, 0]]
       ids, valid = tf.pad(ids, pad), tf.pad(valid, pad, constant_values=False)
-      responses_w = tf.pad(responses, pad)
-    # The CWM's skip flags read the responses as its own (public) levels,
-    # as `features.cwm_features` does.
-    flags = valid & (responses_w != self._model_listen_level)
-    return trailing, num_skips, ids, valid, tf.cast(flags, tf.float32)
+    return trailing, num_skips, ids, valid
 
-  def _rows(self, user, cand, scalars, has_prev, distance, cosines, ok,
-            skips):
+  def _rows(self, user, cand, scalars, has_prev, distance, cosines, ok):
     """CWM input rows [..., D] from per-candidate parts (shapes [..., *])."""
     shape = tf.shape(cand)
 
@@ -141,8 +133,6 @@ class GraphScorer(tf.Module):
           tf.concat([shape, tf.shape(x)[1:]], 0))
     parts = [per_row(user), tf.gather(self._track_features, cand),
              per_row(scalars), has_prev, distance[..., None], cosines, ok]
-    if self._history_skips:
-      parts.append(skips)
     if self._with_index:  # The observation has no listener: unknown user.
       parts.append(tf.zeros(tf.concat([shape, [1]], 0), tf.float32))
     return tf.concat(parts, axis=-1)
@@ -167,7 +157,7 @@ class GraphScorer(tf.Module):
       float32 [B, K]: the best P(listen) of another shortlisted candidate
       played right after each shortlisted one; 0 elsewhere.
     """
-    trailing, num_skips, hist, valid, skips = self._context(obs)
+    trailing, num_skips, hist, valid = self._context(obs)
     cand = tf.cast(obs["candidate_ids"], tf.int32)
     available = tf.cast(obs["candidate_mask"], tf.bool)
     m = min(int(shortlist), cand.shape[1] or int(shortlist))
@@ -191,13 +181,10 @@ class GraphScorer(tf.Module):
     position = tf.cast(obs["position"], tf.float32) + 1.0
     scalars = tf.stack([position, trailing, num_skips], axis=1) / (
         features._COUNT_SCALE)  # pylint: disable=protected-access
-    # `first` is not heard yet: its slot counts as not skipped.
-    next_skips = tf.concat([skips[:, 1:], tf.zeros([b, 1])], 1)
-    window = pair + [tf.shape(ok)[1]]
     rows = self._rows(tf.cast(obs["user_features"], tf.float32), second,
                       scalars, tf.ones(pair + [1]), distance, cosines,
-                      tf.broadcast_to(ok[:, None, None, :], window),
-                      tf.broadcast_to(next_skips[:, None, None, :], window))
+                      tf.broadcast_to(ok[:, None, None, :],
+                                      pair + [tf.shape(ok)[1]]))
     usable = (short_ok[:, None, :] & short_ok[:, :, None] &
               ~tf.eye(m, dtype=tf.bool)[None])
     best = tf.reduce_max(tf.where(usable, self._listen(rows), 0.0), axis=2)
@@ -216,7 +203,7 @@ class GraphScorer(tf.Module):
     Returns:
       float32 [B, K] in [0, 1].
     """
-    trailing, num_skips, hist, valid, skips = self._context(obs)
+    trailing, num_skips, hist, valid = self._context(obs)
     cand = tf.cast(obs["candidate_ids"], tf.int32)  # [B, K]
     b, k = tf.shape(cand)[0], tf.shape(cand)[1]
     user = tf.cast(obs["user_features"], tf.float32)
@@ -236,8 +223,6 @@ class GraphScorer(tf.Module):
     parts = [per_row(user), tf.gather(self._track_features, cand),
              per_row(scalars), per_row(has_prev[:, None]),
              distance[..., None], cosines, per_row(ok)]
-    if self._history_skips:
-      parts.append(per_row(skips))
     if self._with_index:  # The observation has no listener: unknown user.
       parts.append(tf.zeros([b, k, 1], tf.float32))
     rows = tf.concat(parts, axis=2)

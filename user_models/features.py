@@ -14,10 +14,7 @@ Two layouts, each a float32 vector per (row, track):
   each of the last `history_window` played tracks (oldest first) the cosine
   between its acoustic vector and the candidate's plus a 0/1 "slot holds a
   track" flag. The network learns how similarity tires a listener and how
-  it fades with age. With `history_skips` (`FeatureSpec.history_skips`) a
-  third block of `history_window` 0/1 flags says which of those tracks the
-  listener skipped, so the model can read the session's own evidence of
-  taste: a candidate close to a track just skipped is less likely heard.
+  it fades with age.
 * **SWM**: the recurrent model learns its own summary of the session. Its
   step input (`swm_step_features`, width `swm_step_dim`) is a played track's
   catalog features and unit acoustic vector, its response level (one-hot,
@@ -85,31 +82,16 @@ class FeatureSpec:
     user_dim: width U of the user features.
     track_dim: width F of the catalog's feature matrix.
     history_window: played tracks the CWM looks back on.
-    history_skips: the CWM reads a skip flag of each history slot (one
-      more block of `history_window` columns).
   """
   user_dim: int
   track_dim: int
   history_window: int = HISTORY_WINDOW
-  history_skips: bool = False
 
   @property
   def cwm_dim(self) -> int:
     """Width of a CWM input row."""
-    blocks = 3 if self.history_skips else 2
     return (self.user_dim + self.track_dim + _NUM_SCALARS +
-            blocks * self.history_window)
-
-  def for_cwm_width(self, width: int) -> "FeatureSpec":
-    """This spec, with `history_skips` set if a CWM of `width` inputs
-    (without the user-index column) reads the skip flags.
-
-    A saved CWM says by its input width whether it reads them; any other
-    width returns the spec unchanged, for the caller's shape check to
-    report.
-    """
-    with_skips = dataclasses.replace(self, history_skips=True)
-    return with_skips if width == with_skips.cwm_dim else self
+            2 * self.history_window)
 
   @property
   def swm_step_dim(self) -> int:
@@ -149,11 +131,11 @@ class FeatureTables:
   def num_tracks(self) -> int:
     return int(self.track_features.shape[0])
 
-  def spec(self, user_dim: int, history_window: int = HISTORY_WINDOW,
-           history_skips: bool = False) -> FeatureSpec:
+  def spec(self, user_dim: int,
+           history_window: int = HISTORY_WINDOW) -> FeatureSpec:
     """The `FeatureSpec` of this catalog with `user_dim` user features."""
     return FeatureSpec(int(user_dim), int(self.track_features.shape[1]),
-                       int(history_window), bool(history_skips))
+                       int(history_window))
 
 
 def _window(ids: np.ndarray, valid: np.ndarray,
@@ -169,8 +151,7 @@ def _window(ids: np.ndarray, valid: np.ndarray,
 
 def cwm_features(context: SessionContext, track_ids: np.ndarray,
                  tables: FeatureTables,
-                 history_window: int = HISTORY_WINDOW,
-                 history_skips: bool = False) -> np.ndarray:
+                 history_window: int = HISTORY_WINDOW) -> np.ndarray:
   """CWM inputs of each placed track (layout in the module docstring).
 
   Args:
@@ -178,10 +159,6 @@ def cwm_features(context: SessionContext, track_ids: np.ndarray,
     track_ids: int [R, k] catalog rows, a slate in play order.
     tables: the catalog's tables.
     history_window: played tracks to look back on.
-    history_skips: add the history slots' skip flags. A slot's track was
-      skipped when its response is a level other than the public listen
-      level (`history_responses` in `PUBLIC_RESPONSE_LEVELS`); earlier
-      slate items, whose responses are not known yet, count as not skipped.
 
   Returns:
     float32 [R, k, FeatureSpec.cwm_dim].
@@ -189,15 +166,12 @@ def cwm_features(context: SessionContext, track_ids: np.ndarray,
   track_ids = np.asarray(track_ids)
   r, k = track_ids.shape
   hist = np.asarray(context.history_ids)
-  responses = np.asarray(context.history_responses)
-  valid = responses >= 0
-  skipped = valid & (responses != _LISTEN)
+  valid = np.asarray(context.history_responses) >= 0
   user = np.asarray(context.user_features, np.float32)
   u, f, h = user.shape[1], tables.track_features.shape[1], history_window
   # Filled in place, column blocks as in the module docstring: this runs
   # once per environment step, so it avoids temporary concatenations.
-  blocks = 3 if history_skips else 2
-  out = np.empty((r, k, u + f + _NUM_SCALARS + blocks * h), np.float32)
+  out = np.empty((r, k, u + f + _NUM_SCALARS + 2 * h), np.float32)
   out[:, :, :u] = user[:, None, :]
   out[:, :, u:u + f] = tables.track_features[track_ids]
   counts = out[:, :, u + f:u + f + 3]
@@ -211,18 +185,15 @@ def cwm_features(context: SessionContext, track_ids: np.ndarray,
     if j:
       ids = np.concatenate([hist, track_ids[:, :j]], axis=1)
       ok = np.concatenate([valid, np.ones((r, j), bool)], axis=1)
-      skips = np.concatenate([skipped, np.zeros((r, j), bool)], axis=1)
     else:
-      ids, ok, skips = hist, valid, skipped
+      ids, ok = hist, valid
     ids, ok = _window(ids, ok, history_window)
     cand = track_ids[:, j]
     row = out[:, j]
     np.einsum("rd,rhd->rh", tables.unit_acoustic[cand],
               tables.unit_acoustic[ids], out=row[:, c0:c0 + h])
     row[:, c0:c0 + h] *= ok
-    row[:, c0 + h:c0 + 2 * h] = ok
-    if history_skips:
-      row[:, c0 + 2 * h:] = _window(skips, skips, history_window)[0]
+    row[:, c0 + h:] = ok
     # The window is right-aligned, so the last valid slot is the previous
     # track whenever any slot is valid.
     has_prev = ok[:, -1]

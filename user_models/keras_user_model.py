@@ -204,13 +204,9 @@ class KerasUserModel(AbstractUserModel):
     with_index = " + 1 user index" if index else ""
     levels = (None, features.NUM_LEVELS)
     if self.kind == keras_models.CWM_NAME:
-      width = self.model.input_shape[-1]
-      if width is not None:
-        self.spec = self.spec.for_cwm_width(width - index)
-      blocks = 3 if self.spec.history_skips else 2
       _check_shape(self.model_path, "the input", self.model.input_shape,
                    (None, self.spec.cwm_dim + index),
-                   f"{parts} + 5 session scalars + {blocks} x "
+                   f"{parts} + 5 session scalars + 2 x "
                    f"{self.spec.history_window} history slots{with_index}")
       _check_shape(self.model_path, "the output", self.model.output_shape,
                    levels, f"the {features.NUM_LEVELS} public response levels")
@@ -321,8 +317,8 @@ class KerasUserModel(AbstractUserModel):
     r, k = track_ids.shape
     if self.kind == keras_models.CWM_NAME:
       x = self._with_index(features.cwm_features(
-          context, track_ids, self.tables, self.spec.history_window,
-          self.spec.history_skips), context.user_ids)
+          context, track_ids, self.tables, self.spec.history_window),
+                           context.user_ids)
       probs = self._cwm(x.reshape(r * k, -1))
       return probs.reshape(r, k, -1)
     rows = np.asarray(context.rows, np.int64)

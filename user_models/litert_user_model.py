@@ -102,9 +102,6 @@ class LiteRTUserModel(KerasUserModel):
     if self.kind == keras_models.CWM_NAME:
       runner = LiteRTRunner(self.model_path, num_threads=num_threads)
       check_flatbuffer(meta, self.model_path, runner.embedding_rows())
-      shapes = runner.input_shapes
-      if len(shapes) == 1 and len(shapes[0]) == 1:
-        self.spec = self.spec.for_cwm_width(shapes[0][0] - index)
       self._check(runner, [(self.spec.cwm_dim + index,)],
                   (features.NUM_LEVELS,))
       self._cwm = probability_fn(runner)

@@ -163,8 +163,7 @@ def prepare_inputs(logs_dir: str, split_by: str = "session",
                    holdout_fraction: float = 0.2,
                    validation_fraction: float = 0.1, split_seed: int = 0,
                    user_embedding: bool = True,
-                   unknown_user_fraction: float = 0.05,
-                   history_skips: bool = False) -> LogInputs:
+                   unknown_user_fraction: float = 0.05) -> LogInputs:
   """Reads logs and prepares what both model types train on.
 
   Args:
@@ -176,8 +175,6 @@ def prepare_inputs(logs_dir: str, split_by: str = "session",
     user_embedding: give the models a user embedding (if the logs have a
       `user_id` column).
     unknown_user_fraction: share of fit sessions trained as the unknown user.
-    history_skips: the CWM rows carry the history slots' skip flags
-      (`features.FeatureSpec.history_skips`).
 
   Returns:
     The prepared `LogInputs`.
@@ -212,10 +209,8 @@ def prepare_inputs(logs_dir: str, split_by: str = "session",
                                   2 * split_seed + 2)
     index = features.user_index_column(data.row_users, user_vocab)
     index[unknown[session]] = 0.0
-  spec = tables.spec(data.session_profile.shape[1],
-                     history_skips=history_skips)
-  return LogInputs(data, tables, spec, context, fit, validation, user_vocab,
-                   index)
+  return LogInputs(data, tables, tables.spec(data.session_profile.shape[1]),
+                   context, fit, validation, user_vocab, index)
 
 
 def model_inputs(inputs: LogInputs, model_type: str) -> dict[str, np.ndarray]:
@@ -232,9 +227,7 @@ def model_inputs(inputs: LogInputs, model_type: str) -> dict[str, np.ndarray]:
   data, tables, context = inputs.data, inputs.tables, inputs.context
   extra = [] if inputs.user_index is None else [inputs.user_index]
   if model_type == keras_models.CWM_NAME:
-    x = features.cwm_features(context, data.track_rows[:, None], tables,
-                              inputs.spec.history_window,
-                              inputs.spec.history_skips)[:, 0]
+    x = features.cwm_features(context, data.track_rows[:, None], tables)[:, 0]
     return {"x": np.concatenate([x] + extra, axis=1)}
   step_rows = features.swm_step_features(
       data.track_rows, features.one_hot_levels(data.levels), tables)

@@ -261,11 +261,6 @@ def predict_second_half(model, inputs: LogInputs,
   weights[split.rows] = 0.0
   weights[split.rows, LISTEN_LEVEL] = 1.0
   probs = np.zeros((len(split.rows), features.NUM_LEVELS))
-  # A CWM says by its width whether it reads the history's skip flags.
-  spec = inputs.spec
-  if kind == keras_models.CWM_NAME:
-    index = 1 if keras_models.user_vocab_size(model) else 0
-    spec = spec.for_cwm_width(int(model.input_shape[-1]) - index)
   for k in range(int(second.max())):
     live = np.flatnonzero(second > k)
     out_index = split.offsets[live] + k
@@ -273,8 +268,7 @@ def predict_second_half(model, inputs: LogInputs,
     context = _contexts(inputs, rows, weights)
     if kind == keras_models.CWM_NAME:
       x = features.cwm_features(context, data.track_rows[rows][:, None],
-                                inputs.tables, spec.history_window,
-                                spec.history_skips)[:, 0]
+                                inputs.tables)[:, 0]
       x = np.concatenate([x] + _user_column(inputs, rows, model), axis=1)
       p = np.asarray(model.predict(x, batch_size=8192, verbose=0),
                      np.float64)

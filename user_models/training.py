@@ -145,7 +145,6 @@ def train_user_model(
     history_units: int = 0,
     history_in_mlp: bool = True,
     ensemble_size: int = 1,
-    history_skips: bool = False,
     state_units: int = 64,
     step_units: int = 64,
     interaction_dim: int = 16,
@@ -216,10 +215,6 @@ def train_user_model(
       on the same rows and saves one model averaging their probabilities
       (`fitting.train_cwm_ensemble`, docs/model_bias.md); CWM only. It
       costs N times the training and the serving of one CWM.
-    history_skips: the CWM reads which of the history window's tracks were
-      skipped (`features.FeatureSpec.history_skips`, docs/model_bias.md);
-      CWM only, without the history term. A saved model says it by its
-      input width, so serving needs no setting.
     state_units: GRU units of the SWM.
     step_units: units of the SWM's dense step encoder.
     interaction_dim: width of the SWM's state x track product.
@@ -288,18 +283,11 @@ def train_user_model(
         f"train_user_model: ensemble_size {ensemble_size} needs model_type "
         f"'cwm' (an SWM is not ensembled); set ensemble_size = 1 or train a "
         "CWM")
-  if history_skips and (model_type != keras_models.CWM_NAME or
-                        history_units):
-    raise ValueError(
-        "train_user_model: history_skips needs model_type 'cwm' without the "
-        f"history term (got model_type {model_type!r}, history_units "
-        f"{history_units}); set history_skips = False, or train a CWM with "
-        "history_units = 0")
   root_dir = ensure_writable_dir(root_dir)
   started = time.time()
   inputs = prepare_inputs(logs_dir, split_by, holdout_fraction,
                           validation_fraction, split_seed, user_embedding,
-                          unknown_user_fraction, history_skips)
+                          unknown_user_fraction)
   # A live bar on a terminal, one line per epoch in logs and subprocesses.
   verbose = (1 if sys.stdout.isatty() else 2) if progress else 0
   fit_args = dict(max_epochs=max_epochs, patience=patience,
@@ -358,7 +346,6 @@ def train_user_model(
   metrics["selection_weighting"] = selection_summary
   metrics["propensity_weighting"] = propensity_summary
   metrics["ensemble_size"] = ensemble_size
-  metrics["history_skips"] = bool(history_skips)
   if user_embedding and not inputs.user_vocab:
     metrics["user_embedding_skipped"] = "the logs have no user_id column"
   write_run_files(root_dir, metrics)

@@ -133,9 +133,7 @@ def _record_calibration(keras_model: KerasUserModel, kind: str,
   def record(rows, ctx, tracks, levels):
     if kind == keras_models.CWM_NAME:
       recorded["x"].append(keras_model._with_index(  # pylint: disable=protected-access
-          features.cwm_features(ctx, tracks, keras_model.tables,
-                                keras_model.spec.history_window,
-                                keras_model.spec.history_skips),
+          features.cwm_features(ctx, tracks, keras_model.tables),
           ctx.user_ids)[:, 0])
     else:
       recorded["state"].append(keras_model.state[rows].copy())

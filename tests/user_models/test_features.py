@@ -132,16 +132,11 @@ def test_training_and_serving_features_agree(logs):
                                     tables)[:, 0]
   train_swm = features.swm_candidate_features(
       logged, logs.track_rows[:, None], tables)[:, 0]
-  train_skips = features.cwm_features(logged, logs.track_rows[:, None],
-                                      tables, history_skips=True)[:, 0]
   start = logs.bounds.offsets[session]
   for j, (ctx, track_ids) in enumerate(queries):
     np.testing.assert_array_equal(
         features.cwm_features(ctx, track_ids, tables)[0, 0],
         train_cwm[start + j])
-    np.testing.assert_array_equal(
-        features.cwm_features(ctx, track_ids, tables, history_skips=True)[0, 0],
-        train_skips[start + j])
     np.testing.assert_array_equal(
         features.swm_candidate_features(ctx, track_ids, tables)[0, 0],
         train_swm[start + j])
@@ -179,28 +174,6 @@ def test_slate_item_sees_earlier_items_as_played(small_world):
                                 tables.unit_acoustic[[7, 9]])
   position = cut + acoustic
   assert cand[0, 1, position] - cand[0, 0, position] == pytest.approx(0.1)
-
-
-def test_history_skip_flags(small_world):
-  tables = features.FeatureTables(small_world.catalog)
-  # Slots (oldest first): empty, skip_2, listen, ended_otherwise.
-  ctx = _context([0, 5, 6, 7], [-1, 1, 4, 3], position=3, consecutive=1,
-                 skips=2)
-  plain = features.cwm_features(ctx, np.array([[9, 11]]), tables, 4)
-  flagged = features.cwm_features(ctx, np.array([[9, 11]]), tables, 4,
-                                  history_skips=True)
-  spec = tables.spec(8, 4, history_skips=True)
-  assert flagged.shape[-1] == spec.cwm_dim == tables.spec(8, 4).cwm_dim + 4
-  # The layout before the flags is unchanged; the flags come last.
-  np.testing.assert_array_equal(flagged[..., :-4], plain)
-  np.testing.assert_array_equal(flagged[0, 0, -4:], [0, 1, 0, 1])
-  # Slate item 1 hears item 0 first, whose response is not known yet.
-  np.testing.assert_array_equal(flagged[0, 1, -4:], [1, 0, 1, 0])
-  # A saved CWM's width tells whether it reads the flags.
-  plain_spec = tables.spec(8, 4)
-  assert plain_spec.for_cwm_width(spec.cwm_dim) == spec
-  assert plain_spec.for_cwm_width(plain_spec.cwm_dim) == plain_spec
-  assert plain_spec.for_cwm_width(3) == plain_spec
 
 
 def test_widths_match_the_spec(small_world):

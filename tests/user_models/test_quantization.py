@@ -232,24 +232,3 @@ def test_an_ensemble_quantises_and_serves_as_one_cwm(tiny_trained, tmp_path):
   runner = LiteRTRunner(os.path.join(str(tmp_path / "q"),
                                      "user_model.fp32.tflite"))
   assert runner.embedding_rows() == metrics["user_vocab"]
-
-
-@pytest.mark.integration
-def test_a_cwm_with_history_skips_trains_quantises_and_serves(tiny_trained,
-                                                             tmp_path):
-  metrics = training.train_user_model(
-      str(tmp_path / "skips"), tiny_trained["logs"], history_skips=True,
-      max_epochs=1, hidden_units=(16,), progress=False)
-  assert metrics["history_skips"] is True
-  keras = KerasUserModel(metrics["model_path"], tiny_trained["tracks"])
-  assert keras.spec.history_skips
-  report = quantize_user_model(
-      metrics["model_path"], tiny_trained["logs"], str(tmp_path / "q"),
-      variants=("fp32", "int8"), eval_sessions=20, calibration_rows=200,
-      return_episodes=8)
-  assert report["variants"]["fp32"]["max_abs_err"] < 1e-4
-  assert report["variants"]["int8"]["mean_abs_err"] < 0.1
-  served = LiteRTUserModel(os.path.join(str(tmp_path / "q"),
-                                        "user_model.int8.tflite"),
-                           tiny_trained["tracks"])
-  assert served.spec == keras.spec

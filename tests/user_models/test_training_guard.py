@@ -54,18 +54,6 @@ def test_a_bad_ensemble_is_refused_before_anything_is_written(
   assert not os.path.exists(root)
 
 
-@pytest.mark.parametrize("model_type, history_units", [("swm", 0),
-                                                       ("cwm", 4)])
-def test_history_skips_without_a_plain_cwm_is_refused(
-    small_logs, tmp_path, model_type, history_units):
-  root = tmp_path / "model"
-  with pytest.raises(ValueError, match="history_skips needs model_type"):
-    training.train_user_model(str(root), small_logs, model_type=model_type,
-                              history_units=history_units,
-                              history_skips=True, progress=False)
-  assert not os.path.exists(root)
-
-
 @pytest.mark.integration
 def test_an_ensemble_is_saved_as_one_cwm_with_its_members_metrics(
     small_logs, tmp_path):
