@@ -5,7 +5,10 @@ Stages, on the gin-configured world (`configs/world.gin` by default):
 
 1. logs: session logs from the stochastic logging policy in the world;
 2. user_model: a CWM trained on them (held-out metrics), on the training
-   users' sessions (`split_by`, "user" by default, as in the agent configs);
+   users' sessions (`split_by`, "user" by default, as in the agent configs),
+   with propensity weights (`propensity_window`) and, in the default sizes,
+   as the average of 3 CWMs from consecutive training seeds
+   (`sizes["ensemble_size"]`; docs/model_bias.md says why);
 3. quantize: LiteRT fp32 and int8 versions and the quantisation report;
 4. agents: AH-DQN and DQN trained in the learned simulator (the int8 CWM) on
    the training users' play modes, with `agents.train_eval.train_eval` and
@@ -42,6 +45,7 @@ from playlist_sim.common.runs import isolated_gin_config, parse_gin
 from playlist_sim.data.sessions import consecutive_skip_limit_from_logs
 from playlist_sim.evaluation.evaluate import evaluate_policies, format_table
 from playlist_sim.jobs.log_generation import generate_logs
+from playlist_sim.jobs.pipeline_spec import DEFAULT_PROPENSITY_WINDOW
 from playlist_sim.jobs.pipeline_spec import DEFAULT_SIZES, QUICK_SIZES
 from playlist_sim.jobs.pipeline_spec import PipelineSpec
 from playlist_sim.jobs.quantization import quantize_user_model
@@ -50,7 +54,8 @@ from user_models.training import train_user_model
 
 __all__ = ["DEFAULT_SIZES", "PipelineSpec", "QUICK_SIZES",
            "agent_gin_bindings", "agent_stage_config", "evaluate_stage",
-           "format_summary", "gin_binding", "logs_stage", "quantize_stage",
+           "check_no_overridden_bindings", "format_summary", "gin_binding",
+           "logs_stage", "quantize_stage",
            "run_pipeline", "run_stages", "skip_limit", "train_agent_stage",
            "user_model_stage"]
 
@@ -118,11 +123,49 @@ def logs_stage(spec: PipelineSpec) -> dict:
 
 
 def user_model_stage(spec: PipelineSpec) -> dict:
-  """The CWM, trained on the training part of `spec.split`."""
+  """The CWM (an ensemble of `sizes["ensemble_size"]`, propensity-weighted
+  over `spec.propensity_window` choices), trained on the training part of
+  `spec.split`."""
   return train_user_model(spec.user_model_dir, spec.logs_dir,
                           model_type="cwm", seed=spec.seed,
                           max_epochs=spec.sizes["max_epochs"],
+                          ensemble_size=spec.sizes["ensemble_size"],
+                          propensity_window=spec.propensity_window,
                           **spec.split.as_kwargs())
+
+
+#: train_user_model's settings the pipeline passes itself, with where a
+#: pipeline run sets them instead (a binding of them would be ignored).
+_PIPELINE_SETS = {
+    "model_type": "nothing (the pipeline trains a CWM)",
+    "seed": "--seed",
+    "max_epochs": "run_pipeline.sizes = {'max_epochs': N}, or quick_sizes "
+                  "with --quick",
+    "ensemble_size": "run_pipeline.sizes = {'ensemble_size': N}, or "
+                     "quick_sizes with --quick",
+    "propensity_window": "run_pipeline.propensity_window",
+    "split_by": "run_pipeline.split_by",
+    "holdout_fraction": "run_pipeline.holdout_fraction",
+    "split_seed": "nothing (the pipeline splits with seed 0)"}
+
+
+def check_no_overridden_bindings() -> None:
+  """Refuses gin bindings of train_user_model that the pipeline overrides.
+
+  Raises:
+    ValueError: naming each such binding and the pipeline's own setting.
+  """
+  bound = []
+  for name, instead in _PIPELINE_SETS.items():
+    try:
+      gin.query_parameter(f"train_user_model.{name}")
+    except ValueError:
+      continue
+    bound.append(f"train_user_model.{name} (set {instead})")
+  if bound:
+    raise ValueError(
+        "the pipeline sets these train_user_model parameters itself, so the "
+        f"gin bindings would be ignored: {', '.join(bound)}; remove them")
 
 
 def quantize_stage(spec: PipelineSpec, model_path: str) -> dict:
@@ -221,6 +264,7 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
                  quick_sizes: dict | None = None,
                  holdout_fraction: float = 0.2,
                  consecutive_skip_limit: int | None = None,
+                 propensity_window: int = DEFAULT_PROPENSITY_WINDOW,
                  overwrite: bool = False) -> dict:
   """Runs every stage and returns the summary.
 
@@ -240,11 +284,14 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
       training and held-out parts (the user model trains on the training
       part; quantisation, the agents' environments and the evaluation are
       given the same split).
-    sizes: overrides of `DEFAULT_SIZES`.
+    sizes: overrides of `DEFAULT_SIZES` (`{"ensemble_size": 1}` trains
+      one CWM instead of averaging three).
     quick_sizes: overrides of `QUICK_SIZES`.
     holdout_fraction: share of users (or sessions) held out, every stage.
     consecutive_skip_limit: skips in a row that end a session in the
       agents' and the evaluation's environments; None: from the logs.
+    propensity_window: the user model's `propensity_window` (0: trained
+      without propensity weights).
     overwrite: run every stage again from an empty folder (--overwrite)
       instead of reusing or resuming it.
 
@@ -252,15 +299,18 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
     The summary written to root_dir/pipeline.json.
 
   Raises:
-    ValueError: for an unknown `split_by` or a `holdout_fraction` outside
-      [0, 1).
+    ValueError: for an unknown `split_by`, a `holdout_fraction` outside
+      [0, 1), a bad size or window, or a gin binding of a train_user_model
+      parameter the pipeline sets itself (`check_no_overridden_bindings`).
     RunFolderError: if a stage's folder holds another run.
   """
+  check_no_overridden_bindings()
   spec = PipelineSpec.build(
       ensure_writable_dir(root_dir), quick=quick, seed=seed, agents=agents,
       agent_config=agent_config, split_by=split_by,
       holdout_fraction=holdout_fraction, sizes=sizes,
-      quick_sizes=quick_sizes, consecutive_skip_limit=consecutive_skip_limit)
+      quick_sizes=quick_sizes, consecutive_skip_limit=consecutive_skip_limit,
+      propensity_window=propensity_window)
   return run_stages(spec, overwrite)
 
 
@@ -282,7 +332,9 @@ def run_stages(spec: PipelineSpec, overwrite: bool = False) -> dict:
   stages["user_model"] = spec.user_model_dir
   summary["user_model"] = runner.run(
       "user_model", spec.user_model_dir, "train_user_model", base,
-      lambda: user_model_stage(spec), "training the CWM user model on the logs")
+      lambda: user_model_stage(spec),
+      f"training the user model on the logs ({sizes['ensemble_size']} "
+      f"CWM{'s' if sizes['ensemble_size'] > 1 else ''})")
   stages["quantize"] = spec.quantize_dir
   summary["quantization"] = runner.run(
       "quantize", spec.quantize_dir, "quantize", base,

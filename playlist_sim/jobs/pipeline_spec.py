@@ -16,16 +16,23 @@ import os
 import types
 from typing import Any, Mapping
 
+from playlist_sim.data.checks import check_count
 from playlist_sim.data.sessions import LogSplit
+from user_models.training import MAX_ENSEMBLE_SIZE
 
-__all__ = ["DEFAULT_SIZES", "PipelineSpec", "QUICK_SIZES"]
+__all__ = ["DEFAULT_PROPENSITY_WINDOW", "DEFAULT_SIZES", "PipelineSpec",
+           "QUICK_SIZES"]
 
 #: Sizes of the default run (about 30 minutes on 2 cores at most).
+#: `ensemble_size` CWMs from training seeds seed..seed+N-1 are averaged into
+#: the user model: the training seed alone moved the learned simulator's
+#: returns by up to 10% on some worlds (docs/model_bias.md); N = 3 triples
+#: the cost of every simulator step, so `--quick` trains one.
 DEFAULT_SIZES = {
     "num_sessions": 20000, "num_episodes": 2000, "num_logged_sessions": 3000,
     "quantize_episodes": 1000, "ahdqn_iterations": 6000,
     "dqn_iterations": 2000, "initial_collect_steps": 12800,
-    "agent_eval_episodes": 500, "max_epochs": 40,
+    "agent_eval_episodes": 500, "max_epochs": 40, "ensemble_size": 3,
     "checkpoint_replay_buffer": True,
 }
 #: Sizes of `--quick` (at most 5 minutes on 2 cores).
@@ -33,8 +40,13 @@ QUICK_SIZES = {
     "num_sessions": 20000, "num_episodes": 400, "num_logged_sessions": 800,
     "quantize_episodes": 100, "ahdqn_iterations": 300, "dqn_iterations": 150,
     "initial_collect_steps": 2560, "agent_eval_episodes": 100,
-    "max_epochs": 15, "checkpoint_replay_buffer": False,
+    "max_epochs": 15, "ensemble_size": 1, "checkpoint_replay_buffer": False,
 }
+#: The user model's propensity window (`train_user_model.propensity_window`):
+#: training rows weighted towards a policy that sees only the model's inputs
+#: over the last 10 choices (docs/model_bias.md). The pipeline's logs come
+#: from the world, whose logging policy writes the `propensity` column.
+DEFAULT_PROPENSITY_WINDOW = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +65,7 @@ class PipelineSpec:
     consecutive_skip_limit: skips in a row that end a session in the
       agents' and the evaluation's environments; None: derived from the
       logs once they exist (`consecutive_skip_limit_from_logs`).
+    propensity_window: the user model's propensity window (0: unweighted).
   """
   root_dir: str
   seed: int = 0
@@ -63,6 +76,7 @@ class PipelineSpec:
   agent_config: str | None = None
   quick: bool = False
   consecutive_skip_limit: int | None = None
+  propensity_window: int = DEFAULT_PROPENSITY_WINDOW
 
   def __post_init__(self):
     missing = sorted(set(DEFAULT_SIZES) - set(self.sizes))
@@ -73,6 +87,10 @@ class PipelineSpec:
     if not isinstance(self.split, LogSplit):
       raise TypeError(f"split must be a LogSplit, got "
                       f"{type(self.split).__name__}")
+    check_count("sizes['ensemble_size']", self.sizes["ensemble_size"],
+                maximum=MAX_ENSEMBLE_SIZE, owner="run_pipeline")
+    check_count("propensity_window", self.propensity_window, minimum=0,
+                owner="run_pipeline")
     if isinstance(self.agents, str):
       raise TypeError(f"agents must be a tuple of names, got the string "
                       f"{self.agents!r}")
@@ -87,7 +105,9 @@ class PipelineSpec:
             holdout_fraction: float = 0.2, split_seed: int = 0,
             sizes: Mapping[str, Any] | None = None,
             quick_sizes: Mapping[str, Any] | None = None,
-            consecutive_skip_limit: int | None = None) -> "PipelineSpec":
+            consecutive_skip_limit: int | None = None,
+            propensity_window: int = DEFAULT_PROPENSITY_WINDOW
+            ) -> "PipelineSpec":
     """The spec of `run_pipeline`'s arguments.
 
     Args:
@@ -104,6 +124,7 @@ class PipelineSpec:
       sizes: overrides of `DEFAULT_SIZES`.
       quick_sizes: overrides of `QUICK_SIZES`.
       consecutive_skip_limit: see the class attributes.
+      propensity_window: see the class attributes.
 
     Returns:
       The spec.
@@ -117,7 +138,8 @@ class PipelineSpec:
     return cls(root_dir=root_dir, seed=seed,
                split=LogSplit(split_by, holdout_fraction, split_seed),
                sizes=chosen, agents=tuple(agents), agent_config=agent_config,
-               quick=quick, consecutive_skip_limit=consecutive_skip_limit)
+               quick=quick, consecutive_skip_limit=consecutive_skip_limit,
+               propensity_window=propensity_window)
 
   @property
   def logs_dir(self) -> str:
@@ -174,9 +196,11 @@ class PipelineSpec:
     # Settings at their defaults stay out, so a folder made before they
     # were settings still matches and is reused.
     defaults = {"holdout_fraction": 0.2, "split_seed": 0,
-                "consecutive_skip_limit": None}
+                "consecutive_skip_limit": None,
+                "propensity_window": DEFAULT_PROPENSITY_WINDOW}
     values = {"holdout_fraction": self.split.holdout_fraction,
               "split_seed": self.split.split_seed,
-              "consecutive_skip_limit": self.consecutive_skip_limit}
+              "consecutive_skip_limit": self.consecutive_skip_limit,
+              "propensity_window": self.propensity_window}
     config.update({k: v for k, v in values.items() if v != defaults[k]})
     return config

@@ -9,6 +9,9 @@ import pytest
 from playlist_sim.common import runs
 from playlist_sim.data.sessions import LogSplit
 from playlist_sim.jobs.pipeline import agent_gin_bindings
+from playlist_sim.jobs.pipeline import check_no_overridden_bindings
+from playlist_sim.jobs.pipeline import run_pipeline
+from playlist_sim.jobs.pipeline_spec import DEFAULT_PROPENSITY_WINDOW
 from playlist_sim.jobs.pipeline_spec import DEFAULT_SIZES, QUICK_SIZES
 from playlist_sim.jobs.pipeline_spec import PipelineSpec
 from tests.conftest import REPO_ROOT
@@ -56,6 +59,40 @@ def test_sizes_must_all_be_given(tmp_path):
   sizes = {k: v for k, v in DEFAULT_SIZES.items() if k != "max_epochs"}
   with pytest.raises(ValueError, match=r"lack \['max_epochs'\]"):
     PipelineSpec(str(tmp_path), sizes=sizes)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"sizes": {"ensemble_size": 0}}, r"sizes\['ensemble_size'\] must be"),
+    ({"quick": True, "quick_sizes": {"ensemble_size": 17}},
+     r"sizes\['ensemble_size'\] must be"),
+    ({"propensity_window": -1}, "propensity_window must be"),
+])
+def test_a_bad_user_model_setting_is_refused_before_any_stage_runs(
+    tmp_path, kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    PipelineSpec.build(str(tmp_path), **kwargs)
+
+
+def test_the_default_user_model_is_a_propensity_weighted_ensemble(tmp_path):
+  default = PipelineSpec.build(str(tmp_path))
+  assert (default.sizes["ensemble_size"], default.propensity_window) == (
+      3, DEFAULT_PROPENSITY_WINDOW)
+  # --quick trains one CWM (a third of every simulator step's cost).
+  assert PipelineSpec.build(str(tmp_path), quick=True).sizes[
+      "ensemble_size"] == 1
+  unweighted = PipelineSpec.build(str(tmp_path), propensity_window=0)
+  assert unweighted.stage_config()["propensity_window"] == 0
+
+
+def test_bindings_the_pipeline_would_ignore_are_refused(tmp_path):
+  gin.parse_config("train_user_model.ensemble_size = 1")
+  gin.parse_config("train_user_model.patience = 5")  # read: allowed
+  with pytest.raises(ValueError, match=r"train_user_model.ensemble_size "
+                     r"\(set run_pipeline.sizes = \{'ensemble_size': N\}"):
+    run_pipeline(str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
+  gin.clear_config()
+  check_no_overridden_bindings()
 
 
 def test_agents_must_be_a_tuple_of_names(tmp_path):

@@ -60,6 +60,10 @@ def test_every_stage_sees_the_same_split(tmp_path, monkeypatch, split_by):
   evaluation = pipeline.evaluate_stage(spec, {}, limit)
 
   assert model["split"] == split
+  # The pipeline's user model: propensity-weighted, one CWM in quick sizes.
+  assert model["propensity_weighting"]["window"] == spec.propensity_window
+  assert model["propensity_weighting"]["enabled"]
+  assert model["ensemble_size"] == spec.sizes["ensemble_size"] == 1
   with open(os.path.join(spec.quantize_dir,
                          "quantization_report.json")) as f:
     quantization = json.load(f)
