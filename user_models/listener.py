@@ -93,12 +93,10 @@ import numpy as np
 from user_models.base import AbstractUserModel
 from user_models.base import PUBLIC_RESPONSE_LEVELS
 from user_models.base import SessionContext
+from playlist_sim.common.numeric import LOGIT_CLIP, sigmoid
 from playlist_sim.data.world import LATENT_DIM, SyntheticWorld
 
 __all__ = ["ParametricListener"]
-
-# Logits are clipped before the exponential; sigmoid(30) is 1 in float32.
-_LOGIT_CLIP = 30.0
 
 
 @gin.configurable
@@ -362,9 +360,8 @@ class ParametricListener(AbstractUserModel):
     Returns:
       float32 [R, k] listen probabilities.
     """
-    logit = np.clip(self.listen_logits(context, track_ids, independent),
-                    -_LOGIT_CLIP, _LOGIT_CLIP)
-    return 1.0 / (1.0 + np.exp(-logit))
+    return sigmoid(self.listen_logits(context, track_ids, independent),
+                   clip=LOGIT_CLIP)
 
   def predict(self, context: SessionContext,
               track_ids: np.ndarray) -> np.ndarray:
@@ -377,9 +374,10 @@ class ParametricListener(AbstractUserModel):
     Returns:
       float32 [R, k, 5] probabilities over `PUBLIC_RESPONSE_LEVELS`.
     """
-    logit = np.clip(self.listen_logits(context, track_ids), -_LOGIT_CLIP,
-                    _LOGIT_CLIP)
-    p_listen = 1.0 / (1.0 + np.exp(-logit))
+    # Clipped here, not in sigmoid: the skip shares below use the same logit.
+    logit = np.clip(self.listen_logits(context, track_ids), -LOGIT_CLIP,
+                    LOGIT_CLIP)
+    p_listen = sigmoid(logit)
     slope = np.float32(self.skip_share_slope)
     # Softmax against skip_2 (logit 0): e1, 1, e3, e4.
     e1 = np.exp(np.float32(self.skip_1_bias) - slope * logit)
@@ -406,4 +404,4 @@ class ParametricListener(AbstractUserModel):
              np.asarray(context.consecutive_skips, np.float64) -
              self.leave_position_weight *
              np.asarray(context.position, np.float64))
-    return 1.0 / (1.0 + np.exp(-np.clip(logit, -_LOGIT_CLIP, _LOGIT_CLIP)))
+    return sigmoid(logit, clip=LOGIT_CLIP)

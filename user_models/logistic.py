@@ -13,6 +13,7 @@ import gin
 import numpy as np
 
 from user_models.base import AbstractUserModel, BINARY_RESPONSE_LEVELS, SessionContext
+from playlist_sim.common.numeric import sigmoid
 from playlist_sim.data.world import LATENT_DIM, SyntheticWorld
 
 __all__ = ["LogisticUserModel"]
@@ -51,6 +52,5 @@ class LogisticUserModel(AbstractUserModel):
 
   def predict(self, context: SessionContext,
               track_ids: np.ndarray) -> np.ndarray:
-    p_listen = 1.0 / (1.0 + np.exp(-self.listen_logits(context.user_ids,
-                                                       track_ids)))
+    p_listen = sigmoid(self.listen_logits(context.user_ids, track_ids))
     return np.stack([1.0 - p_listen, p_listen], axis=-1)

@@ -1,4 +1,5 @@
-"""The common layer: atomic file writes, run folders, run settings, version.
+"""The common layer: atomic file writes, run folders, run settings, version,
+the logistic function.
 
 The bottom of the layers; imports no other package of the project.
 """

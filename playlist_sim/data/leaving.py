@@ -52,6 +52,7 @@ import pyarrow as pa
 from playlist_sim.data import log_stats
 from playlist_sim.data import logs
 from playlist_sim.common.io_utils import write_json
+from playlist_sim.common.numeric import LOGIT_CLIP, sigmoid
 
 __all__ = ["FEATURES", "LEAVING_MODEL_FILE", "LeavingModel",
            "LeavingModelError", "fit_leaving_model", "leaving_model_beside",
@@ -65,8 +66,6 @@ LEAVING_MODEL_FILE = "leaving_model.json"
 FEATURES = ("intercept", "consecutive_skips", "position")
 _FORMAT = "playlist_sim.leaving_model"
 _VERSION = 1
-# Logits are clipped before the exponential, as the listener's.
-_LOGIT_CLIP = 30.0
 
 
 class LeavingModelError(ValueError):
@@ -127,7 +126,7 @@ class LeavingModel:
     b0, b1, b2 = self.coefficients
     logit = (b0 + b1 * np.asarray(consecutive_skips, np.float64) +
              b2 * np.asarray(position, np.float64))
-    return 1.0 / (1.0 + np.exp(-np.clip(logit, -_LOGIT_CLIP, _LOGIT_CLIP)))
+    return sigmoid(logit, clip=LOGIT_CLIP)
 
   def leave_probability(self, context) -> np.ndarray:
     """P(each listener leaves now), read after a step like the listener's.
@@ -209,14 +208,14 @@ def _logistic_mle(x: np.ndarray, trials: np.ndarray, events: np.ndarray,
   rate = events.sum() / trials.sum()
   beta[0] = math.log(rate / (1.0 - rate))
   for _ in range(max_iterations):
-    p = 1.0 / (1.0 + np.exp(-np.clip(x @ beta, -_LOGIT_CLIP, _LOGIT_CLIP)))
+    p = sigmoid(x @ beta, clip=LOGIT_CLIP)
     gradient = x.T @ (events - trials * p)
     information = (x * (trials * p * (1.0 - p))[:, None]).T @ x
     step = np.linalg.solve(information, gradient)
     beta += step
     if np.abs(step).max() < 1e-10:
       break
-  p = 1.0 / (1.0 + np.exp(-np.clip(x @ beta, -_LOGIT_CLIP, _LOGIT_CLIP)))
+  p = sigmoid(x @ beta, clip=LOGIT_CLIP)
   information = (x * (trials * p * (1.0 - p))[:, None]).T @ x
   return beta, np.sqrt(np.diag(np.linalg.inv(information)))
 
@@ -264,7 +263,7 @@ def fit_leaving_model(table: pa.Table, min_session_length: int | None = None,
     # The maximum-likelihood hazard is 0 (listeners who leave only by the
     # rules, as in configs/world_simple.gin): the clipped logit's floor.
     return LeavingModel(
-        coefficients=(-_LOGIT_CLIP, 0.0, 0.0),
+        coefficients=(-LOGIT_CLIP, 0.0, 0.0),
         min_position=int(position.min()), max_position=int(position.max()),
         consecutive_skip_limit=int(limit), num_risk_rows=int(run.size))
   # Grouped by (run, position): a few dozen cells, whatever the log's size.

@@ -25,6 +25,7 @@ The world holds no response model: `LogisticUserModel` and
 import gin
 import numpy as np
 
+from playlist_sim.common.numeric import sigmoid
 from playlist_sim.data.catalog import TrackCatalog
 from playlist_sim.data.checks import check_count, check_number, check_seed
 from playlist_sim.data.mssd_reference import load_mssd_reference
@@ -43,10 +44,6 @@ _INTEGER_COLUMNS = ("release_year", "key")
 _UNIT_COLUMNS = ("acousticness", "beat_strength", "bounciness", "danceability",
                  "energy", "flatness", "instrumentalness", "liveness",
                  "mechanism", "organism", "speechiness", "valence")
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-  return 1.0 / (1.0 + np.exp(-x))
 
 
 @gin.configurable
@@ -147,14 +144,14 @@ class SyntheticWorld:
     cols["release_year"] = np.clip(
         2018 - np.round(rng.exponential(9.0, n)), 1950, 2018).astype(np.int64)
     # The public estimate is a percentile-like score between 90 and 100.
-    cols["us_popularity_estimate"] = 90.0 + 10.0 * _sigmoid(quality)
+    cols["us_popularity_estimate"] = 90.0 + 10.0 * sigmoid(quality)
     mixing = rng.normal(0, 0.5, size=(LATENT_DIM, len(_UNIT_COLUMNS) + 3))
     mixed = latent @ mixing + rng.normal(0, 0.3, size=(n, mixing.shape[1]))
     for j, name in enumerate(_UNIT_COLUMNS):
-      cols[name] = _sigmoid(mixed[:, j])
-    cols["dyn_range_mean"] = 5.0 + 25.0 * _sigmoid(mixed[:, -3])
-    cols["loudness"] = -25.0 + 20.0 * _sigmoid(mixed[:, -2])
-    cols["tempo"] = 60.0 + 120.0 * _sigmoid(mixed[:, -1])
+      cols[name] = sigmoid(mixed[:, j])
+    cols["dyn_range_mean"] = 5.0 + 25.0 * sigmoid(mixed[:, -3])
+    cols["loudness"] = -25.0 + 20.0 * sigmoid(mixed[:, -2])
+    cols["tempo"] = 60.0 + 120.0 * sigmoid(mixed[:, -1])
     cols["key"] = rng.integers(0, 12, n).astype(np.int64)
     # Kept as a uniform so the "mssd" style can re-threshold it (65% major)
     # without another draw.

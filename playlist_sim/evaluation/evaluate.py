@@ -181,12 +181,13 @@ def _logged_estimates(setting: _Setting, result: dict,
   world_probs = logged.candidate_listen_probabilities(world, decisions)
   model_probs = logged.candidate_listen_probabilities(setting.scorer,
                                                       decisions)
+  target_probs = logged.target_probabilities(decisions, targets)
   truth = {n: result["policies"][n]["world"]["mean_return"]
            for n in stochastic_specs}
   estimates, target_info = logged.check_estimators(
       decisions, targets, world_probs, model_probs, truth, return_to_go,
       limit, seed=setting.seed, n_bootstrap=n_bootstrap,
-      leaving_model=setting.leaving)
+      leaving_model=setting.leaving, candidate_probabilities=target_probs)
 
   def simulate(name: str, delta: float) -> tuple[float, float, float]:
     shifted = targeted.ListenShiftedModel(setting.models["simulator"], delta)
@@ -195,8 +196,7 @@ def _logged_estimates(setting: _Setting, result: dict,
     summary = summarize_run(run, setting.seed)
     return summary["mean_return"], summary["ci_low"], summary["ci_high"]
   estimates["targeted_simulator"] = targeted.targeted_estimates(
-      {n: t.probabilities(decisions.observations) for n, t in targets.items()},
-      model_probs, estimates["dr"], truth, simulate)
+      target_probs, model_probs, estimates["dr"], truth, simulate)
   if estimates["targeted_simulator"].get("logging", {}).get("estimate", 0) > 0:
     estimates["anchored_simulator"] = targeted.anchored_estimates(
         estimates["targeted_simulator"], "logging",

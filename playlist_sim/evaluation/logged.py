@@ -40,7 +40,7 @@ from user_models.base import SessionContext
 __all__ = ["LoggedDecisions", "BANDIT_ESTIMATORS", "SESSION_ESTIMATORS",
            "SESSION_MAX_WEIGHT",
            "candidate_listen_probabilities", "check_estimators",
-           "log_decisions"]
+           "log_decisions", "target_probabilities"]
 
 BANDIT_ESTIMATORS = {"ips": bandit.IPS(), "snips": bandit.SNIPS(),
                      "dm": bandit.DM(), "dr": bandit.DR()}
@@ -196,12 +196,29 @@ def _kl(target: np.ndarray, logging: np.ndarray) -> np.ndarray:
   return (target * np.log(ratio)).sum(axis=1)
 
 
+def target_probabilities(decisions: LoggedDecisions,
+                         targets: dict) -> dict:
+  """Each target's probability of every candidate in the logged situations.
+
+  Args:
+    decisions: the logged decisions.
+    targets: name -> `SoftmaxScorePolicy` (its `probabilities`).
+
+  Returns:
+    name -> float [R, K].
+  """
+  return {name: policy.probabilities(decisions.observations)
+          for name, policy in targets.items()}
+
+
 def check_estimators(decisions: LoggedDecisions, targets: dict,
                      world_probs: np.ndarray, model_probs: np.ndarray,
                      session_truth: dict, model_return_to_go: dict,
                      consecutive_skip_limit: int, seed: int = 0,
                      n_bootstrap: int = 500,
-                     leaving_model=None) -> tuple[dict, dict]:
+                     leaving_model=None,
+                     candidate_probabilities: dict | None = None
+                     ) -> tuple[dict, dict]:
   """Every estimator on every target, against the truth.
 
   Args:
@@ -219,6 +236,9 @@ def check_estimators(decisions: LoggedDecisions, targets: dict,
     leaving_model: the learned simulator's `playlist_sim.data.leaving.LeavingModel`
       (its `hazard`), or None if its listeners leave only by the limit; the
       control variates' chance that a session goes on after a track.
+    candidate_probabilities: target -> float [R, K], its `probabilities` of
+      the decisions' observations, when the caller already has them (they
+      are computed from `targets` otherwise).
 
   Returns:
     (estimators: estimator -> target -> {estimate, ci_low, ci_high, truth,
@@ -228,8 +248,9 @@ def check_estimators(decisions: LoggedDecisions, targets: dict,
   d = decisions
   rows = np.arange(len(d.slots))
   results = {name: {} for name in [*BANDIT_ESTIMATORS, *SESSION_ESTIMATORS]}
-  logging_probs = (targets["logging"].probabilities(d.observations)
-                   if "logging" in targets else None)
+  if candidate_probabilities is None:
+    candidate_probabilities = target_probabilities(decisions, targets)
+  logging_probs = candidate_probabilities.get("logging")
   info = {}
   skip_ends = (d.contexts.consecutive_skips + 1 >= consecutive_skip_limit)
   # P(the session goes on after the track) given a listen / a skip: the
@@ -241,8 +262,8 @@ def check_estimators(decisions: LoggedDecisions, targets: dict,
     stay_listen = 1.0 - leaving_model.hazard(0, d.positions)
     stay_skip = stay_skip * (1.0 - leaving_model.hazard(
         d.contexts.consecutive_skips + 1, d.positions))
-  for name, policy in targets.items():
-    probs = policy.probabilities(d.observations)
+  for name in targets:
+    probs = candidate_probabilities[name]
     pi = probs[rows, d.slots]
     weights = pi / d.propensities
     bandit_truth = float((probs * world_probs).sum(axis=1).mean())

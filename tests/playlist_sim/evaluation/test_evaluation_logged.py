@@ -58,3 +58,12 @@ def test_logged_check_is_exact_with_the_true_model(tmp_path):
       decisions.rewards.mean())
   assert info["logging"]["kl_from_logging"] == pytest.approx(0.0, abs=1e-9)
   assert info["softmax_t0.08"]["kl_from_logging"] > 0
+  # Probabilities the caller already has give the same results.
+  given = logged.check_estimators(
+      decisions, targets, true_probs, true_probs,
+      session_truth={n: 5.0 for n in names},
+      model_return_to_go={n: np.zeros(32) for n in names},
+      consecutive_skip_limit=env.environment.consecutive_skip_limit,
+      n_bootstrap=10,
+      candidate_probabilities=logged.target_probabilities(decisions, targets))
+  assert given == (estimates, info)
