@@ -53,10 +53,10 @@ from playlist_sim.jobs.stages import StageRunner
 from user_models.training import train_user_model
 
 __all__ = ["DEFAULT_SIZES", "PipelineSpec", "QUICK_SIZES",
-           "agent_gin_bindings", "agent_stage_config", "evaluate_stage",
-           "check_no_overridden_bindings", "format_summary", "gin_binding",
-           "logs_stage", "quantize_stage",
-           "run_pipeline", "run_stages", "skip_limit", "train_agent_stage",
+           "agent_gin_bindings", "agent_stage_config",
+           "check_no_overridden_bindings", "evaluate_stage", "format_summary",
+           "gin_binding", "logs_stage", "quantize_stage", "run_pipeline",
+           "run_stages", "skip_limit", "train_agent_stage",
            "user_model_stage"]
 
 #: What an agent stage reports of its run's metrics.json.
