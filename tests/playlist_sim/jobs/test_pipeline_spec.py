@@ -73,13 +73,17 @@ def test_a_bad_user_model_setting_is_refused_before_any_stage_runs(
     PipelineSpec.build(str(tmp_path), **kwargs)
 
 
-def test_the_default_user_model_is_a_propensity_weighted_ensemble(tmp_path):
+def test_the_default_user_model_is_one_propensity_weighted_cwm(tmp_path):
   default = PipelineSpec.build(str(tmp_path))
   assert (default.sizes["ensemble_size"], default.propensity_window) == (
-      3, DEFAULT_PROPENSITY_WINDOW)
-  # --quick trains one CWM (a third of every simulator step's cost).
+      1, DEFAULT_PROPENSITY_WINDOW)
+  # The leaving model's slope and the training seed's luck need 60,000
+  # logged sessions (docs/model_bias.md); --quick keeps 20,000.
+  assert default.sizes["num_sessions"] == 60000
   assert PipelineSpec.build(str(tmp_path), quick=True).sizes[
-      "ensemble_size"] == 1
+      "num_sessions"] == 20000
+  assert PipelineSpec.build(str(tmp_path), sizes={"ensemble_size": 3}).sizes[
+      "ensemble_size"] == 3
   unweighted = PipelineSpec.build(str(tmp_path), propensity_window=0)
   assert unweighted.stage_config()["propensity_window"] == 0
 
