@@ -28,8 +28,9 @@ __all__ = ["DEFAULT_PROPENSITY_WINDOW", "DEFAULT_SIZES", "PipelineSpec",
 #: (fitted on positions 10-19, extrapolated to 1-9) and the training seed's
 #: luck each moved the learned simulator's returns by up to 10% on some
 #: worlds (docs/model_bias.md). `ensemble_size` CWMs from training seeds
-#: seed..seed+N-1 would be averaged into the user model; on 60,000 sessions
-#: one is enough, and N multiplies the cost of every simulator step.
+#: seed..seed+N-1 would be averaged into the user model; N multiplies the
+#: cost of every simulator step, so the default trains one (world 7 still
+#: misses the 10% line on two policies with it: docs/model_bias.md).
 DEFAULT_SIZES = {
     "num_sessions": 60000, "num_episodes": 2000, "num_logged_sessions": 3000,
     "quantize_episodes": 1000, "ahdqn_iterations": 6000,
