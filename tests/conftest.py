@@ -1,6 +1,7 @@
 """Shared test fixtures: a small world and an environment factory."""
 
 import os
+import signal
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -13,6 +14,16 @@ import simulator  # noqa: E402
 import user_models  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def default_sigint() -> None:
+  """`preexec_fn` for a subprocess a test interrupts with SIGINT.
+
+  A test runner started in the background of a non-interactive shell
+  (`(cmd &)`) inherits SIGINT ignored, and so would its children (Python
+  keeps an ignored SIGINT); a command run from a terminal gets Ctrl-C.
+  """
+  signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(autouse=True)

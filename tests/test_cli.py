@@ -19,7 +19,7 @@ import pytest
 
 from playlist_sim import cli
 from playlist_sim.common import runs
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, default_sigint
 
 _TINY_SIM = ["--num_episodes", "6", "--batch_size", "3",
              "--gin_bindings", "SyntheticWorld.num_tracks = 200",
@@ -143,7 +143,8 @@ def test_ctrl_c_exits_within_2_s_with_one_line(tmp_path):
   proc = subprocess.Popen(
       [sys.executable, "scripts/simulate.py", "--root_dir", str(root),
        "--num_episodes", "1000000", "--batch_size", "2"], cwd=REPO_ROOT,
-      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      preexec_fn=default_sigint)
   deadline = time.monotonic() + 300
   while not (root / "run.json").exists() and time.monotonic() < deadline:
     time.sleep(0.2)

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from simulator import ray_session
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, default_sigint
 
 # Runs scripts, subprocesses, Ray or whole trainings: the integration tier.
 pytestmark = pytest.mark.integration
@@ -91,7 +91,8 @@ def short_tmp():
 def _start_driver(tmp_path):
   env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONPATH=REPO_ROOT)
   proc = subprocess.Popen([sys.executable, "-c", _DRIVER], cwd=REPO_ROOT,
-                          env=env, stdout=subprocess.PIPE, text=True)
+                          env=env, stdout=subprocess.PIPE, text=True,
+                          preexec_fn=default_sigint)
   assert proc.stdout.readline().strip() == "up"
   return proc
 
