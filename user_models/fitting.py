@@ -58,16 +58,20 @@ def fit_keras_model(model: tf.keras.Model, train: dict, valid: tuple,
                     batch_size: int, learning_rate: float, max_epochs: int,
                     patience: int, lr_patience: int, verbose: int,
                     weighted: bool, backup_dir: str,
-                    keep_start: bool = False) -> tf.keras.callbacks.History:
+                    keep_start: bool = False,
+                    loss: str = "sparse_categorical_crossentropy"
+                    ) -> tf.keras.callbacks.History:
   """Compiles and fits with early stopping; returns the Keras history.
 
+  `loss` is the level labels' cross-entropy by default; a distilled CWM
+  fits its teacher's probabilities ("categorical_crossentropy").
   The best weights (lowest validation loss) are kept; with `keep_start`,
   the starting weights compete too: a model that only gets worse on the
   validation sessions is returned as it started. A killed fit resumes from
   its last finished epoch in `backup_dir` (removed on success).
   """
   model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate),
-                loss="sparse_categorical_crossentropy",
+                loss=loss,
                 weighted_metrics=[] if weighted else None)
   start_loss = None
   if keep_start:  # E.g. an SWM started as its CWM: the loss to beat.
@@ -127,13 +131,17 @@ def train_cwm(inputs: LogInputs, root_dir: str, seed: int, fit_args: dict,
               learning_rate: float, batch_size: int,
               row_weights: np.ndarray | None = None,
               backup_name: str = keras_models.CWM_NAME,
+              teacher: tf.keras.Model | None = None,
               **architecture) -> TrainedModel:
   """Builds and fits the CWM (for an SWM: its first stage).
 
   `row_weights` (float [rows], e.g. the selection weights of
   `playlist_sim.data.selection`) weight the training and validation loss;
-  None fits exactly as an unweighted run. A killed fit resumes from
-  root_dir/fit_backup/`backup_name`.
+  None fits exactly as an unweighted run. With a `teacher` (a CWM, e.g. an
+  ensemble) the CWM is distilled: it fits the teacher's level
+  probabilities on the same rows instead of the logged levels, and early
+  stopping watches its distance from the teacher on the validation rows.
+  A killed fit resumes from root_dir/fit_backup/`backup_name`.
   """
   data, fit, validation = inputs.data, inputs.fit, inputs.validation
   session = data.bounds.session_index
@@ -148,8 +156,15 @@ def train_cwm(inputs: LogInputs, root_dir: str, seed: int, fit_args: dict,
                                architecture.get("history_units", 0),
                                architecture.get("history_in_mlp", True))
   fit_rows, valid_rows = fit[session], validation[session]
-  train = dict(x=x[fit_rows], y=data.levels[fit_rows])
-  valid = (x[valid_rows], data.levels[valid_rows])
+  if teacher is None:
+    labels = (data.levels[fit_rows], data.levels[valid_rows])
+    loss = "sparse_categorical_crossentropy"
+  else:
+    labels = tuple(teacher.predict(x[rows], batch_size=8192, verbose=0)
+                   for rows in (fit_rows, valid_rows))
+    loss = "categorical_crossentropy"
+  train = dict(x=x[fit_rows], y=labels[0])
+  valid = (x[valid_rows], labels[1])
   if row_weights is not None:
     train["sample_weight"] = row_weights[fit_rows]
     valid += (row_weights[valid_rows],)
@@ -157,7 +172,7 @@ def train_cwm(inputs: LogInputs, root_dir: str, seed: int, fit_args: dict,
       cwm, train, valid, batch_size, learning_rate,
       weighted=row_weights is not None,
       backup_dir=os.path.join(root_dir, "fit_backup", backup_name),
-      **fit_args)
+      loss=loss, **fit_args)
   # Users training never saw (held out by user) fall back to the unknown
   # user, in the metrics and wherever the model serves.
   trained_index = (None if inputs.user_index is None else

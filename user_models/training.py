@@ -119,6 +119,14 @@ def _save_leaving_model(data, held_rows: np.ndarray, root_dir: str):
   return model, {"path": path, **model.to_json()}
 
 
+def _teacher_record(teacher: TrainedModel, inputs: LogInputs) -> dict:
+  """The distilled ensemble's own held-out figures, beside its members'."""
+  skipped = skipped_labels(inputs, teacher.held_rows)
+  p_skip = 1.0 - teacher.probs[:, -1].astype(np.float64)
+  return dict(teacher_auc=skip_metrics_lib.auc(skipped, p_skip),
+              teacher_epochs=teacher.epochs, **teacher.stage_metrics)
+
+
 def reliability_title(split_by: str) -> str:
   """The reliability plot's title, naming what was held out."""
   held_out = "held-out users" if split_by == "user" else "held-out sessions"
@@ -145,6 +153,7 @@ def train_user_model(
     history_units: int = 0,
     history_in_mlp: bool = True,
     ensemble_size: int = 1,
+    distill: bool = False,
     state_units: int = 64,
     step_units: int = 64,
     interaction_dim: int = 16,
@@ -215,6 +224,10 @@ def train_user_model(
       on the same rows and saves one model averaging their probabilities
       (`fitting.train_cwm_ensemble`, docs/model_bias.md); CWM only. It
       costs N times the training and the serving of one CWM.
+    distill: with ensemble_size N > 1, one more CWM (seed `seed` + N) is
+      fitted to the ensemble's probabilities on the same rows and saved
+      instead of it: N + 1 times the training, one CWM's serving. The
+      ensemble's held-out figures go under `distillation` in metrics.json.
     state_units: GRU units of the SWM.
     step_units: units of the SWM's dense step encoder.
     interaction_dim: width of the SWM's state x track product.
@@ -283,6 +296,11 @@ def train_user_model(
         f"train_user_model: ensemble_size {ensemble_size} needs model_type "
         f"'cwm' (an SWM is not ensembled); set ensemble_size = 1 or train a "
         "CWM")
+  if distill and ensemble_size < 2:
+    raise ValueError(
+        "train_user_model: distill = True needs ensemble_size >= 2 (a "
+        f"teacher to distill), got ensemble_size {ensemble_size}; set "
+        "ensemble_size = 3 or distill = False")
   root_dir = ensure_writable_dir(root_dir)
   started = time.time()
   inputs = prepare_inputs(logs_dir, split_by, holdout_fraction,
@@ -317,6 +335,13 @@ def train_user_model(
   else:
     cwm = train_cwm(inputs, root_dir, seed, fit_args, learning_rate,
                     batch_size, row_weights, **architecture)
+  distillation = None
+  if distill:
+    distillation = _teacher_record(cwm, inputs)
+    cwm = train_cwm(inputs, root_dir, seed + ensemble_size, fit_args,
+                    learning_rate, batch_size, row_weights,
+                    backup_name="student", teacher=cwm.model, **architecture)
+    distillation["student_epochs"] = cwm.epochs
   trained = cwm
   if model_type == keras_models.SWM_NAME:
     trained = train_swm(
@@ -346,6 +371,8 @@ def train_user_model(
   metrics["selection_weighting"] = selection_summary
   metrics["propensity_weighting"] = propensity_summary
   metrics["ensemble_size"] = ensemble_size
+  if distillation is not None:
+    metrics["distillation"] = distillation
   if user_embedding and not inputs.user_vocab:
     metrics["user_embedding_skipped"] = "the logs have no user_id column"
   write_run_files(root_dir, metrics)

@@ -7,8 +7,9 @@ Stages, on the gin-configured world (`configs/world.gin` by default):
 2. user_model: a CWM trained on them (held-out metrics), on the training
    users' sessions (`split_by`, "user" by default, as in the agent configs),
    with propensity weights (`propensity_window`) and, in the default sizes,
-   as the average of 3 CWMs from consecutive training seeds
-   (`sizes["ensemble_size"]`; docs/model_bias.md says why);
+   as one CWM distilled from the average of 3 CWMs of consecutive training
+   seeds (`sizes["ensemble_size"]`, `sizes["distill"]`; docs/model_bias.md
+   says why);
 3. quantize: LiteRT fp32 and int8 versions and the quantisation report;
 4. agents: AH-DQN and DQN trained in the learned simulator (the int8 CWM) on
    the training users' play modes, with `agents.train_eval.train_eval` and
@@ -123,13 +124,15 @@ def logs_stage(spec: PipelineSpec) -> dict:
 
 
 def user_model_stage(spec: PipelineSpec) -> dict:
-  """The CWM (an ensemble of `sizes["ensemble_size"]`, propensity-weighted
-  over `spec.propensity_window` choices), trained on the training part of
+  """The CWM (an ensemble of `sizes["ensemble_size"]`, distilled into one
+  CWM if `sizes["distill"]`; propensity-weighted over
+  `spec.propensity_window` choices), trained on the training part of
   `spec.split`."""
   return train_user_model(spec.user_model_dir, spec.logs_dir,
                           model_type="cwm", seed=spec.seed,
                           max_epochs=spec.sizes["max_epochs"],
                           ensemble_size=spec.sizes["ensemble_size"],
+                          distill=spec.sizes["distill"],
                           propensity_window=spec.propensity_window,
                           **spec.split.as_kwargs())
 
@@ -143,6 +146,7 @@ _PIPELINE_SETS = {
                   "with --quick",
     "ensemble_size": "run_pipeline.sizes = {'ensemble_size': N}, or "
                      "quick_sizes with --quick",
+    "distill": "run_pipeline.sizes = {'distill': True}",
     "propensity_window": "run_pipeline.propensity_window",
     "split_by": "run_pipeline.split_by",
     "holdout_fraction": "run_pipeline.holdout_fraction",
@@ -284,8 +288,8 @@ def run_pipeline(root_dir: str, quick: bool = False, seed: int = 0,
       training and held-out parts (the user model trains on the training
       part; quantisation, the agents' environments and the evaluation are
       given the same split).
-    sizes: overrides of `DEFAULT_SIZES` (`{"ensemble_size": 1}` trains
-      one CWM instead of averaging three).
+    sizes: overrides of `DEFAULT_SIZES` (`{"ensemble_size": 1,
+      "distill": False}` trains one CWM instead of distilling three).
     quick_sizes: overrides of `QUICK_SIZES`.
     holdout_fraction: share of users (or sessions) held out, every stage.
     consecutive_skip_limit: skips in a row that end a session in the
@@ -334,7 +338,8 @@ def run_stages(spec: PipelineSpec, overwrite: bool = False) -> dict:
       "user_model", spec.user_model_dir, "train_user_model", base,
       lambda: user_model_stage(spec),
       f"training the user model on the logs ({sizes['ensemble_size']} "
-      f"CWM{'s' if sizes['ensemble_size'] > 1 else ''})")
+      f"CWM{'s' if sizes['ensemble_size'] > 1 else ''}"
+      f"{', distilled into one' if sizes['distill'] else ''})")
   stages["quantize"] = spec.quantize_dir
   summary["quantization"] = runner.run(
       "quantize", spec.quantize_dir, "quantize", base,

@@ -27,23 +27,26 @@ __all__ = ["DEFAULT_PROPENSITY_WINDOW", "DEFAULT_SIZES", "PipelineSpec",
 #: 60,000 logged sessions: on 20,000 the leaving model's position slope
 #: (fitted on positions 10-19, extrapolated to 1-9) and the training seed's
 #: luck each moved the learned simulator's returns by up to 10% on some
-#: worlds (docs/model_bias.md). `ensemble_size` CWMs from training seeds
-#: seed..seed+N-1 would be averaged into the user model; N multiplies the
-#: cost of every simulator step, so the default trains one (world 7 still
-#: misses the 10% line on two policies with it: docs/model_bias.md).
+#: worlds (docs/model_bias.md). The user model: `ensemble_size` CWMs from
+#: training seeds seed..seed+N-1, averaged, then (`distill`) one more CWM
+#: fitted to their average and served alone. The average removes the
+#: training seed's luck; served as it is it would multiply the cost of every
+#: simulator step by N, distilled it costs one CWM's (chosen on the dev
+#: world 101: docs/model_bias.md, "Distilling the ensemble into one CWM").
 DEFAULT_SIZES = {
     "num_sessions": 60000, "num_episodes": 2000, "num_logged_sessions": 3000,
     "quantize_episodes": 1000, "ahdqn_iterations": 6000,
     "dqn_iterations": 2000, "initial_collect_steps": 12800,
-    "agent_eval_episodes": 500, "max_epochs": 40, "ensemble_size": 1,
-    "checkpoint_replay_buffer": True,
+    "agent_eval_episodes": 500, "max_epochs": 40, "ensemble_size": 3,
+    "distill": True, "checkpoint_replay_buffer": True,
 }
 #: Sizes of `--quick` (at most 5 minutes on 2 cores).
 QUICK_SIZES = {
     "num_sessions": 20000, "num_episodes": 400, "num_logged_sessions": 800,
     "quantize_episodes": 100, "ahdqn_iterations": 300, "dqn_iterations": 150,
     "initial_collect_steps": 2560, "agent_eval_episodes": 100,
-    "max_epochs": 15, "ensemble_size": 1, "checkpoint_replay_buffer": False,
+    "max_epochs": 15, "ensemble_size": 1, "distill": False,
+    "checkpoint_replay_buffer": False,
 }
 #: The user model's propensity window (`train_user_model.propensity_window`):
 #: training rows weighted towards a policy that sees only the model's inputs
@@ -92,6 +95,12 @@ class PipelineSpec:
                       f"{type(self.split).__name__}")
     check_count("sizes['ensemble_size']", self.sizes["ensemble_size"],
                 maximum=MAX_ENSEMBLE_SIZE, owner="run_pipeline")
+    if self.sizes["distill"] and self.sizes["ensemble_size"] < 2:
+      raise ValueError(
+          "run_pipeline: sizes['distill'] needs sizes['ensemble_size'] >= 2 "
+          f"(a teacher to distill), got {self.sizes['ensemble_size']}; for "
+          "one CWM set run_pipeline.sizes = {'ensemble_size': 1, "
+          "'distill': False}")
     check_count("propensity_window", self.propensity_window, minimum=0,
                 owner="run_pipeline")
     if isinstance(self.agents, str):

@@ -8,6 +8,7 @@ import pytest
 
 from playlist_sim.common import runs
 from playlist_sim.data.sessions import LogSplit
+from playlist_sim.jobs import pipeline
 from playlist_sim.jobs.pipeline import agent_gin_bindings
 from playlist_sim.jobs.pipeline import check_no_overridden_bindings
 from playlist_sim.jobs.pipeline import run_pipeline
@@ -66,6 +67,8 @@ def test_sizes_must_all_be_given(tmp_path):
     ({"quick": True, "quick_sizes": {"ensemble_size": 17}},
      r"sizes\['ensemble_size'\] must be"),
     ({"propensity_window": -1}, "propensity_window must be"),
+    ({"sizes": {"ensemble_size": 1, "distill": True}},
+     r"sizes\['distill'\] needs sizes\['ensemble_size'\] >= 2"),
 ])
 def test_a_bad_user_model_setting_is_refused_before_any_stage_runs(
     tmp_path, kwargs, match):
@@ -73,19 +76,33 @@ def test_a_bad_user_model_setting_is_refused_before_any_stage_runs(
     PipelineSpec.build(str(tmp_path), **kwargs)
 
 
-def test_the_default_user_model_is_one_propensity_weighted_cwm(tmp_path):
+def test_the_default_user_model_is_one_cwm_distilled_from_three(tmp_path):
   default = PipelineSpec.build(str(tmp_path))
-  assert (default.sizes["ensemble_size"], default.propensity_window) == (
-      1, DEFAULT_PROPENSITY_WINDOW)
+  assert (default.sizes["ensemble_size"], default.sizes["distill"],
+          default.propensity_window) == (3, True, DEFAULT_PROPENSITY_WINDOW)
   # The leaving model's slope and the training seed's luck need 60,000
   # logged sessions (docs/model_bias.md); --quick keeps 20,000.
   assert default.sizes["num_sessions"] == 60000
   assert PipelineSpec.build(str(tmp_path), quick=True).sizes[
       "num_sessions"] == 20000
-  assert PipelineSpec.build(str(tmp_path), sizes={"ensemble_size": 3}).sizes[
-      "ensemble_size"] == 3
+  assert PipelineSpec.build(str(tmp_path), quick=True).sizes["distill"] is (
+      False)
+  one = PipelineSpec.build(str(tmp_path), sizes={"ensemble_size": 1,
+                                                 "distill": False})
+  assert (one.sizes["ensemble_size"], one.sizes["distill"]) == (1, False)
   unweighted = PipelineSpec.build(str(tmp_path), propensity_window=0)
   assert unweighted.stage_config()["propensity_window"] == 0
+
+
+def test_the_user_model_stage_trains_what_the_sizes_say(tmp_path,
+                                                        monkeypatch):
+  seen = {}
+  monkeypatch.setattr(pipeline, "train_user_model",
+                      lambda *args, **kwargs: seen.update(kwargs))
+  pipeline.user_model_stage(PipelineSpec.build(str(tmp_path)))
+  assert (seen["ensemble_size"], seen["distill"]) == (3, True)
+  pipeline.user_model_stage(PipelineSpec.build(str(tmp_path), quick=True))
+  assert (seen["ensemble_size"], seen["distill"]) == (1, False)
 
 
 def test_bindings_the_pipeline_would_ignore_are_refused(tmp_path):
